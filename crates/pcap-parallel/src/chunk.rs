@@ -1,0 +1,291 @@
+//! A chunk: a run of whole records, cut at exact packet boundaries.
+//!
+//! A [`Chunk`] is what user code receives. It borrows nothing from the
+//! caller: its bytes are shared with the memory map (or owned, for streamed
+//! input). It can be read packet by packet ([`Chunk::packets`], zero-copy)
+//! or as a valid standalone capture ([`Chunk::standalone`]) for tools that
+//! want a file: for pcap the file header followed by the records, for
+//! pcapng the section header and the interface descriptions the chunk's
+//! packets refer to, followed by the blocks.
+
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::format::CaptureFormat;
+use crate::packet::{LinkType, Packet};
+use crate::pcap::PcapHeader;
+use crate::pcapng::{self, Section};
+use crate::source::Bytes;
+
+/// What a chunk needs to know of the capture before its first byte.
+#[derive(Debug, Clone)]
+pub(crate) enum Context {
+    /// The pcap file header.
+    Pcap(Arc<PcapHeader>),
+    /// The pcapng section in force where the chunk starts (`None` before
+    /// the first section header).
+    Pcapng(Option<Arc<Section>>),
+}
+
+/// A run of whole records of a capture, ready to be processed on its own.
+///
+/// ```no_run
+/// use pcap_parallel::{Capture, Split};
+///
+/// let sizes = Capture::open("trace.pcap")?
+///     .split(Split::Packets(10_000))
+///     .map(|chunk| chunk.packets().map(|p| p.data.len() as u64).sum::<u64>())?;
+/// println!("{} chunks, {} captured bytes", sizes.len(), sizes.iter().sum::<u64>());
+/// # Ok::<(), pcap_parallel::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Chunk {
+    pub(crate) index: usize,
+    pub(crate) data: Bytes,
+    /// The chunk's records within `data`.
+    pub(crate) range: Range<usize>,
+    /// Offset of `range.start` in the (decompressed) input.
+    pub(crate) offset: u64,
+    /// Packets before this chunk.
+    pub(crate) packets_before: u64,
+    pub(crate) packet_count: u64,
+    pub(crate) context: Context,
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("index", &self.index)
+            .field("byte_range", &self.byte_range())
+            .field("first_packet_number", &self.first_packet_number())
+            .field("packet_count", &self.packet_count)
+            .finish()
+    }
+}
+
+impl Chunk {
+    /// Position of the chunk in file order, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The chunk's bytes in the (decompressed) input: whole records, from
+    /// the first byte of its first record to the end of its last.
+    pub fn byte_range(&self) -> Range<u64> {
+        self.offset..self.offset + self.range.len() as u64
+    }
+
+    /// Number (1-based) of the chunk's first packet in the whole capture.
+    /// For a chunk without packets, the number the next packet will have.
+    pub fn first_packet_number(&self) -> u64 {
+        self.packets_before + 1
+    }
+
+    /// How many packets the chunk holds.
+    pub fn packet_count(&self) -> u64 {
+        self.packet_count
+    }
+
+    /// The chunk's records exactly as in the input (without any file header).
+    pub fn raw_bytes(&self) -> &[u8] {
+        &(*self.data).as_ref()[self.range.clone()]
+    }
+
+    /// The capture format the chunk's records are in.
+    pub fn format(&self) -> CaptureFormat {
+        match &self.context {
+            Context::Pcap(h) => CaptureFormat::Pcap {
+                variant: h.variant,
+                endian: h.endian,
+            },
+            Context::Pcapng(_) => CaptureFormat::Pcapng,
+        }
+    }
+
+    /// The pcap file header, for pcap input.
+    pub fn pcap_header(&self) -> Option<&PcapHeader> {
+        match &self.context {
+            Context::Pcap(h) => Some(h),
+            Context::Pcapng(_) => None,
+        }
+    }
+
+    /// The pcapng section in force where the chunk starts, for pcapng input
+    /// (`None` for the chunk that starts with the file's first section header).
+    pub fn section(&self) -> Option<&Section> {
+        match &self.context {
+            Context::Pcapng(s) => s.as_deref(),
+            Context::Pcap(_) => None,
+        }
+    }
+
+    /// The chunk's packets, in file order, as zero-copy views.
+    pub fn packets(&self) -> Packets<'_> {
+        Packets {
+            buf: self.raw_bytes(),
+            off: 0,
+            base: self.offset,
+            number: self.packets_before,
+            state: match &self.context {
+                Context::Pcap(h) => State::Pcap(h),
+                Context::Pcapng(s) => State::Pcapng(s.clone()),
+            },
+        }
+    }
+
+    /// The bytes that must precede the chunk's records for them to form a
+    /// valid capture on their own.
+    fn prefix(&self) -> Vec<u8> {
+        match &self.context {
+            Context::Pcap(h) => h.raw.to_vec(),
+            Context::Pcapng(None) => Vec::new(),
+            Context::Pcapng(Some(section)) => {
+                let Some(count) = self.interfaces_needed(section) else {
+                    return Vec::new();
+                };
+                let mut out = section.raw_shb.to_vec();
+                for iface in &section.interfaces[..count.min(section.interfaces.len())] {
+                    out.extend_from_slice(&iface.raw);
+                }
+                out
+            }
+        }
+    }
+
+    /// How many of the section's interfaces the chunk's blocks before its
+    /// own first section header refer to; `None` when the chunk starts with
+    /// a section header (it then needs nothing before it). Interface ids are
+    /// kept, so every interface up to the highest id used is included, and
+    /// all of them when the chunk describes further interfaces itself.
+    fn interfaces_needed(&self, section: &Section) -> Option<usize> {
+        let buf = self.raw_bytes();
+        let mut off = 0;
+        let mut needed = 0usize;
+        let mut first = true;
+        while let Ok(Some(block)) = pcapng::read_block(buf, off, Some(section.endian), u32::MAX) {
+            match block.btype {
+                pcapng::SHB if first => return None,
+                pcapng::SHB => break,
+                pcapng::IDB => {
+                    needed = section.interfaces.len();
+                    break;
+                }
+                _ => {
+                    if let Some(id) = block.interface_ref() {
+                        needed = needed.max(id as usize + 1);
+                    }
+                }
+            }
+            first = false;
+            off += block.len;
+        }
+        Some(needed)
+    }
+
+    /// The chunk as a valid capture of its own, as a reader.
+    ///
+    /// ```no_run
+    /// # use pcap_parallel::Capture;
+    /// # use std::io::Read;
+    /// Capture::open("trace.pcapng")?.for_each(|chunk| {
+    ///     let mut file = Vec::new();
+    ///     chunk.standalone().read_to_end(&mut file).unwrap();
+    ///     // `file` opens in Wireshark, tcpdump, or this crate.
+    /// })?;
+    /// # Ok::<(), pcap_parallel::Error>(())
+    /// ```
+    pub fn standalone(&self) -> impl Read + '_ {
+        io::Cursor::new(self.prefix()).chain(self.raw_bytes())
+    }
+
+    /// Writes the chunk as a valid capture of its own; returns the bytes written.
+    pub fn write_standalone<W: Write>(&self, mut out: W) -> io::Result<u64> {
+        let prefix = self.prefix();
+        out.write_all(&prefix)?;
+        out.write_all(self.raw_bytes())?;
+        Ok((prefix.len() + self.range.len()) as u64)
+    }
+
+    /// The link types of the chunk's packets, without duplicates, in order
+    /// of first appearance.
+    pub fn link_types(&self) -> Vec<LinkType> {
+        let mut out = Vec::new();
+        for p in self.packets() {
+            if !out.contains(&p.link_type) {
+                out.push(p.link_type);
+            }
+        }
+        out
+    }
+}
+
+enum State<'a> {
+    Pcap(&'a PcapHeader),
+    Pcapng(Option<Arc<Section>>),
+}
+
+/// Iterator over a chunk's packets; see [`Chunk::packets`].
+pub struct Packets<'a> {
+    buf: &'a [u8],
+    off: usize,
+    base: u64,
+    number: u64,
+    state: State<'a>,
+}
+
+impl<'a> Iterator for Packets<'a> {
+    type Item = Packet<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Packet<'a>> {
+        // A chunk's records were checked when it was cut, so a fault here
+        // cannot happen; should it, iteration simply ends.
+        loop {
+            let off = self.off;
+            match &mut self.state {
+                State::Pcap(h) => {
+                    let rec = h.read(self.buf, off).ok()??;
+                    self.off += rec.len;
+                    self.number += 1;
+                    return Some(Packet {
+                        number: self.number,
+                        offset: self.base + off as u64,
+                        timestamp: Some(h.timestamp(rec.ts_sec, rec.ts_frac)),
+                        original_len: rec.original_len,
+                        link_type: h.link_type,
+                        interface_id: 0,
+                        data: rec.data,
+                    });
+                }
+                State::Pcapng(section) => {
+                    let endian = section.as_ref().map(|s| s.endian);
+                    let block = pcapng::read_block(self.buf, off, endian, u32::MAX).ok()??;
+                    self.off += block.len;
+                    match block.btype {
+                        pcapng::SHB | pcapng::IDB => {
+                            *section = Section::apply(self.buf, off, self.base, section.take());
+                        }
+                        pcapng::EPB | pcapng::PB | pcapng::SPB => {
+                            let s = section.as_ref()?;
+                            let snaplen0 = s.interfaces.first().map_or(0, |i| i.snaplen);
+                            let fields = block.packet(snaplen0)?;
+                            let iface = s.interfaces.get(fields.interface_id as usize)?;
+                            self.number += 1;
+                            return Some(Packet {
+                                number: self.number,
+                                offset: self.base + off as u64,
+                                timestamp: fields.ticks.map(|t| iface.timestamp(t)),
+                                original_len: fields.original_len,
+                                link_type: iface.link_type,
+                                interface_id: fields.interface_id,
+                                data: fields.data,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}

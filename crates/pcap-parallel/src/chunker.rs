@@ -1,0 +1,330 @@
+//! Cutting an input held whole (a memory-mapped file) into chunks, in
+//! parallel and exactly.
+//!
+//! 1. **Guess and walk, in parallel.** The data is divided into segments of
+//!    equal byte length. The worker for segment *i* guesses the first record
+//!    boundary at or after the segment's start ([`crate::resync`]), then
+//!    walks record by record to the first record that starts at or after the
+//!    segment's end, and reports where that is (`end`), how many packets it
+//!    passed and, for pcapng, which section and interface blocks it met.
+//! 2. **Verify, left to right.** Segment 0 starts at the true first record.
+//!    If segment *i*'s walk is exact, its `end` is the true start of segment
+//!    *i+1*; so segment *i+1* is exact if and only if its guess equals that
+//!    `end`. Where it does not, the segment is walked again from the right
+//!    place. By induction every segment is exact, whatever the payloads hold.
+//!    This pass also resolves what a pcapng segment could not know alone:
+//!    the section's interfaces, and whether its packets refer to interfaces
+//!    that exist.
+//! 3. **Cut.** Chunks are segments, or (for packet counts, small byte sizes
+//!    and `max_packets`) are cut inside the verified segments by a walk from
+//!    their exact start, in parallel again.
+
+use std::sync::Arc;
+
+use crate::chunk::Context;
+use crate::error::Fault;
+use crate::format::Endian;
+use crate::pcapng::{self, Section};
+use crate::resync;
+use crate::split::Split;
+use crate::walk::{Interfaces, Scan, Walker, scan};
+
+/// What the planner was asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanRequest {
+    pub split: Split,
+    /// Workers for the parallel passes.
+    pub workers: usize,
+    /// Length of the segments whose boundaries are found independently
+    /// (automatic when `None`).
+    pub segment_len: Option<usize>,
+    pub max_packets: Option<u64>,
+}
+
+/// One chunk to be: a verified byte range.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkSpec {
+    pub start: usize,
+    pub end: usize,
+    pub packets_before: u64,
+    pub packets: u64,
+    pub context: Context,
+}
+
+/// The chunks of an input, and the fault that ended it early, if any.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub chunks: Vec<ChunkSpec>,
+    /// Byte offset, number of the packet that could not be read, and what was wrong.
+    pub fault: Option<(usize, u64, Fault)>,
+    /// Segments whose guessed start failed verification and were walked again.
+    pub redone: usize,
+    /// Segments walked in all.
+    pub segments: usize,
+}
+
+/// A verified segment.
+#[derive(Debug)]
+struct Segment {
+    start: usize,
+    end: usize,
+    packets_before: u64,
+    packets: u64,
+    /// The exact walker state at `start`.
+    walker: Walker,
+}
+
+/// Runs `f` over `0..n` on `workers` threads; results in index order.
+pub(crate) fn par_map<T: Send>(n: usize, workers: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if workers <= 1 || n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let results = std::sync::Mutex::new(&mut out);
+    std::thread::scope(|s| {
+        for _ in 0..workers.min(n) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let r = f(i);
+                    results.lock().expect("no panics while held")[i] = Some(r);
+                }
+            });
+        }
+    });
+    out.into_iter().map(|r| r.expect("every index ran")).collect()
+}
+
+/// Byte size of segments below which a byte-sized split is cut by walking
+/// inside larger segments rather than by guessing a boundary per chunk.
+const MIN_SEGMENT: u64 = 1 << 20;
+
+/// Plans the chunks of `buf`, whose records start at `data_start` and are
+/// walked with `walker` (the state there).
+pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequest) -> Plan {
+    let len = buf.len();
+    let data_start = data_start.min(len);
+    let total = (len - data_start) as u64;
+    let chunk_bytes = req.split.chunk_bytes(total, req.workers);
+    let seg_len = match (req.segment_len, chunk_bytes) {
+        (Some(s), _) => s.max(1) as u64,
+        (None, Some(b)) if b >= MIN_SEGMENT => b,
+        (None, _) => Split::auto_chunk_bytes(total, req.workers),
+    };
+    let direct = chunk_bytes == Some(seg_len);
+    let mut bounds: Vec<usize> = (data_start..len).step_by(seg_len as usize).collect();
+    if bounds.is_empty() {
+        bounds.push(data_start);
+    }
+    bounds.push(len);
+    let n = bounds.len() - 1;
+
+    // 1. Guess and walk, in parallel.
+    let hint = match &walker {
+        Walker::Pcap(h) => h.endian,
+        Walker::Pcapng { .. } => pcapng::read_block(buf, data_start, None, u32::MAX)
+            .ok()
+            .flatten()
+            .map_or(Endian::Little, |b| b.endian),
+    };
+    let mut scans: Vec<Option<Scan>> = par_map(n, req.workers, |i| {
+        if i == 0 {
+            return Some(scan(buf, bounds[0], bounds[1], walker.clone(), u64::MAX));
+        }
+        let (guess, endian) = resync::find_boundary(&walker, buf, bounds[i], hint)?;
+        Some(scan(buf, guess, bounds[i + 1], walker.mid_section(endian), u64::MAX))
+    });
+
+    // 2. Verify, left to right, redoing what does not join up.
+    let mut segments = Vec::with_capacity(n);
+    let mut redone = 0;
+    let mut fault = None;
+    let mut at = bounds[0];
+    let mut state = walker.clone();
+    let mut packets_before = 0u64;
+    let mut states: Vec<(usize, Arc<Section>)> = Vec::new();
+    let mut section: Option<Arc<Section>> = None;
+    for (i, slot) in scans.iter_mut().enumerate() {
+        let known = known_interfaces(&state);
+        let joins = |s: &Scan| {
+            s.start == at
+                && s.start_endian == state.endian()
+                && match s.walker {
+                    Walker::Pcapng {
+                        interfaces: Interfaces::Unknown { need, .. },
+                        ..
+                    } => need <= known,
+                    _ => true,
+                }
+        };
+        let s = match slot.take() {
+            Some(s) if i == 0 || joins(&s) => s,
+            other => {
+                if std::env::var_os("PP_DEBUG").is_some() {
+                    eprintln!("redo seg {i} at {at} guess {:?}", other.map(|s| (s.start, s.start_endian)));
+                }
+                redone += 1;
+                scan(buf, at, bounds[i + 1], state.clone(), u64::MAX)
+            }
+        };
+        for &off in &s.state_blocks {
+            section = Section::apply(buf, off, 0, section.take());
+            if let Some(sec) = &section {
+                states.push((off, sec.clone()));
+            }
+        }
+        let end_state = match s.walker.clone() {
+            Walker::Pcapng {
+                endian,
+                interfaces: Interfaces::Unknown { here, .. },
+                max_block_len,
+            } => Walker::Pcapng {
+                endian,
+                interfaces: Interfaces::Known(known + here),
+                max_block_len,
+            },
+            w => w,
+        };
+        segments.push(Segment {
+            start: s.start,
+            end: s.end,
+            packets_before,
+            packets: s.packets,
+            walker: state,
+        });
+        packets_before += s.packets;
+        if let Some(f) = s.fault {
+            fault = Some((s.end, packets_before + 1, f));
+            break;
+        }
+        at = s.end;
+        state = end_state;
+    }
+    let total_packets = packets_before;
+    let mut end = segments.last().map_or(bounds[0], |s| s.end);
+    let mut end_packets = total_packets;
+
+    // 3. Cut.
+    let mut cuts: Vec<(usize, u64)> = if direct {
+        segments.iter().map(|s| (s.start, s.packets_before)).collect()
+    } else {
+        match (&req.split, chunk_bytes) {
+            (Split::Packets(per), _) => {
+                let per = (*per).max(1);
+                cut_segments(buf, &segments, req.workers, |s| {
+                    let first = s.packets_before;
+                    ((first / per + 1)..)
+                        .map(|k| k * per)
+                        .take_while(|&p| p <= first + s.packets && p < total_packets)
+                        .map(Target::Packets)
+                        .collect()
+                })
+            }
+            (_, Some(b)) => cut_segments(buf, &segments, req.workers, |s| {
+                let b = b.max(1) as usize;
+                ((s.start - data_start) / b + 1..)
+                    .map(|k| data_start + k * b)
+                    .take_while(|&o| o <= s.end)
+                    .map(Target::Offset)
+                    .collect()
+            }),
+            (_, None) => Vec::new(),
+        }
+    };
+    if let Some(m) = req.max_packets.filter(|&m| m < total_packets) {
+        let at_limit = cut_segments(buf, &segments, 1, |s| {
+            if s.packets_before < m && m <= s.packets_before + s.packets {
+                vec![Target::Packets(m)]
+            } else {
+                Vec::new()
+            }
+        });
+        if let Some(&(off, _)) = at_limit.first() {
+            end = off;
+            end_packets = m;
+            fault = None;
+        }
+    }
+    cuts.retain(|&(off, _)| off > bounds[0] && off < end);
+    cuts.insert(0, (bounds[0], 0));
+    cuts.dedup_by_key(|c| c.0);
+
+    let mut chunks = Vec::with_capacity(cuts.len());
+    for (i, &(start, before)) in cuts.iter().enumerate() {
+        let (stop, after) = cuts.get(i + 1).copied().unwrap_or((end, end_packets));
+        if stop <= start {
+            continue;
+        }
+        let context = match &walker {
+            Walker::Pcap(h) => Context::Pcap(h.clone()),
+            Walker::Pcapng { .. } => {
+                let k = states.partition_point(|(off, _)| *off < start);
+                Context::Pcapng(k.checked_sub(1).map(|k| states[k].1.clone()))
+            }
+        };
+        chunks.push(ChunkSpec {
+            start,
+            end: stop,
+            packets_before: before,
+            packets: after - before,
+            context,
+        });
+    }
+    Plan {
+        chunks,
+        fault,
+        redone,
+        segments: n,
+    }
+}
+
+fn known_interfaces(w: &Walker) -> usize {
+    match w {
+        Walker::Pcapng {
+            interfaces: Interfaces::Known(n),
+            ..
+        } => *n,
+        _ => 0,
+    }
+}
+
+/// Where to cut inside a segment.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Right after this many packets of the whole capture.
+    Packets(u64),
+    /// At the first record starting at or after this offset.
+    Offset(usize),
+}
+
+/// Finds the cuts that `targets` asks for in each segment, by walking it
+/// from its exact start, in parallel. Returns (offset, packets before) for
+/// each cut, in file order.
+fn cut_segments<F>(buf: &[u8], segments: &[Segment], workers: usize, targets: F) -> Vec<(usize, u64)>
+where
+    F: Fn(&Segment) -> Vec<Target> + Sync,
+{
+    let per_segment = par_map(segments.len(), workers, |i| {
+        let s = &segments[i];
+        let mut cuts = Vec::new();
+        let mut at = s.start;
+        let mut walker = s.walker.clone();
+        let mut packets = s.packets_before;
+        for t in targets(s) {
+            let r = match t {
+                Target::Packets(p) => scan(buf, at, s.end, walker, p.saturating_sub(packets)),
+                Target::Offset(o) => scan(buf, at, o.min(s.end), walker, u64::MAX),
+            };
+            at = r.end;
+            packets += r.packets;
+            walker = r.walker;
+            cuts.push((at, packets));
+        }
+        cuts
+    });
+    per_segment.into_iter().flatten().collect()
+}

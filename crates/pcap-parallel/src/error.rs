@@ -1,0 +1,317 @@
+//! Error types.
+//!
+//! Every error that concerns the input names it, and every error found in the
+//! capture's structure carries the byte offset (in the decompressed stream) and
+//! the number of the packet that could not be read. The packets before a fault
+//! are always delivered first; see [`crate::Capture`].
+//!
+//! [`Fault`] describes *what* is wrong with a record or block and is shared by
+//! the pcap and pcapng readers; [`FormatError`] adds *where*.
+
+use std::fmt;
+use std::io;
+use std::ops::Range;
+
+/// A result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while opening or processing a capture.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the input failed (not found, permission denied, broken pipe, ...).
+    #[error("{name}: {source}")]
+    Io {
+        /// The input's name (its path, or `-` for standard input).
+        name: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The first bytes are neither a pcap nor a pcapng magic number, nor a
+    /// known compression format holding one.
+    #[error("{name}: not a pcap or pcapng capture (starts with {magic})")]
+    UnknownFormat {
+        /// The input's name.
+        name: String,
+        /// The first bytes, in hex.
+        magic: String,
+    },
+
+    /// The capture's structure is broken at a known place.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+
+    /// The compressed stream is corrupt or cut short.
+    #[error(
+        "{name}: {compression} data is corrupt or truncated after {offset} decompressed bytes{}: {source}",
+        compressed_offset.map(|o| format!(" (compressed offset {o})")).unwrap_or_default()
+    )]
+    Decompress {
+        /// The input's name.
+        name: String,
+        /// The compression format.
+        compression: crate::Compression,
+        /// Decompressed bytes delivered before the error.
+        offset: u64,
+        /// Compressed bytes consumed before the error, where known.
+        compressed_offset: Option<u64>,
+        /// The decompressor's own error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// User code failed on one chunk.
+    #[error(transparent)]
+    Chunk(#[from] ChunkFailure),
+
+    /// An option has a value that cannot work (zero chunks, zero workers, ...).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+
+    /// The run was cancelled through [`crate::Capture::cancel_flag`].
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    pub(crate) fn io(name: &str, source: io::Error) -> Self {
+        Error::Io {
+            name: name.to_string(),
+            source,
+        }
+    }
+
+    /// The byte offset (in the decompressed stream) the error refers to, if any.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Error::Format(e) => Some(e.offset),
+            Error::Decompress { offset, .. } => Some(*offset),
+            Error::Chunk(c) => Some(c.range.start),
+            _ => None,
+        }
+    }
+}
+
+/// A structural error in a capture: what went wrong, where, and after which packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError {
+    /// The input's name.
+    pub name: String,
+    /// Byte offset of the broken record or block in the (decompressed) input.
+    pub offset: u64,
+    /// Number (1-based, as in Wireshark) of the packet that could not be read:
+    /// every packet before it was delivered.
+    pub packet: u64,
+    /// What is wrong.
+    pub fault: Fault,
+}
+
+impl std::error::Error for FormatError {}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.fault.is_truncation() {
+            "capture cut short"
+        } else {
+            "malformed capture"
+        };
+        write!(
+            f,
+            "{}: {what} at byte {} (packet {}): {}",
+            self.name, self.offset, self.packet, self.fault
+        )
+    }
+}
+
+/// What is wrong with a record, block or header. Truncation (the input ends
+/// inside a record) is told apart from malformation (the bytes are
+/// impossible) by [`Fault::is_truncation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The input ends inside the file header.
+    TruncatedFileHeader { have: usize, need: usize },
+    /// The input ends inside a pcap record header.
+    TruncatedRecordHeader { have: usize, need: usize },
+    /// The input ends inside a pcap record's packet data.
+    TruncatedPacketData { caplen: u32, have: usize },
+    /// The input ends inside the 12 bytes every pcapng block starts with.
+    TruncatedBlockHeader { have: usize },
+    /// The input ends inside a pcapng block.
+    TruncatedBlock {
+        block: BlockName,
+        length: u32,
+        have: usize,
+    },
+    /// A pcap record claims more captured bytes than any real packet has.
+    CaplenTooLarge { caplen: u32, max: u32 },
+    /// A version this reader (like libpcap and Wireshark) does not accept.
+    UnsupportedVersion {
+        format: &'static str,
+        major: u16,
+        minor: u16,
+    },
+    /// A pcapng block length that is below 12 or not a multiple of 4.
+    BadBlockLength { block: BlockName, length: u32 },
+    /// A pcapng block longer than the configured maximum.
+    BlockTooLarge {
+        block: BlockName,
+        length: u32,
+        max: u32,
+    },
+    /// A pcapng block's trailing length differs from its leading length.
+    BlockLengthMismatch {
+        block: BlockName,
+        leading: u32,
+        trailing: u32,
+    },
+    /// A pcapng block too short to hold its fixed fields.
+    BlockTooShort {
+        block: BlockName,
+        length: u32,
+        min: u32,
+    },
+    /// A section header whose byte-order magic is neither 0x1A2B3C4D nor its swap.
+    BadByteOrderMagic { magic: u32 },
+    /// A pcapng file that does not begin with a section header.
+    MissingSectionHeader,
+    /// A packet block refers to an interface the section has not described.
+    UnknownInterface {
+        block: BlockName,
+        interface: u32,
+        defined: usize,
+    },
+    /// A packet block's captured length runs past the end of the block.
+    PacketExceedsBlock {
+        block: BlockName,
+        caplen: u32,
+        room: usize,
+    },
+}
+
+impl Fault {
+    /// True when the input simply ends inside a record (a capture cut short),
+    /// false when the bytes themselves are impossible.
+    pub fn is_truncation(&self) -> bool {
+        matches!(
+            self,
+            Fault::TruncatedFileHeader { .. }
+                | Fault::TruncatedRecordHeader { .. }
+                | Fault::TruncatedPacketData { .. }
+                | Fault::TruncatedBlockHeader { .. }
+                | Fault::TruncatedBlock { .. }
+        )
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::TruncatedFileHeader { have, need } => {
+                write!(f, "file header cut short ({have} of {need} bytes)")
+            }
+            Fault::TruncatedRecordHeader { have, need } => {
+                write!(f, "record header cut short ({have} of {need} bytes)")
+            }
+            Fault::TruncatedPacketData { caplen, have } => write!(
+                f,
+                "packet data cut short ({have} of {caplen} captured bytes)"
+            ),
+            Fault::TruncatedBlockHeader { have } => {
+                write!(f, "block header cut short ({have} of 12 bytes)")
+            }
+            Fault::TruncatedBlock {
+                block,
+                length,
+                have,
+            } => write!(f, "{block} block cut short ({have} of {length} bytes)"),
+            Fault::CaplenTooLarge { caplen, max } => write!(
+                f,
+                "record claims {caplen} captured bytes, more than the maximum of {max}"
+            ),
+            Fault::UnsupportedVersion {
+                format,
+                major,
+                minor,
+            } => write!(f, "unsupported {format} version {major}.{minor}"),
+            Fault::BadBlockLength { block, length } => write!(
+                f,
+                "{block} block has impossible length {length} (must be a multiple of 4, at least 12)"
+            ),
+            Fault::BlockTooLarge { block, length, max } => write!(
+                f,
+                "{block} block length {length} is above the maximum of {max}"
+            ),
+            Fault::BlockLengthMismatch {
+                block,
+                leading,
+                trailing,
+            } => write!(
+                f,
+                "{block} block's leading length {leading} differs from its trailing length {trailing}"
+            ),
+            Fault::BlockTooShort { block, length, min } => write!(
+                f,
+                "{block} block of {length} bytes is shorter than its minimum of {min}"
+            ),
+            Fault::BadByteOrderMagic { magic } => {
+                write!(f, "section header has bad byte-order magic 0x{magic:08x}")
+            }
+            Fault::MissingSectionHeader => write!(f, "pcapng data does not start with a section header"),
+            Fault::UnknownInterface {
+                block,
+                interface,
+                defined,
+            } => write!(
+                f,
+                "{block} refers to interface {interface} but the section describes {defined}"
+            ),
+            Fault::PacketExceedsBlock {
+                block,
+                caplen,
+                room,
+            } => write!(
+                f,
+                "{block} captured length {caplen} runs past the block ({room} bytes of room)"
+            ),
+        }
+    }
+}
+
+/// The name of a pcapng block type, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockName(pub u32);
+
+impl fmt::Display for BlockName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::pcapng::block_type_name(self.0) {
+            Some(name) => f.write_str(name),
+            None => write!(f, "0x{:08x}", self.0),
+        }
+    }
+}
+
+/// User code failed on one chunk: it returned an error or panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("chunk {index} (bytes {}..{}): {cause}", range.start, range.end)]
+pub struct ChunkFailure {
+    /// The chunk's index in file order.
+    pub index: usize,
+    /// The chunk's byte range in the (decompressed) input.
+    pub range: Range<u64>,
+    /// What happened.
+    #[source]
+    pub cause: ChunkFailureCause,
+}
+
+/// Why user code failed on a chunk.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkFailureCause {
+    /// The closure panicked; this is the panic message.
+    #[error("panicked: {0}")]
+    Panic(String),
+    /// The closure returned an error.
+    #[error("{0}")]
+    Error(Box<dyn std::error::Error + Send + Sync>),
+}

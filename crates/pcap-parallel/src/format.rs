@@ -1,0 +1,241 @@
+//! Format detection from magic bytes (never from a file name).
+//!
+//! Two layers are recognised: an optional compression wrapper
+//! ([`Compression`]) and the capture format inside it ([`CaptureFormat`]).
+//!
+//! ```
+//! use pcap_parallel::{CaptureFormat, Compression, Endian, PcapVariant};
+//!
+//! assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+//! assert_eq!(Compression::detect(&[0xd4, 0xc3, 0xb2, 0xa1]), Compression::None);
+//!
+//! let f = CaptureFormat::detect(&[0xa1, 0xb2, 0x3c, 0x4d]).unwrap();
+//! assert_eq!(f, CaptureFormat::Pcap { variant: PcapVariant::Nanosecond, endian: Endian::Big });
+//! assert_eq!(CaptureFormat::detect(b"\x0a\x0d\x0d\x0a"), Some(CaptureFormat::Pcapng));
+//! assert_eq!(CaptureFormat::detect(b"GIF8"), None);
+//! ```
+
+use std::fmt;
+
+/// Byte order of a pcap file or a pcapng section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endian {
+    /// Least significant byte first (x86, ARM).
+    Little,
+    /// Most significant byte first (network order; SPARC, old MIPS).
+    Big,
+}
+
+impl Endian {
+    #[inline]
+    pub(crate) fn u16(self, b: &[u8], off: usize) -> u16 {
+        let a = [b[off], b[off + 1]];
+        match self {
+            Endian::Little => u16::from_le_bytes(a),
+            Endian::Big => u16::from_be_bytes(a),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn u32(self, b: &[u8], off: usize) -> u32 {
+        let a: [u8; 4] = b[off..off + 4].try_into().expect("4 bytes");
+        match self {
+            Endian::Little => u32::from_le_bytes(a),
+            Endian::Big => u32::from_be_bytes(a),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn i64(self, b: &[u8], off: usize) -> i64 {
+        let a: [u8; 8] = b[off..off + 8].try_into().expect("8 bytes");
+        match self {
+            Endian::Little => i64::from_le_bytes(a),
+            Endian::Big => i64::from_be_bytes(a),
+        }
+    }
+
+    /// The other byte order.
+    pub fn swapped(self) -> Endian {
+        match self {
+            Endian::Little => Endian::Big,
+            Endian::Big => Endian::Little,
+        }
+    }
+
+    /// `"little"` or `"big"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endian::Little => "little",
+            Endian::Big => "big",
+        }
+    }
+}
+
+/// Which compression wraps the capture, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Plain, uncompressed data.
+    None,
+    /// gzip (RFC 1952), one or several members.
+    Gzip,
+    /// bzip2, one or several streams.
+    Bzip2,
+    /// xz, one or several streams.
+    Xz,
+    /// Zstandard, one or several frames.
+    Zstd,
+    /// LZ4 frame format, one or several frames.
+    Lz4,
+}
+
+impl Compression {
+    /// How many leading bytes [`Compression::detect`] looks at.
+    pub const MAGIC_LEN: usize = 6;
+
+    /// Detects the compression from the first bytes of the input.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(b"BZh") && head.len() >= 4 && (b'1'..=b'9').contains(&head[3])
+        {
+            Compression::Bzip2
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Compression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+            Compression::Lz4
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The usual name: `none`, `gzip`, `bzip2`, `xz`, `zstd`, `lz4`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The flavours of classic pcap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PcapVariant {
+    /// Magic 0xA1B2C3D4: microsecond timestamps, 16-byte record headers.
+    Microsecond,
+    /// Magic 0xA1B23C4D: nanosecond timestamps, 16-byte record headers.
+    Nanosecond,
+    /// Magic 0xA1B2CD34 (Alexey Kuznetzov's patched libpcap): microsecond
+    /// timestamps, 24-byte record headers.
+    Modified,
+}
+
+impl PcapVariant {
+    /// Size of a record header in bytes.
+    pub fn record_header_len(self) -> usize {
+        match self {
+            PcapVariant::Modified => 24,
+            _ => 16,
+        }
+    }
+
+    /// Timestamp fraction units per second.
+    pub fn ticks_per_second(self) -> u32 {
+        match self {
+            PcapVariant::Nanosecond => 1_000_000_000,
+            _ => 1_000_000,
+        }
+    }
+
+    pub(crate) fn magic(self) -> u32 {
+        match self {
+            PcapVariant::Microsecond => 0xA1B2_C3D4,
+            PcapVariant::Nanosecond => 0xA1B2_3C4D,
+            PcapVariant::Modified => 0xA1B2_CD34,
+        }
+    }
+}
+
+/// The capture format, as told by its magic number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaptureFormat {
+    /// Classic libpcap format.
+    Pcap {
+        /// Which pcap flavour.
+        variant: PcapVariant,
+        /// The file's byte order.
+        endian: Endian,
+    },
+    /// pcapng; byte order is per section.
+    Pcapng,
+}
+
+impl CaptureFormat {
+    /// Detects the format from the first four bytes.
+    pub fn detect(head: &[u8]) -> Option<CaptureFormat> {
+        let magic: [u8; 4] = head.get(..4)?.try_into().ok()?;
+        if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            return Some(CaptureFormat::Pcapng);
+        }
+        for variant in [
+            PcapVariant::Microsecond,
+            PcapVariant::Nanosecond,
+            PcapVariant::Modified,
+        ] {
+            if u32::from_le_bytes(magic) == variant.magic() {
+                return Some(CaptureFormat::Pcap {
+                    variant,
+                    endian: Endian::Little,
+                });
+            }
+            if u32::from_be_bytes(magic) == variant.magic() {
+                return Some(CaptureFormat::Pcap {
+                    variant,
+                    endian: Endian::Big,
+                });
+            }
+        }
+        None
+    }
+
+    /// `"pcap"`, `"pcap (nanosecond)"`, `"pcap (modified)"` or `"pcapng"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureFormat::Pcap {
+                variant: PcapVariant::Microsecond,
+                ..
+            } => "pcap",
+            CaptureFormat::Pcap {
+                variant: PcapVariant::Nanosecond,
+                ..
+            } => "pcap (nanosecond)",
+            CaptureFormat::Pcap {
+                variant: PcapVariant::Modified,
+                ..
+            } => "pcap (modified)",
+            CaptureFormat::Pcapng => "pcapng",
+        }
+    }
+
+    /// True for pcapng.
+    pub fn is_pcapng(self) -> bool {
+        matches!(self, CaptureFormat::Pcapng)
+    }
+}
+
+impl fmt::Display for CaptureFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

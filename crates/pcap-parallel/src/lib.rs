@@ -1,0 +1,59 @@
+//! # pcap-parallel
+//!
+//! Cut a packet capture of any size (pcap or pcapng, plain or compressed, a
+//! file or a pipe) exactly at packet boundaries, and process the pieces on
+//! every core, with results in file order.
+//!
+//! ```no_run
+//! use pcap_parallel::Capture;
+//!
+//! // How many packets, in parallel: only record headers are read.
+//! let n = Capture::open("trace.pcap")?.count()?;
+//!
+//! // Run your own code over chunks of the capture, on all cores.
+//! let per_chunk: Vec<u64> = Capture::open("trace.pcapng.zst")?
+//!     .map(|chunk| chunk.packets().filter(|p| p.data.len() > 1000).count() as u64)?;
+//! # Ok::<(), pcap_parallel::Error>(())
+//! ```
+//!
+//! ## How it works
+//!
+//! * [`format`]: the compression and capture format are told by magic
+//!   bytes, never by the file name.
+//! * `source`: a plain file is memory-mapped; compressed input and standard
+//!   input are streamed through a bounded buffer, decompressed on a thread of
+//!   their own.
+//! * [`pcap`], [`pcapng`]: checked, zero-copy parsing of records and blocks.
+//! * `resync` and `chunker`: workers find record boundaries in a mapped
+//!   file on their own, from arbitrary byte offsets, and every guess is
+//!   verified, so the chunks are exactly what a sequential reader sees.
+//!   `streaming` cuts chunks from a stream as it is read.
+//! * [`engine`]: [`Capture`] runs user code over [`Chunk`]s on worker threads,
+//!   catching panics, with a bounded number of chunks in flight.
+//! * [`chunk`]: every chunk reads as a zero-copy packet iterator, or as a
+//!   valid standalone capture.
+//!
+//! Every complete packet before a fault in the input is delivered; then the
+//! error names the input, the byte offset and the packet number ([`error`]).
+
+pub mod chunk;
+mod chunker;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod packet;
+pub mod pcap;
+pub mod pcapng;
+mod resync;
+mod source;
+pub mod split;
+mod streaming;
+mod walk;
+
+pub use chunk::{Chunk, Packets};
+pub use engine::{BoxError, Capture, ChunkResult, Progress, Report, default_workers};
+pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result};
+pub use format::{CaptureFormat, Compression, Endian, PcapVariant};
+pub use packet::{LinkType, Packet, Timestamp};
+pub use split::Split;
+pub use walk::Limits;

@@ -1,0 +1,317 @@
+//! Where the bytes come from: a memory-mapped file, or a bounded stream.
+//!
+//! A plain file is memory-mapped and never read into the heap: its pages
+//! are the kernel's page cache. Everything else (compressed input, standard
+//! input, pipes and FIFOs) is a *stream*: a thread of its own reads and
+//! decompresses it into blocks of [`BLOCK_LEN`] bytes and hands them over a
+//! channel holding at most [`BLOCK_QUEUE`] blocks, so memory stays flat
+//! however large the input, and decompression runs while the workers
+//! process earlier chunks.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use crossbeam_channel::{Receiver, bounded};
+
+use crate::error::{Error, Result};
+use crate::format::Compression;
+
+/// Bytes shared between the input and the chunks cut from it.
+pub(crate) type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// Size of a block handed from the decompressing thread to the reader.
+pub const BLOCK_LEN: usize = 1 << 20;
+/// Blocks queued between the decompressing thread and the reader.
+pub const BLOCK_QUEUE: usize = 4;
+
+/// The opened input, before its capture format is looked at.
+pub(crate) enum Input {
+    /// All bytes are addressable at once (a mapped file, or bytes in memory).
+    Whole(Bytes),
+    /// Bytes arrive in order and are seen once.
+    Stream(StreamReader),
+}
+
+/// Counts bytes pulled through a reader, for progress and error offsets.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A failure of the decompressing (or reading) thread, carried to the reader.
+#[derive(Debug)]
+pub(crate) struct StreamFailure {
+    pub compression: Compression,
+    /// Decompressed bytes produced before the failure.
+    pub offset: u64,
+    /// Compressed bytes consumed before the failure, where it is compressed.
+    pub compressed_offset: Option<u64>,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for StreamFailure {}
+
+impl StreamFailure {
+    /// Turns an error met while reading a stream into this crate's error.
+    pub(crate) fn into_error(err: io::Error, name: &str) -> Error {
+        let failure = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<StreamFailure>())
+            .is_some();
+        if failure {
+            let f = *err
+                .into_inner()
+                .expect("checked")
+                .downcast::<StreamFailure>()
+                .expect("checked");
+            if f.compression == Compression::None {
+                Error::io(name, f.source)
+            } else {
+                Error::Decompress {
+                    name: name.to_string(),
+                    compression: f.compression,
+                    offset: f.offset,
+                    compressed_offset: f.compressed_offset,
+                    source: f.source,
+                }
+            }
+        } else {
+            Error::io(name, err)
+        }
+    }
+}
+
+/// The reading end of a stream: blocks from the decompressing thread.
+pub(crate) struct StreamReader {
+    blocks: Receiver<std::result::Result<Vec<u8>, StreamFailure>>,
+    current: Vec<u8>,
+    pos: usize,
+    /// Compressed (or raw) bytes consumed so far by the producing thread.
+    pub consumed: Arc<AtomicU64>,
+    /// Size of the compressed file, where known.
+    pub input_len: Option<u64>,
+    done: bool,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.blocks.recv() {
+                Ok(Ok(block)) => {
+                    self.current = block;
+                    self.pos = 0;
+                }
+                Ok(Err(failure)) => {
+                    self.done = true;
+                    return Err(io::Error::other(failure));
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Wraps `raw` in the decoder for `compression`.
+fn decoder(raw: Box<dyn Read + Send>, compression: Compression) -> io::Result<Box<dyn Read + Send>> {
+    Ok(match compression {
+        Compression::None => raw,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 16,
+            raw,
+        ))),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(raw)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(
+            BufReader::with_capacity(1 << 16, raw),
+            true,
+        )),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(BufReader::with_capacity(
+            1 << 16,
+            raw,
+        ))),
+    })
+}
+
+/// Starts the thread that reads (and decompresses) `raw` into blocks.
+fn spawn_stream(
+    raw: Box<dyn Read + Send>,
+    compression: Compression,
+    input_len: Option<u64>,
+) -> io::Result<StreamReader> {
+    let consumed = Arc::new(AtomicU64::new(0));
+    let counting = Box::new(Counting {
+        inner: raw,
+        count: consumed.clone(),
+    });
+    let mut reader = decoder(counting, compression)?;
+    let (tx, rx) = bounded(BLOCK_QUEUE);
+    let count = consumed.clone();
+    thread::Builder::new()
+        .name("pcap-parallel-decompress".into())
+        .spawn(move || {
+            let mut produced = 0u64;
+            loop {
+                let mut block = vec![0u8; BLOCK_LEN];
+                let mut filled = 0;
+                let result = loop {
+                    match reader.read(&mut block[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == block.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                block.truncate(filled);
+                produced += filled as u64;
+                if filled > 0 && tx.send(Ok(block)).is_err() {
+                    return; // the reader hung up
+                }
+                match result {
+                    Ok(()) if filled == 0 => return,
+                    Ok(()) => {}
+                    Err(source) => {
+                        let _ = tx.send(Err(StreamFailure {
+                            compression,
+                            offset: produced,
+                            compressed_offset: (compression != Compression::None)
+                                .then(|| count.load(Ordering::Relaxed)),
+                            source,
+                        }));
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(StreamReader {
+        blocks: rx,
+        current: Vec::new(),
+        pos: 0,
+        consumed,
+        input_len,
+        done: false,
+    })
+}
+
+/// Opens `path` (`-` for standard input) and detects its compression.
+pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
+    let name = path.display().to_string();
+    if path.as_os_str() == "-" {
+        return from_reader(Box::new(io::stdin()), &name);
+    }
+    let file = File::open(path).map_err(|e| Error::io(&name, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(&name, e))?;
+    let mut head = [0u8; Compression::MAGIC_LEN];
+    let got = read_at_most(&file, &mut head).map_err(|e| Error::io(&name, e))?;
+    let compression = Compression::detect(&head[..got]);
+    if !meta.is_file() {
+        // A FIFO or character device: its bytes can be read only once.
+        return from_reader(Box::new(file), &name);
+    }
+    if compression == Compression::None {
+        if meta.len() == 0 {
+            return Ok((Input::Whole(Arc::new(Vec::new())), compression));
+        }
+        // SAFETY: the map is read-only. As with every tool that maps its
+        // input (ripgrep, for one), a file truncated by another process
+        // while it is mapped makes reads fault; that is documented in the
+        // crate docs.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&name, e))?;
+        return Ok((Input::Whole(Arc::new(map)), compression));
+    }
+    let stream = spawn_stream(Box::new(BufReader::with_capacity(1 << 16, file)), compression, Some(meta.len()))
+        .map_err(|e| Error::io(&name, e))?;
+    Ok((Input::Stream(stream), compression))
+}
+
+/// Reads the first bytes of a regular file without moving its cursor.
+fn read_at_most(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Bytes held in memory (for tests and for callers that have them already).
+pub(crate) fn from_bytes(bytes: Bytes) -> Result<(Input, Compression)> {
+    let compression = Compression::detect(&(*bytes).as_ref()[..(*bytes).as_ref().len().min(8)]);
+    if compression == Compression::None {
+        return Ok((Input::Whole(bytes), compression));
+    }
+    let reader = Box::new(io::Cursor::new(ArcBytes(bytes.clone())));
+    let len = (*bytes).as_ref().len() as u64;
+    let stream = spawn_stream(reader, compression, Some(len)).map_err(|e| Error::io("<memory>", e))?;
+    Ok((Input::Stream(stream), compression))
+}
+
+/// Any reader, treated as a stream (compression detected).
+pub(crate) fn from_reader(reader: Box<dyn Read + Send>, name: &str) -> Result<(Input, Compression)> {
+    let (head, reader) = read_head(reader, Compression::MAGIC_LEN).map_err(|e| Error::io(name, e))?;
+    let compression = Compression::detect(&head);
+    let stream = spawn_stream(reader, compression, None).map_err(|e| Error::io(name, e))?;
+    Ok((Input::Stream(stream), compression))
+}
+
+struct ArcBytes(Bytes);
+
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
+/// Reads up to `n` leading bytes, and returns them with a reader that
+/// still yields every byte from the start (short reads of pipes included).
+fn read_head<R: Read + Send + 'static>(mut reader: R, n: usize) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    let mut head = vec![0u8; n];
+    let mut filled = 0;
+    while filled < n {
+        match reader.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(filled);
+    Ok((head.clone(), Box::new(io::Cursor::new(head).chain(reader))))
+}

@@ -1,0 +1,269 @@
+//! Cutting a stream (compressed input, standard input, a pipe) into chunks
+//! as it is read.
+//!
+//! A stream cannot be divided by byte offset before it is decoded, so one
+//! thread walks its records in order, which is exact by construction, and
+//! copies them into a chunk buffer; every [`crate::Split`] worth of bytes or
+//! packets it hands the chunk to the workers. Each length is checked before
+//! anything is allocated for it, so a corrupt length cannot make the reader
+//! allocate or stall. Walking costs far less than decompression, so this
+//! thread is never the bottleneck.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use crate::chunk::{Chunk, Context};
+use crate::error::{BlockName, Error, Fault, FormatError};
+use crate::format::CaptureFormat;
+use crate::pcap::{self, PcapHeader};
+use crate::pcapng::{self, Section};
+use crate::source::StreamFailure;
+use crate::walk::{Interfaces, Kind, Limits, Walker};
+
+/// When a chunk is full.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fill {
+    Bytes(usize),
+    Packets(u64),
+}
+
+/// Cuts chunks from a stream, one after another.
+pub(crate) struct Cutter {
+    reader: Box<dyn Read + Send>,
+    name: String,
+    /// Input offset of the next byte to read.
+    offset: u64,
+    walker: Walker,
+    /// pcapng: the section in force at `offset`.
+    section: Option<Arc<Section>>,
+    fill: Fill,
+    max_packets: u64,
+    packets: u64,
+    index: usize,
+    /// An error to report once the chunk before it has been delivered.
+    pending: Option<Error>,
+    done: bool,
+}
+
+enum ReadFail {
+    Fault(Fault),
+    Io(io::Error),
+}
+
+impl From<Fault> for ReadFail {
+    fn from(f: Fault) -> Self {
+        ReadFail::Fault(f)
+    }
+}
+
+impl Cutter {
+    /// Starts cutting `reader`, whose format is `format`. For pcap the file
+    /// header is read here; a fault in it is returned as an error.
+    pub fn new(
+        mut reader: Box<dyn Read + Send>,
+        name: &str,
+        format: CaptureFormat,
+        limits: Limits,
+        fill: Fill,
+        max_packets: Option<u64>,
+    ) -> Result<Cutter, Error> {
+        let mut offset = 0;
+        let walker = match format {
+            CaptureFormat::Pcap { .. } => {
+                let mut head = Vec::new();
+                let n = fill_exact(&mut reader, &mut head, pcap::FILE_HEADER_LEN)
+                    .map_err(|e| StreamFailure::into_error(e, name))?;
+                let fault = |fault| {
+                    Error::Format(FormatError {
+                        name: name.to_string(),
+                        offset: 0,
+                        packet: 1,
+                        fault,
+                    })
+                };
+                if n < pcap::FILE_HEADER_LEN {
+                    return Err(fault(Fault::TruncatedFileHeader {
+                        have: n,
+                        need: pcap::FILE_HEADER_LEN,
+                    }));
+                }
+                offset = pcap::FILE_HEADER_LEN as u64;
+                Walker::Pcap(Arc::new(PcapHeader::parse(&head, limits.max_packet_len).map_err(fault)?))
+            }
+            CaptureFormat::Pcapng => Walker::Pcapng {
+                endian: None,
+                interfaces: Interfaces::Known(0),
+                max_block_len: limits.max_block_len,
+            },
+        };
+        Ok(Cutter {
+            reader,
+            name: name.to_string(),
+            offset,
+            walker,
+            section: None,
+            fill,
+            max_packets: max_packets.unwrap_or(u64::MAX),
+            packets: 0,
+            index: 0,
+            pending: None,
+            done: false,
+        })
+    }
+
+    /// The next chunk; `Ok(None)` at the end. After a fault, the chunk that
+    /// holds every complete record before it comes first, then the error.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>, Error> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let start = self.offset;
+        let packets_before = self.packets;
+        let context = match &self.walker {
+            Walker::Pcap(h) => Context::Pcap(h.clone()),
+            Walker::Pcapng { .. } => Context::Pcapng(self.section.clone()),
+        };
+        let capacity = match self.fill {
+            Fill::Bytes(b) => b + (1 << 16),
+            Fill::Packets(_) => 1 << 20,
+        };
+        let mut buf = Vec::with_capacity(capacity);
+        loop {
+            if self.packets >= self.max_packets {
+                self.done = true;
+                break;
+            }
+            let record_start = buf.len();
+            match self.read_record(&mut buf) {
+                Ok(None) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(Some(kind)) => {
+                    self.offset += (buf.len() - record_start) as u64;
+                    match kind {
+                        Kind::Packet => self.packets += 1,
+                        Kind::SectionState => {
+                            self.section = Section::apply(&buf, record_start, start, self.section.take());
+                        }
+                        Kind::Other => {}
+                    }
+                    let full = match self.fill {
+                        Fill::Bytes(b) => buf.len() >= b,
+                        Fill::Packets(n) => kind == Kind::Packet && self.packets - packets_before >= n,
+                    };
+                    if full {
+                        break;
+                    }
+                }
+                Err(fail) => {
+                    buf.truncate(record_start);
+                    self.done = true;
+                    self.pending = Some(match fail {
+                        ReadFail::Fault(fault) => Error::Format(FormatError {
+                            name: self.name.clone(),
+                            offset: self.offset,
+                            packet: self.packets + 1,
+                            fault,
+                        }),
+                        ReadFail::Io(e) => StreamFailure::into_error(e, &self.name),
+                    });
+                    break;
+                }
+            }
+        }
+        if buf.is_empty() {
+            return match self.pending.take() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
+        }
+        let chunk = Chunk {
+            index: self.index,
+            range: 0..buf.len(),
+            data: Arc::new(buf),
+            offset: start,
+            packets_before,
+            packet_count: self.packets - packets_before,
+            context,
+        };
+        self.index += 1;
+        Ok(Some(chunk))
+    }
+
+    /// Appends the next record to `buf`; `Ok(None)` at a clean end of input.
+    fn read_record(&mut self, buf: &mut Vec<u8>) -> Result<Option<Kind>, ReadFail> {
+        let start = buf.len();
+        let (head_len, len) = match &self.walker {
+            Walker::Pcap(h) => {
+                let rh = h.record_header_len();
+                let n = fill_exact(&mut self.reader, buf, rh).map_err(ReadFail::Io)?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                if n < rh {
+                    return Err(Fault::TruncatedRecordHeader { have: n, need: rh }.into());
+                }
+                (rh, h.record_len(&buf[start..])?)
+            }
+            Walker::Pcapng {
+                endian,
+                max_block_len,
+                ..
+            } => {
+                let n = fill_exact(&mut self.reader, buf, 12).map_err(ReadFail::Io)?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                if n < 12 {
+                    return Err(Fault::TruncatedBlockHeader { have: n }.into());
+                }
+                let (_, _, len) = pcapng::block_len(&buf[start..], *endian, *max_block_len)?;
+                (12, len)
+            }
+        };
+        let n = fill_exact(&mut self.reader, buf, len - head_len).map_err(ReadFail::Io)?;
+        if n < len - head_len {
+            return Err(match &self.walker {
+                Walker::Pcap(h) => Fault::TruncatedPacketData {
+                    caplen: (len - h.record_header_len()) as u32,
+                    have: n,
+                },
+                Walker::Pcapng { endian, .. } => Fault::TruncatedBlock {
+                    block: BlockName(endian.unwrap_or(crate::Endian::Little).u32(buf, start)),
+                    length: len as u32,
+                    have: head_len + n,
+                },
+            }
+            .into());
+        }
+        match self.walker.step(buf, start)? {
+            Some((_, kind)) => Ok(Some(kind)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Appends up to `n` bytes from `reader` to `buf`; returns how many came
+/// (fewer only at the end of input).
+fn fill_exact(reader: &mut dyn Read, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    let mut filled = 0;
+    while filled < n {
+        match reader.read(&mut buf[start + filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(start + filled);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(start + filled);
+    Ok(filled)
+}

@@ -1,0 +1,223 @@
+//! Walking records one at a time, the same way for pcap and pcapng.
+//!
+//! A [`Walker`] knows just enough of the format to find where each record
+//! ends and whether it is a packet: for pcap the file header, for pcapng the
+//! section's byte order and how many interfaces it has described. A walker
+//! that starts in the middle of a pcapng section (a parallel worker) does
+//! not know the interface count yet; it records how many interfaces its
+//! packets *need*, to be checked once the count is known (see
+//! [`crate::chunker`]).
+
+use std::sync::Arc;
+
+use crate::error::{BlockName, Fault};
+use crate::format::Endian;
+use crate::pcap::{Hop, PcapHeader};
+use crate::pcapng;
+
+/// Limits on lengths read from the input. A length above a limit is a
+/// format error, never an allocation.
+///
+/// ```
+/// let limits = pcap_parallel::Limits::default();
+/// assert_eq!(limits.max_packet_len, 262_144);
+/// assert_eq!(limits.max_block_len, 16 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest captured length of a pcap record (256 KiB, as in libpcap and
+    /// Wireshark). Link types with larger packets (D-Bus, USBPcap, EBHSCR)
+    /// get their own, larger limit.
+    pub max_packet_len: u32,
+    /// Largest pcapng block (16 MiB, as in Wireshark).
+    pub max_block_len: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_packet_len: 262_144,
+            max_block_len: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a walker knows of the interfaces of the current pcapng section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interfaces {
+    /// The section has described this many.
+    Known(usize),
+    /// The walk started mid-section: `here` were described since, and the
+    /// packets seen need at least `need` to have been described before.
+    Unknown { here: usize, need: usize },
+}
+
+/// The state needed to walk records.
+#[derive(Debug, Clone)]
+pub(crate) enum Walker {
+    Pcap(Arc<PcapHeader>),
+    Pcapng {
+        /// Byte order of the current section; `None` before the first SHB.
+        endian: Option<Endian>,
+        interfaces: Interfaces,
+        max_block_len: u32,
+    },
+}
+
+/// What kind of record a step passed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Packet,
+    /// A pcapng Section Header or Interface Description Block.
+    SectionState,
+    /// Any other pcapng block.
+    Other,
+}
+
+impl Walker {
+    /// Passes over the record at `off`: `Ok(None)` at the end of `buf`,
+    /// otherwise the record's length and kind.
+    #[inline]
+    pub fn step(&mut self, buf: &[u8], off: usize) -> Result<Option<(usize, Kind)>, Fault> {
+        match self {
+            Walker::Pcap(h) => Ok(h.read(buf, off)?.map(|r| (r.len, Kind::Packet))),
+            Walker::Pcapng {
+                endian,
+                interfaces,
+                max_block_len,
+            } => {
+                let Some(block) = pcapng::read_block(buf, off, *endian, *max_block_len)? else {
+                    return Ok(None);
+                };
+                let kind = match block.btype {
+                    pcapng::SHB => {
+                        *endian = Some(block.endian);
+                        *interfaces = Interfaces::Known(0);
+                        Kind::SectionState
+                    }
+                    pcapng::IDB => {
+                        match interfaces {
+                            Interfaces::Known(n) => *n += 1,
+                            Interfaces::Unknown { here, .. } => *here += 1,
+                        }
+                        Kind::SectionState
+                    }
+                    pcapng::EPB | pcapng::PB | pcapng::SPB => {
+                        let id = block.interface_ref().unwrap_or(0);
+                        match interfaces {
+                            Interfaces::Known(n) if id as usize >= *n => {
+                                return Err(Fault::UnknownInterface {
+                                    block: BlockName(block.btype),
+                                    interface: id,
+                                    defined: *n,
+                                });
+                            }
+                            Interfaces::Known(_) => {}
+                            Interfaces::Unknown { here, need } => {
+                                *need = (*need).max((id as usize + 1).saturating_sub(*here));
+                            }
+                        }
+                        Kind::Packet
+                    }
+                    _ => Kind::Other,
+                };
+                Ok(Some((block.len, kind)))
+            }
+        }
+    }
+
+    /// Follows a chain from a candidate boundary (see [`crate::resync`]).
+    #[inline]
+    pub fn hop(&self, buf: &[u8], off: usize, endian: Endian, candidate: bool, strict: bool) -> (Hop, Endian) {
+        match self {
+            Walker::Pcap(h) => (h.hop(buf, off, strict), endian),
+            Walker::Pcapng { max_block_len, .. } => {
+                pcapng::hop(buf, off, endian, *max_block_len, candidate)
+            }
+        }
+    }
+
+    /// The walker to use from a guessed boundary inside a section of byte
+    /// order `endian`, before anything of that section is known.
+    pub fn mid_section(&self, endian: Endian) -> Walker {
+        match self {
+            Walker::Pcap(h) => Walker::Pcap(h.clone()),
+            Walker::Pcapng { max_block_len, .. } => Walker::Pcapng {
+                endian: Some(endian),
+                interfaces: Interfaces::Unknown { here: 0, need: 0 },
+                max_block_len: *max_block_len,
+            },
+        }
+    }
+
+    /// The byte order the walker reads with.
+    pub fn endian(&self) -> Option<Endian> {
+        match self {
+            Walker::Pcap(h) => Some(h.endian),
+            Walker::Pcapng { endian, .. } => *endian,
+        }
+    }
+}
+
+/// The outcome of walking a stretch of the input.
+#[derive(Debug, Clone)]
+pub(crate) struct Scan {
+    /// Where the walk began.
+    pub start: usize,
+    /// The byte order the walk began with.
+    pub start_endian: Option<Endian>,
+    /// Where it stopped: the first record starting at or after the stop
+    /// offset, the end of the packet limit, or the offset of a fault.
+    pub end: usize,
+    /// Packets passed over.
+    pub packets: u64,
+    /// The fault that stopped the walk, if any (at `end`).
+    pub fault: Option<Fault>,
+    /// Offsets of the pcapng SHBs and IDBs passed over, in order.
+    pub state_blocks: Vec<usize>,
+    /// The walker's state at `end`.
+    pub walker: Walker,
+}
+
+/// Walks from `start` until the first record that starts at or after
+/// `stop`, or until `max_packets` packets have been passed over, or until
+/// the end of `buf` or a fault.
+pub(crate) fn scan(
+    buf: &[u8],
+    start: usize,
+    stop: usize,
+    mut walker: Walker,
+    max_packets: u64,
+) -> Scan {
+    let start_endian = walker.endian();
+    let mut off = start;
+    let mut packets = 0u64;
+    let mut state_blocks = Vec::new();
+    let mut fault = None;
+    while off < stop && packets < max_packets {
+        match walker.step(buf, off) {
+            Ok(Some((len, kind))) => {
+                match kind {
+                    Kind::Packet => packets += 1,
+                    Kind::SectionState => state_blocks.push(off),
+                    Kind::Other => {}
+                }
+                off += len;
+            }
+            Ok(None) => break,
+            Err(f) => {
+                fault = Some(f);
+                break;
+            }
+        }
+    }
+    Scan {
+        start,
+        start_endian,
+        end: off,
+        packets,
+        fault,
+        state_blocks,
+        walker,
+    }
+}
