@@ -96,7 +96,9 @@ pub(crate) fn par_map<T: Send>(n: usize, workers: usize, f: impl Fn(usize) -> T 
             });
         }
     });
-    out.into_iter().map(|r| r.expect("every index ran")).collect()
+    out.into_iter()
+        .map(|r| r.expect("every index ran"))
+        .collect()
 }
 
 /// Byte size of segments below which a byte-sized split is cut by walking
@@ -136,7 +138,13 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             return Some(scan(buf, bounds[0], bounds[1], walker.clone(), u64::MAX));
         }
         let (guess, endian) = resync::find_boundary(&walker, buf, bounds[i], hint)?;
-        Some(scan(buf, guess, bounds[i + 1], walker.mid_section(endian), u64::MAX))
+        Some(scan(
+            buf,
+            guess,
+            bounds[i + 1],
+            walker.mid_section(endian),
+            u64::MAX,
+        ))
     });
 
     // 2. Verify, left to right, redoing what does not join up.
@@ -163,10 +171,7 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
         };
         let s = match slot.take() {
             Some(s) if i == 0 || joins(&s) => s,
-            other => {
-                if std::env::var_os("PP_DEBUG").is_some() {
-                    eprintln!("redo seg {i} at {at} guess {:?}", other.map(|s| (s.start, s.start_endian)));
-                }
+            _ => {
                 redone += 1;
                 scan(buf, at, bounds[i + 1], state.clone(), u64::MAX)
             }
@@ -210,7 +215,10 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
 
     // 3. Cut.
     let mut cuts: Vec<(usize, u64)> = if direct {
-        segments.iter().map(|s| (s.start, s.packets_before)).collect()
+        segments
+            .iter()
+            .map(|s| (s.start, s.packets_before))
+            .collect()
     } else {
         match (&req.split, chunk_bytes) {
             (Split::Packets(per), _) => {
@@ -304,7 +312,12 @@ enum Target {
 /// Finds the cuts that `targets` asks for in each segment, by walking it
 /// from its exact start, in parallel. Returns (offset, packets before) for
 /// each cut, in file order.
-fn cut_segments<F>(buf: &[u8], segments: &[Segment], workers: usize, targets: F) -> Vec<(usize, u64)>
+fn cut_segments<F>(
+    buf: &[u8],
+    segments: &[Segment],
+    workers: usize,
+    targets: F,
+) -> Vec<(usize, u64)>
 where
     F: Fn(&Segment) -> Vec<Target> + Sync,
 {

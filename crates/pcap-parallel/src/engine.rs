@@ -166,7 +166,10 @@ impl Capture {
     /// let err = Capture::from_bytes("x", b"hello".to_vec()).unwrap_err();
     /// assert_eq!(err.to_string(), "x: not a pcap or pcapng capture (starts with 68656c6c)");
     /// ```
-    pub fn from_bytes(name: &str, bytes: impl AsRef<[u8]> + Send + Sync + 'static) -> Result<Capture> {
+    pub fn from_bytes(
+        name: &str,
+        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
+    ) -> Result<Capture> {
         let bytes: Bytes = Arc::new(bytes);
         let (input, compression) = source::from_bytes(bytes)?;
         Capture::new(name.to_string(), input, compression)
@@ -181,7 +184,9 @@ impl Capture {
     fn new(name: String, mut input: Input, compression: Compression) -> Result<Capture> {
         let head = match &mut input {
             Input::Whole(b) => (**b).as_ref()[..(**b).as_ref().len().min(4)].to_vec(),
-            Input::Stream(s) => read_up_to(s, 4).map_err(|e| source::StreamFailure::into_error(e, &name))?,
+            Input::Stream(s) => {
+                read_up_to(s, 4).map_err(|e| source::StreamFailure::into_error(e, &name))?
+            }
         };
         let format = CaptureFormat::detect(&head).ok_or_else(|| Error::UnknownFormat {
             name: name.clone(),
@@ -413,7 +418,8 @@ impl Capture {
         let stop = AtomicBool::new(false);
         let cancel = self.cancel.clone();
         let cancelled = || {
-            stop.load(Ordering::Relaxed) || cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+            stop.load(Ordering::Relaxed)
+                || cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
         };
         let progress = self.progress.clone();
         let fail_fast = self.fail_fast;
@@ -527,7 +533,9 @@ impl Capture {
                     p.chunks_done.fetch_add(1, Ordering::Relaxed);
                     p.packets_done.fetch_add(r.packet_count, Ordering::Relaxed);
                     match &stream_pos {
-                        Some(pos) => p.bytes_done.store(pos.load(Ordering::Relaxed), Ordering::Relaxed),
+                        Some(pos) => p
+                            .bytes_done
+                            .store(pos.load(Ordering::Relaxed), Ordering::Relaxed),
                         None => {
                             p.bytes_done.fetch_add(bytes, Ordering::Relaxed);
                         }
@@ -614,7 +622,8 @@ impl Capture {
                     _ => Fill::Bytes(STREAM_CHUNK_BYTES as usize),
                 };
                 let reader = Box::new(std::io::Cursor::new(head).chain(stream));
-                let mut cutter = match Cutter::new(reader, &name, format, limits, fill, max_packets) {
+                let mut cutter = match Cutter::new(reader, &name, format, limits, fill, max_packets)
+                {
                     Ok(c) => c,
                     Err(e) => {
                         produced.error = Some(e);

@@ -258,7 +258,9 @@ impl fmt::Display for Fault {
             Fault::BadByteOrderMagic { magic } => {
                 write!(f, "section header has bad byte-order magic 0x{magic:08x}")
             }
-            Fault::MissingSectionHeader => write!(f, "pcapng data does not start with a section header"),
+            Fault::MissingSectionHeader => {
+                write!(f, "pcapng data does not start with a section header")
+            }
             Fault::UnknownInterface {
                 block,
                 interface,

@@ -38,6 +38,7 @@
 
 pub mod chunk;
 mod chunker;
+pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod format;

@@ -203,7 +203,11 @@ impl PcapHeader {
             }
         }
         let next = off + rh + caplen as usize;
-        if next > buf.len() { Hop::Dead } else { Hop::Next(next) }
+        if next > buf.len() {
+            Hop::Dead
+        } else {
+            Hop::Next(next)
+        }
     }
 }
 
@@ -247,7 +251,10 @@ mod tests {
         rec.extend_from_slice(&[7; 4]);
         assert!(matches!(
             h.read(&rec, 0),
-            Err(Fault::TruncatedPacketData { caplen: 10, have: 4 })
+            Err(Fault::TruncatedPacketData {
+                caplen: 10,
+                have: 4
+            })
         ));
         assert!(matches!(
             h.read(&rec[..5], 0),

@@ -360,7 +360,10 @@ impl Section {
     pub(crate) fn new(block: &Block<'_>, raw: &[u8], offset: u64) -> Section {
         Section {
             endian: block.endian,
-            version: (block.endian.u16(block.body, 4), block.endian.u16(block.body, 6)),
+            version: (
+                block.endian.u16(block.body, 4),
+                block.endian.u16(block.body, 6),
+            ),
             offset,
             interfaces: Vec::new(),
             raw_shb: raw.into(),
@@ -372,7 +375,12 @@ impl Section {
     /// Applies the SHB or IDB at `off` in `buf` (already checked) to the
     /// section state: an SHB starts a new section, an IDB adds an interface.
     /// `base` is the input offset of `buf[0]`.
-    pub(crate) fn apply(buf: &[u8], off: usize, base: u64, section: Option<Arc<Section>>) -> Option<Arc<Section>> {
+    pub(crate) fn apply(
+        buf: &[u8],
+        off: usize,
+        base: u64,
+        section: Option<Arc<Section>>,
+    ) -> Option<Arc<Section>> {
         let endian = section.as_ref().map(|s| s.endian);
         let Ok(Some(block)) = read_block(buf, off, endian, u32::MAX) else {
             return section;
@@ -382,7 +390,9 @@ impl Section {
             SHB => Some(Arc::new(Section::new(&block, raw, base + off as u64))),
             IDB => {
                 let mut s = section?;
-                Arc::make_mut(&mut s).interfaces.push(Interface::parse(&block, raw));
+                Arc::make_mut(&mut s)
+                    .interfaces
+                    .push(Interface::parse(&block, raw));
                 Some(s)
             }
             _ => section,
@@ -456,7 +466,10 @@ mod tests {
 
     #[test]
     fn resolutions() {
-        assert_eq!(TsResolution::Decimal(6).ticks_to_nanos(1_500_000), 1_500_000_000);
+        assert_eq!(
+            TsResolution::Decimal(6).ticks_to_nanos(1_500_000),
+            1_500_000_000
+        );
         assert_eq!(TsResolution::Decimal(9).ticks_to_nanos(7), 7);
         assert_eq!(TsResolution::Decimal(12).ticks_to_nanos(7_999), 7);
         assert_eq!(TsResolution::Binary(1).ticks_to_nanos(3), 1_500_000_000);
@@ -476,7 +489,11 @@ mod tests {
     #[test]
     fn framing_faults() {
         let b = block(NRB, &[0; 4]);
-        assert!(read_block(&b, 0, Some(Endian::Little), 1 << 24).unwrap().is_some());
+        assert!(
+            read_block(&b, 0, Some(Endian::Little), 1 << 24)
+                .unwrap()
+                .is_some()
+        );
         assert!(matches!(
             read_block(&b, 0, None, 1 << 24),
             Err(Fault::MissingSectionHeader)
@@ -487,7 +504,11 @@ mod tests {
         ));
         assert!(matches!(
             read_block(&b[..14], 0, Some(Endian::Little), 1 << 24),
-            Err(Fault::TruncatedBlock { length: 16, have: 14, .. })
+            Err(Fault::TruncatedBlock {
+                length: 16,
+                have: 14,
+                ..
+            })
         ));
         let mut bad = b.clone();
         bad[12] = 9;

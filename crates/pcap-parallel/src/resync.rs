@@ -45,7 +45,12 @@ const TS_SPREAD: u32 = 86_400;
 ///
 /// `hint` is the byte order to try first for pcapng: that of the file's
 /// first section.
-pub(crate) fn find_boundary(walker: &Walker, buf: &[u8], from: usize, hint: Endian) -> Option<(usize, Endian)> {
+pub(crate) fn find_boundary(
+    walker: &Walker,
+    buf: &[u8],
+    from: usize,
+    hint: Endian,
+) -> Option<(usize, Endian)> {
     if from >= buf.len() {
         return Some((buf.len(), walker.endian().unwrap_or(Endian::Little)));
     }

@@ -140,7 +140,10 @@ impl Read for StreamReader {
 }
 
 /// Wraps `raw` in the decoder for `compression`.
-fn decoder(raw: Box<dyn Read + Send>, compression: Compression) -> io::Result<Box<dyn Read + Send>> {
+fn decoder(
+    raw: Box<dyn Read + Send>,
+    compression: Compression,
+) -> io::Result<Box<dyn Read + Send>> {
     Ok(match compression {
         Compression::None => raw,
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
@@ -153,10 +156,9 @@ fn decoder(raw: Box<dyn Read + Send>, compression: Compression) -> io::Result<Bo
             true,
         )),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
-        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(BufReader::with_capacity(
-            1 << 16,
-            raw,
-        ))),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(
+            BufReader::with_capacity(1 << 16, raw),
+        )),
     })
 }
 
@@ -251,8 +253,12 @@ pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&name, e))?;
         return Ok((Input::Whole(Arc::new(map)), compression));
     }
-    let stream = spawn_stream(Box::new(BufReader::with_capacity(1 << 16, file)), compression, Some(meta.len()))
-        .map_err(|e| Error::io(&name, e))?;
+    let stream = spawn_stream(
+        Box::new(BufReader::with_capacity(1 << 16, file)),
+        compression,
+        Some(meta.len()),
+    )
+    .map_err(|e| Error::io(&name, e))?;
     Ok((Input::Stream(stream), compression))
 }
 
@@ -279,13 +285,18 @@ pub(crate) fn from_bytes(bytes: Bytes) -> Result<(Input, Compression)> {
     }
     let reader = Box::new(io::Cursor::new(ArcBytes(bytes.clone())));
     let len = (*bytes).as_ref().len() as u64;
-    let stream = spawn_stream(reader, compression, Some(len)).map_err(|e| Error::io("<memory>", e))?;
+    let stream =
+        spawn_stream(reader, compression, Some(len)).map_err(|e| Error::io("<memory>", e))?;
     Ok((Input::Stream(stream), compression))
 }
 
 /// Any reader, treated as a stream (compression detected).
-pub(crate) fn from_reader(reader: Box<dyn Read + Send>, name: &str) -> Result<(Input, Compression)> {
-    let (head, reader) = read_head(reader, Compression::MAGIC_LEN).map_err(|e| Error::io(name, e))?;
+pub(crate) fn from_reader(
+    reader: Box<dyn Read + Send>,
+    name: &str,
+) -> Result<(Input, Compression)> {
+    let (head, reader) =
+        read_head(reader, Compression::MAGIC_LEN).map_err(|e| Error::io(name, e))?;
     let compression = Compression::detect(&head);
     let stream = spawn_stream(reader, compression, None).map_err(|e| Error::io(name, e))?;
     Ok((Input::Stream(stream), compression))
@@ -301,7 +312,10 @@ impl AsRef<[u8]> for ArcBytes {
 
 /// Reads up to `n` leading bytes, and returns them with a reader that
 /// still yields every byte from the start (short reads of pipes included).
-fn read_head<R: Read + Send + 'static>(mut reader: R, n: usize) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+fn read_head<R: Read + Send + 'static>(
+    mut reader: R,
+    n: usize,
+) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
     let mut head = vec![0u8; n];
     let mut filled = 0;
     while filled < n {

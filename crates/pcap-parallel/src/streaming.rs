@@ -88,7 +88,9 @@ impl Cutter {
                     }));
                 }
                 offset = pcap::FILE_HEADER_LEN as u64;
-                Walker::Pcap(Arc::new(PcapHeader::parse(&head, limits.max_packet_len).map_err(fault)?))
+                Walker::Pcap(Arc::new(
+                    PcapHeader::parse(&head, limits.max_packet_len).map_err(fault)?,
+                ))
             }
             CaptureFormat::Pcapng => Walker::Pcapng {
                 endian: None,
@@ -147,13 +149,16 @@ impl Cutter {
                     match kind {
                         Kind::Packet => self.packets += 1,
                         Kind::SectionState => {
-                            self.section = Section::apply(&buf, record_start, start, self.section.take());
+                            self.section =
+                                Section::apply(&buf, record_start, start, self.section.take());
                         }
                         Kind::Other => {}
                     }
                     let full = match self.fill {
                         Fill::Bytes(b) => buf.len() >= b,
-                        Fill::Packets(n) => kind == Kind::Packet && self.packets - packets_before >= n,
+                        Fill::Packets(n) => {
+                            kind == Kind::Packet && self.packets - packets_before >= n
+                        }
                     };
                     if full {
                         break;

@@ -128,7 +128,14 @@ impl Walker {
 
     /// Follows a chain from a candidate boundary (see [`crate::resync`]).
     #[inline]
-    pub fn hop(&self, buf: &[u8], off: usize, endian: Endian, candidate: bool, strict: bool) -> (Hop, Endian) {
+    pub fn hop(
+        &self,
+        buf: &[u8],
+        off: usize,
+        endian: Endian,
+        candidate: bool,
+        strict: bool,
+    ) -> (Hop, Endian) {
         match self {
             Walker::Pcap(h) => (h.hop(buf, off, strict), endian),
             Walker::Pcapng { max_block_len, .. } => {

@@ -64,7 +64,11 @@ pub fn manifest() -> Vec<Entry> {
             }
         })
         .collect();
-    assert!(entries.len() >= 89, "manifest lists {} files", entries.len());
+    assert!(
+        entries.len() >= 89,
+        "manifest lists {} files",
+        entries.len()
+    );
     entries
 }
 
@@ -118,5 +122,36 @@ pub fn owned(p: &Packet<'_>) -> Owned {
         link_type: p.link_type.0,
         interface_id: p.interface_id,
         data: p.data.to_vec(),
+    }
+}
+
+impl Fingerprint {
+    /// Appends another run's packets, as if they had been added here.
+    /// Only possible because a chunk's fingerprint is recomputed from its
+    /// packets: this replays them.
+    pub fn merge(&mut self, other: Replay) {
+        for (data, line) in other.items {
+            self.packets += 1;
+            self.data.update(&data);
+            self.records.update(line.as_bytes());
+        }
+    }
+}
+
+/// Packets kept for replaying into a [`Fingerprint`] in order.
+#[derive(Debug, Default)]
+pub struct Replay {
+    items: Vec<(Vec<u8>, String)>,
+}
+
+impl Replay {
+    pub fn add_chunk(&mut self, c: &Chunk) {
+        for p in c.packets() {
+            let ts = p.timestamp.map(|t| t.to_string()).unwrap_or_default();
+            self.items.push((
+                p.data.to_vec(),
+                format!("{}\t{}\t{}\n", p.data.len(), p.original_len, ts),
+            ));
+        }
     }
 }

@@ -1,0 +1,286 @@
+//! Deterministic synthetic packet captures with a realistic traffic mix.
+//!
+//! The same seed gives the same bytes on every machine. The mix follows
+//! what the benchmarks need to be representative:
+//!
+//! * frame sizes from the simple IMIX: 64, 576 and 1500 bytes in the
+//!   ratio 7:4:1;
+//! * about 85% IPv4 and 15% IPv6; TCP (70%), UDP (25%) and ICMP/ICMPv6 (5%);
+//! * a few thousand hosts, sources drawn from a skewed distribution (a few
+//!   talk a lot, most rarely), each conversation keeping its ports;
+//! * about 10% of frames VLAN-tagged (a tenth of those QinQ);
+//! * about 2% of records truncated as by a 96-byte snapshot length;
+//! * timestamps rising by random gaps, microsecond or nanosecond resolution.
+//!
+//! ```
+//! use pcap_synth::{Format, Synth};
+//! let mut out = Vec::new();
+//! let written = Synth::new(7).write(&mut out, Format::Pcap, 100).unwrap();
+//! assert_eq!(written.packets, 100);
+//! assert_eq!(&out[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+//! let mut again = Vec::new();
+//! Synth::new(7).write(&mut again, Format::Pcap, 100).unwrap();
+//! assert_eq!(out, again);
+//! ```
+
+use std::io::{self, Write};
+
+use etherparse::PacketBuilder;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The capture format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Classic pcap, little-endian, microsecond timestamps.
+    Pcap,
+    /// pcapng, little-endian, two Ethernet interfaces (microsecond and
+    /// nanosecond resolution), Enhanced Packet Blocks.
+    Pcapng,
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Packet records written.
+    pub packets: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// A seeded generator of packets.
+pub struct Synth {
+    rng: ChaCha8Rng,
+    hosts: Vec<Host>,
+    /// Nanoseconds since the epoch of the next packet.
+    now_ns: u64,
+    seq: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Host {
+    mac: [u8; 6],
+    v4: [u8; 4],
+    v6: [u8; 16],
+}
+
+/// Snapshot length used for the truncated records.
+pub const SHORT_SNAPLEN: usize = 96;
+
+impl Synth {
+    /// A generator for `seed`, with 4096 hosts.
+    pub fn new(seed: u64) -> Synth {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let hosts = (0..4096u32)
+            .map(|i| {
+                let mut mac = [0u8; 6];
+                rng.fill(&mut mac);
+                mac[0] &= 0xfe; // unicast
+                let mut v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                rng.fill(&mut v6[8..]);
+                Host {
+                    mac,
+                    v4: [10, (i >> 8) as u8, i as u8, rng.random_range(1..255)],
+                    v6,
+                }
+            })
+            .collect();
+        Synth {
+            rng,
+            hosts,
+            now_ns: 1_700_000_000_000_000_000,
+            seq: 1,
+        }
+    }
+
+    /// Picks a host, skewed: host 0 most often, the tail rarely.
+    fn host(&mut self) -> Host {
+        let u: f64 = self.rng.random();
+        let i = ((u * u * u) * self.hosts.len() as f64) as usize;
+        self.hosts[i.min(self.hosts.len() - 1)]
+    }
+
+    /// The next frame (Ethernet, maybe VLAN-tagged) and its timestamp in ns.
+    pub fn next_frame(&mut self) -> (u64, Vec<u8>) {
+        self.now_ns += self.rng.random_range(1_000..200_000);
+        let size = match self.rng.random_range(0..12) {
+            0..7 => 64,
+            7..11 => 576,
+            _ => 1500,
+        };
+        let (src, dst) = (self.host(), self.host());
+        let mut frame = Vec::with_capacity(size + 8);
+        frame.extend_from_slice(&dst.mac);
+        frame.extend_from_slice(&src.mac);
+        let v6 = self.rng.random_range(0..100) < 15;
+        match self.rng.random_range(0..100) {
+            0 => {
+                frame.extend_from_slice(&[0x88, 0xa8, 0, 100]);
+                let vid: u16 = self.rng.random_range(1..4095);
+                frame.extend_from_slice(&[0x81, 0x00, (vid >> 8) as u8, vid as u8]);
+            }
+            1..10 => {
+                let vid: u16 = self.rng.random_range(1..4095);
+                frame.extend_from_slice(&[0x81, 0x00, (vid >> 8) as u8, vid as u8]);
+            }
+            _ => {}
+        }
+        frame.extend_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
+        let ip = if v6 {
+            PacketBuilder::ipv6(src.v6, dst.v6, 64)
+        } else {
+            PacketBuilder::ipv4(src.v4, dst.v4, 64)
+        };
+        // Ports derive from the host pair, so conversations repeat.
+        let sport = 1024 + (u16::from_be_bytes([src.mac[4], src.mac[5]]) % 60000);
+        let dport = [80u16, 443, 53, 22, 8080, 123][(dst.mac[5] % 6) as usize];
+        let l4 = self.rng.random_range(0..100);
+        let header_room = frame.len();
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let body = |builder_size: usize| size.saturating_sub(header_room + builder_size);
+        let mut payload = Vec::new();
+        if l4 < 70 {
+            let b = ip.tcp(sport, dport, seq, 64240).ack(seq ^ 0x5a5a).psh();
+            let n = body(b.size(0));
+            payload.resize(n, 0);
+            self.rng.fill(&mut payload[..]);
+            b.write(&mut frame, &payload).expect("write to a Vec");
+        } else if l4 < 95 {
+            let b = ip.udp(sport, dport);
+            let n = body(b.size(0));
+            payload.resize(n, 0);
+            self.rng.fill(&mut payload[..]);
+            b.write(&mut frame, &payload).expect("write to a Vec");
+        } else if v6 {
+            let b = ip.icmpv6_echo_request(sport, seq as u16);
+            let n = body(b.size(0));
+            payload.resize(n, 0);
+            self.rng.fill(&mut payload[..]);
+            b.write(&mut frame, &payload).expect("write to a Vec");
+        } else {
+            let b = ip.icmpv4_echo_request(sport, seq as u16);
+            let n = body(b.size(0));
+            payload.resize(n, 0);
+            self.rng.fill(&mut payload[..]);
+            b.write(&mut frame, &payload).expect("write to a Vec");
+        }
+        (self.now_ns, frame)
+    }
+
+    /// Writes a capture of `packets` packets.
+    pub fn write<W: Write>(&mut self, out: W, format: Format, packets: u64) -> io::Result<Written> {
+        self.write_until(out, format, |w| w.packets >= packets)
+    }
+
+    /// Writes a capture of at least `bytes` bytes (stopping after the packet
+    /// that reaches it).
+    pub fn write_bytes<W: Write>(
+        &mut self,
+        out: W,
+        format: Format,
+        bytes: u64,
+    ) -> io::Result<Written> {
+        self.write_until(out, format, |w| w.bytes >= bytes)
+    }
+
+    fn write_until<W: Write>(
+        &mut self,
+        out: W,
+        format: Format,
+        done: impl Fn(&Written) -> bool,
+    ) -> io::Result<Written> {
+        let mut out = io::BufWriter::with_capacity(1 << 20, out);
+        let mut w = Written::default();
+        let header = match format {
+            Format::Pcap => pcap_header(),
+            Format::Pcapng => pcapng_header(),
+        };
+        out.write_all(&header)?;
+        w.bytes += header.len() as u64;
+        let mut record = Vec::with_capacity(2048);
+        while !done(&w) {
+            let (ts, frame) = self.next_frame();
+            let caplen = if self.rng.random_range(0..100) < 2 {
+                frame.len().min(SHORT_SNAPLEN)
+            } else {
+                frame.len()
+            };
+            record.clear();
+            match format {
+                Format::Pcap => {
+                    record.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
+                    record.extend_from_slice(&(((ts % 1_000_000_000) / 1000) as u32).to_le_bytes());
+                    record.extend_from_slice(&(caplen as u32).to_le_bytes());
+                    record.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                    record.extend_from_slice(&frame[..caplen]);
+                }
+                Format::Pcapng => {
+                    let iface = (w.packets % 2) as u32;
+                    let ticks = if iface == 0 { ts / 1000 } else { ts };
+                    let padded = caplen.next_multiple_of(4);
+                    let len = (32 + padded) as u32;
+                    record.extend_from_slice(&6u32.to_le_bytes());
+                    record.extend_from_slice(&len.to_le_bytes());
+                    record.extend_from_slice(&iface.to_le_bytes());
+                    record.extend_from_slice(&((ticks >> 32) as u32).to_le_bytes());
+                    record.extend_from_slice(&(ticks as u32).to_le_bytes());
+                    record.extend_from_slice(&(caplen as u32).to_le_bytes());
+                    record.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                    record.extend_from_slice(&frame[..caplen]);
+                    record.resize(record.len() + padded - caplen, 0);
+                    record.extend_from_slice(&len.to_le_bytes());
+                }
+            }
+            out.write_all(&record)?;
+            w.bytes += record.len() as u64;
+            w.packets += 1;
+        }
+        out.flush()?;
+        Ok(w)
+    }
+}
+
+fn pcap_header() -> Vec<u8> {
+    let mut h = Vec::with_capacity(24);
+    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&0i32.to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes());
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&1u32.to_le_bytes());
+    h
+}
+
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let len = (12 + body.len()) as u32;
+    let mut b = Vec::with_capacity(len as usize);
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(body);
+    b.extend_from_slice(&len.to_le_bytes());
+    b
+}
+
+fn pcapng_header() -> Vec<u8> {
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let mut out = block(0x0a0d_0d0a, &shb);
+    for resol in [6u8, 9] {
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&1u16.to_le_bytes()); // Ethernet
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&65535u32.to_le_bytes());
+        // if_tsresol, then opt_endofopt
+        idb.extend_from_slice(&9u16.to_le_bytes());
+        idb.extend_from_slice(&1u16.to_le_bytes());
+        idb.extend_from_slice(&[resol, 0, 0, 0]);
+        idb.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&block(1, &idb));
+    }
+    out
+}
