@@ -207,6 +207,31 @@ impl Chunk {
         Ok((prefix.len() + self.range.len()) as u64)
     }
 
+    /// pcapng: the section in force where the chunk starts (if any), then
+    /// the state of the section after each section header and interface
+    /// description in the chunk, in order. Keeping the last state of each
+    /// section (by [`Section::offset`]) over all chunks gives every section
+    /// with all its interfaces. Empty for pcap.
+    pub fn section_states(&self) -> Vec<Arc<Section>> {
+        let Context::Pcapng(start) = &self.context else {
+            return Vec::new();
+        };
+        let mut out: Vec<Arc<Section>> = start.iter().cloned().collect();
+        let mut section = start.clone();
+        let buf = self.raw_bytes();
+        let mut off = 0;
+        while let Ok(Some(block)) =
+            pcapng::read_block(buf, off, section.as_ref().map(|s| s.endian), u32::MAX)
+        {
+            if block.btype == pcapng::SHB || block.btype == pcapng::IDB {
+                section = Section::apply(buf, off, self.offset, section.take());
+                out.extend(section.clone());
+            }
+            off += block.len;
+        }
+        out
+    }
+
     /// The link types of the chunk's packets, without duplicates, in order
     /// of first appearance.
     pub fn link_types(&self) -> Vec<LinkType> {

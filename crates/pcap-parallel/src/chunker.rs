@@ -282,6 +282,19 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             context,
         });
     }
+    if chunks.is_empty() {
+        // A capture without packets is still a capture: one empty chunk.
+        chunks.push(ChunkSpec {
+            start: bounds[0],
+            end: bounds[0],
+            packets_before: 0,
+            packets: 0,
+            context: match &walker {
+                Walker::Pcap(h) => Context::Pcap(h.clone()),
+                Walker::Pcapng { .. } => Context::Pcapng(None),
+            },
+        });
+    }
     Plan {
         chunks,
         fault,

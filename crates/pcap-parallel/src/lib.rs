@@ -42,6 +42,7 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod output;
 pub mod packet;
 pub mod pcap;
 pub mod pcapng;

@@ -180,7 +180,7 @@ impl Cutter {
                 }
             }
         }
-        if buf.is_empty() {
+        if buf.is_empty() && self.index > 0 {
             return match self.pending.take() {
                 Some(e) => Err(e),
                 None => Ok(None),

@@ -108,7 +108,11 @@ impl Synth {
             7..11 => 576,
             _ => 1500,
         };
-        let (src, dst) = (self.host(), self.host());
+        let src = self.host();
+        let mut dst = self.host();
+        while dst.mac == src.mac {
+            dst = self.host();
+        }
         let mut frame = Vec::with_capacity(size + 8);
         frame.extend_from_slice(&dst.mac);
         frame.extend_from_slice(&src.mac);

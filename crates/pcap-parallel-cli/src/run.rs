@@ -1,0 +1,147 @@
+//! What every command shares: opening the input with the common options,
+//! the progress bar, Ctrl-C, and how outcomes become exit codes.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pcap_parallel::{Capture, Progress, Split};
+
+use crate::Common;
+
+/// How a command ended, when it did not end in an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything worked.
+    Ok,
+    /// Some of the work failed; the reasons were printed.
+    Failed,
+}
+
+/// An error in how the command was called (exit status 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Set by SIGINT or SIGTERM. A second SIGINT exits at once.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // The order matters: the conditional exit sees the flag as it
+            // was before this signal set it.
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
+            let _ = signal_hook::flag::register(sig, flag.clone());
+        }
+        flag
+    })
+    .clone()
+}
+
+/// Opens `input` with the common options and `split`.
+pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Capture> {
+    if common.jobs == Some(0) {
+        return Err(UsageError("--jobs must be at least 1".into()).into());
+    }
+    match split {
+        Split::Packets(0) | Split::Chunks(0) => {
+            return Err(UsageError("a chunk count or size must be at least 1".into()).into());
+        }
+        _ => {}
+    }
+    let mut capture = Capture::open(input)?
+        .split(split)
+        .max_packets(common.max_packets)
+        .cancel_flag(interrupt_flag());
+    if let Some(j) = common.jobs {
+        capture = capture.workers(j);
+    }
+    Ok(capture)
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal and
+/// `--quiet` was not given. Dropping it clears it.
+pub struct Bar {
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Bar {
+    /// Attaches a bar to `capture` (or nothing, if there is no terminal).
+    pub fn attach(capture: Capture, common: &Common, label: &str) -> (Capture, Bar) {
+        let done = Arc::new(AtomicBool::new(false));
+        if common.quiet || !std::io::stderr().is_terminal() {
+            return (capture, Bar { done, thread: None });
+        }
+        let progress = Arc::new(Progress::default());
+        let capture = capture.progress(progress.clone());
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {msg} ETA {eta}",
+            )
+            .expect("a valid template"),
+        );
+        bar.set_prefix(label.to_string());
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let total = progress.bytes_total.load(Ordering::Relaxed);
+                if total > 0 {
+                    bar.set_length(total);
+                }
+                bar.set_position(progress.bytes_done.load(Ordering::Relaxed));
+                bar.set_message(format!(
+                    "{} packets",
+                    progress.packets_done.load(Ordering::Relaxed)
+                ));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        (
+            capture,
+            Bar {
+                done,
+                thread: Some(thread),
+            },
+        )
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Prints an input error (after the results of everything before it) and
+/// says whether the command failed.
+pub fn report_input_error(error: Option<pcap_parallel::Error>) -> Status {
+    match error {
+        None => Status::Ok,
+        Some(pcap_parallel::Error::Cancelled) => {
+            eprintln!("pcap-parallel: interrupted");
+            Status::Failed
+        }
+        Some(e) => {
+            eprintln!("pcap-parallel: {e}");
+            Status::Failed
+        }
+    }
+}

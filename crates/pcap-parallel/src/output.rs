@@ -1,0 +1,119 @@
+//! Writing chunks to files, atomically.
+//!
+//! A chunk is written to a temporary file in the destination's directory
+//! and renamed into place only once it is complete and flushed, so an error,
+//! a crash or Ctrl-C never leaves a half-written capture under the final
+//! name: the temporary file is removed when it is dropped, and a stray one
+//! from a killed process is recognisable by its `.pcap-parallel-` prefix.
+//!
+//! ```
+//! use pcap_parallel::{Capture, output::{OutputCompression, write_chunk}};
+//! # let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap")).unwrap();
+//! let dir = tempfile::tempdir()?;
+//! let names = Capture::from_bytes("sample.pcap", sample)?
+//!     .split(pcap_parallel::Split::Chunks(3))
+//!     .try_map(|chunk| {
+//!         let path = dir.path().join(format!("part-{}.pcap", chunk.index()));
+//!         write_chunk(chunk, &path, OutputCompression::None, false).map(|_| path)
+//!     })?;
+//! assert_eq!(names.len(), 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use crate::chunk::Chunk;
+
+/// Compression for written chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputCompression {
+    /// Plain capture files.
+    #[default]
+    None,
+    /// gzip (level 6), readable by Wireshark and tcpdump -r via zcat.
+    Gzip,
+    /// Zstandard (level 3), readable by Wireshark 4.
+    Zstd,
+}
+
+impl OutputCompression {
+    /// The file name suffix: `""`, `".gz"` or `".zst"`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            OutputCompression::None => "",
+            OutputCompression::Gzip => ".gz",
+            OutputCompression::Zstd => ".zst",
+        }
+    }
+}
+
+/// Writes `chunk` as a standalone capture to `path`, atomically. Fails if
+/// `path` exists, unless `overwrite`. Returns the bytes written (before
+/// compression).
+pub fn write_chunk(
+    chunk: &Chunk,
+    path: &Path,
+    compression: OutputCompression,
+    overwrite: bool,
+) -> io::Result<u64> {
+    write_atomically(path, overwrite, |file| match compression {
+        OutputCompression::None => {
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            let n = chunk.write_standalone(&mut w)?;
+            w.flush()?;
+            Ok(n)
+        }
+        OutputCompression::Gzip => {
+            let mut w = flate2::write::GzEncoder::new(
+                BufWriter::with_capacity(1 << 20, file),
+                flate2::Compression::new(6),
+            );
+            let n = chunk.write_standalone(&mut w)?;
+            w.finish()?.flush()?;
+            Ok(n)
+        }
+        OutputCompression::Zstd => {
+            let mut w =
+                zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), 3)?;
+            let n = chunk.write_standalone(&mut w)?;
+            w.finish()?.flush()?;
+            Ok(n)
+        }
+    })
+}
+
+/// Runs `write` on a temporary file beside `path`, syncs it, and renames it
+/// to `path`. On any error the temporary file is removed and `path` is
+/// untouched.
+pub fn write_atomically<T>(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&mut fs::File) -> io::Result<T>,
+) -> io::Result<T> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !overwrite && path.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists (use --force to overwrite)", path.display()),
+        ));
+    }
+    // Created with the usual mode (0666 less the umask), not tempfile's private 0600.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pcap-parallel-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)?;
+    let value = write(tmp.as_file_mut())?;
+    tmp.as_file().sync_data()?;
+    if overwrite {
+        tmp.persist(path).map_err(|e| e.error)?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    }
+    Ok(value)
+}
