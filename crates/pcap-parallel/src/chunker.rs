@@ -244,13 +244,17 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
         }
     };
     if let Some(m) = req.max_packets.filter(|&m| m < total_packets) {
-        let at_limit = cut_segments(buf, &segments, 1, |s| {
-            if s.packets_before < m && m <= s.packets_before + s.packets {
-                vec![Target::Packets(m)]
-            } else {
-                Vec::new()
-            }
-        });
+        let at_limit = if m == 0 {
+            vec![(bounds[0], 0)]
+        } else {
+            cut_segments(buf, &segments, 1, |s| {
+                if s.packets_before < m && m <= s.packets_before + s.packets {
+                    vec![Target::Packets(m)]
+                } else {
+                    Vec::new()
+                }
+            })
+        };
         if let Some(&(off, _)) = at_limit.first() {
             end = off;
             end_packets = m;
