@@ -115,16 +115,18 @@ fn key(by: By, ip: &Ip) -> Option<Key> {
     })
 }
 
-type Counts = HashMap<Key, (u64, u64)>;
+/// A fast, non-cryptographic hash: the keys come from the capture, but a
+/// table per run is not worth attacking.
+type Counts = HashMap<Key, (u64, u64), foldhash::fast::RandomState>;
 
 pub fn run(args: TopArgs) -> anyhow::Result<Status> {
     let capture = run::open(&args.file, &args.common, args.chunking.split())?;
     let (capture, bar) = Bar::attach(capture, &args.common, "top");
     let by = args.by;
-    let mut total: Counts = HashMap::new();
+    let mut total = Counts::default();
     let report = capture.run(
         |chunk| {
-            let mut counts: Counts = HashMap::new();
+            let mut counts = Counts::default();
             for p in chunk.packets() {
                 if let Some(k) = decode::ip(p.link_type, p.data).and_then(|ip| key(by, &ip)) {
                     let e = counts.entry(k).or_insert((0, 0));

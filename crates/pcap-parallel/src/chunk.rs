@@ -17,6 +17,7 @@ use crate::packet::{LinkType, Packet};
 use crate::pcap::PcapHeader;
 use crate::pcapng::{self, Section};
 use crate::source::Bytes;
+use crate::walk::Prefetcher;
 
 /// What a chunk needs to know of the capture before its first byte.
 #[derive(Debug, Clone)]
@@ -127,6 +128,7 @@ impl Chunk {
             off: 0,
             base: self.offset,
             number: self.packets_before,
+            prefetcher: Prefetcher::default(),
             state: match &self.context {
                 Context::Pcap(h) => State::Pcap(h),
                 Context::Pcapng(s) => State::Pcapng(s.clone()),
@@ -256,6 +258,7 @@ pub struct Packets<'a> {
     off: usize,
     base: u64,
     number: u64,
+    prefetcher: Prefetcher,
     state: State<'a>,
 }
 
@@ -268,6 +271,7 @@ impl<'a> Iterator for Packets<'a> {
         // cannot happen; should it, iteration simply ends.
         loop {
             let off = self.off;
+            self.prefetcher.advance(self.buf, off);
             match &mut self.state {
                 State::Pcap(h) => {
                     let rec = h.read(self.buf, off).ok()??;

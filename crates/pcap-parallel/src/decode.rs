@@ -24,7 +24,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket};
+use etherparse::LaxIpSlice;
 
 use crate::packet::LinkType;
 
@@ -147,9 +147,10 @@ fn ip_packet(link: LinkType, data: &[u8]) -> Option<&[u8]> {
 
 /// The outermost IP header of a packet of link type `link`, if it has one.
 pub fn ip(link_type: LinkType, data: &[u8]) -> Option<Ip> {
-    let sliced = LaxSlicedPacket::from_ip(ip_packet(link_type, data)?).ok()?;
-    let (src, dst, protocol, fragment, payload) = match sliced.net? {
-        LaxNetSlice::Ipv4(v4) => {
+    // Only the IP layer is sliced: ports come from the first bytes of the payload.
+    let (sliced, _) = LaxIpSlice::from_slice(ip_packet(link_type, data)?).ok()?;
+    let (src, dst, protocol, fragment, payload) = match sliced {
+        LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             let fragment =
                 (h.more_fragments() || h.fragments_offset().value() != 0).then(|| Fragment {
@@ -166,7 +167,7 @@ pub fn ip(link_type: LinkType, data: &[u8]) -> Option<Ip> {
                 p.payload,
             )
         }
-        LaxNetSlice::Ipv6(v6) => {
+        LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
             let mut fragment = None;
             for ext in v6.extensions().clone().into_iter() {
@@ -189,7 +190,6 @@ pub fn ip(link_type: LinkType, data: &[u8]) -> Option<Ip> {
                 p.payload,
             )
         }
-        LaxNetSlice::Arp(_) => return None,
     };
     let first_fragment = fragment.is_none_or(|f| f.offset == 0);
     let ports = (matches!(protocol, 6 | 17 | 33 | 132 | 136)
