@@ -102,6 +102,7 @@ impl StreamFailure {
 /// The reading end of a stream: blocks from the decompressing thread.
 pub(crate) struct StreamReader {
     blocks: Receiver<std::result::Result<Vec<u8>, StreamFailure>>,
+    spent: crossbeam_channel::Sender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
     /// Compressed (or raw) bytes consumed so far by the producing thread.
@@ -111,15 +112,20 @@ pub(crate) struct StreamReader {
     done: bool,
 }
 
-impl Read for StreamReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl io::BufRead for StreamReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.current.len() {
             if self.done {
-                return Ok(0);
+                return Ok(&[]);
             }
             match self.blocks.recv() {
                 Ok(Ok(block)) => {
-                    self.current = block;
+                    let spent = std::mem::replace(&mut self.current, block);
+                    // Hand the spent block back for reuse: no allocation, no
+                    // zeroing per block. If the producer is gone, drop it.
+                    if spent.capacity() == BLOCK_LEN {
+                        let _ = self.spent.try_send(spent);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(failure)) => {
@@ -128,12 +134,23 @@ impl Read for StreamReader {
                 }
                 Err(_) => {
                     self.done = true;
-                    return Ok(0);
+                    return Ok(&[]);
                 }
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.current.len());
+    }
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = io::BufRead::fill_buf(self)?;
+        let n = buf.len().min(avail.len());
+        buf[..n].copy_from_slice(&avail[..n]);
         self.pos += n;
         Ok(n)
     }
@@ -162,7 +179,8 @@ fn decoder(
     })
 }
 
-/// Starts the thread that reads (and decompresses) `raw` into blocks.
+/// Starts the thread that reads (and decompresses) `raw` into blocks;
+/// progress counts the raw bytes.
 fn spawn_stream(
     raw: Box<dyn Read + Send>,
     compression: Compression,
@@ -173,15 +191,39 @@ fn spawn_stream(
         inner: raw,
         count: consumed.clone(),
     });
-    let mut reader = decoder(counting, compression)?;
+    spawn_decoded(
+        decoder(counting, compression)?,
+        compression,
+        consumed,
+        input_len,
+    )
+}
+
+/// Starts the thread that reads an already decoding `reader` into blocks.
+/// `consumed` is what progress reports, out of `input_len`.
+fn spawn_decoded(
+    mut reader: Box<dyn Read + Send>,
+    compression: Compression,
+    consumed: Arc<AtomicU64>,
+    input_len: Option<u64>,
+) -> io::Result<StreamReader> {
     let (tx, rx) = bounded(BLOCK_QUEUE);
+    // Spent blocks come back, so at most BLOCK_QUEUE + 2 are ever allocated.
+    let (spent_tx, spent_rx) = bounded::<Vec<u8>>(BLOCK_QUEUE + 2);
     let count = consumed.clone();
     thread::Builder::new()
         .name("pcap-parallel-decompress".into())
         .spawn(move || {
             let mut produced = 0u64;
             loop {
-                let mut block = vec![0u8; BLOCK_LEN];
+                let mut block = match spent_rx.try_recv() {
+                    Ok(mut b) => {
+                        // Initialised already: no need to zero it again.
+                        b.resize(BLOCK_LEN, 0);
+                        b
+                    }
+                    Err(_) => vec![0u8; BLOCK_LEN],
+                };
                 let mut filled = 0;
                 let result = loop {
                     match reader.read(&mut block[filled..]) {
@@ -219,6 +261,7 @@ fn spawn_stream(
         })?;
     Ok(StreamReader {
         blocks: rx,
+        spent: spent_tx,
         current: Vec::new(),
         pos: 0,
         consumed,

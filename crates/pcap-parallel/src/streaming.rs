@@ -9,8 +9,10 @@
 //! allocate or stall. Walking costs far less than decompression, so this
 //! thread is never the bottleneck.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead};
 use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::chunk::{Chunk, Context};
 use crate::error::{BlockName, Error, Fault, FormatError};
@@ -19,6 +21,9 @@ use crate::pcap::{self, PcapHeader};
 use crate::pcapng::{self, Section};
 use crate::source::StreamFailure;
 use crate::walk::{Interfaces, Kind, Limits, Walker};
+
+/// Chunk buffers kept for reuse (about the number of chunks in flight).
+const POOL_LEN: usize = 16;
 
 /// When a chunk is full.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +34,7 @@ pub(crate) enum Fill {
 
 /// Cuts chunks from a stream, one after another.
 pub(crate) struct Cutter {
-    reader: Box<dyn Read + Send>,
+    reader: Box<dyn BufRead + Send>,
     name: String,
     /// Input offset of the next byte to read.
     offset: u64,
@@ -43,6 +48,28 @@ pub(crate) struct Cutter {
     /// An error to report once the chunk before it has been delivered.
     pending: Option<Error>,
     done: bool,
+    /// Buffers of delivered chunks come back here to be reused: a fresh
+    /// multi-megabyte allocation per chunk would cost a page fault and a
+    /// page of zeroes for every 4 KiB of input.
+    pool: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
+}
+
+/// A chunk's buffer, returned to the pool when the last chunk using it is dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Sender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let _ = self.pool.try_send(std::mem::take(&mut self.buf));
+    }
 }
 
 enum ReadFail {
@@ -60,7 +87,7 @@ impl Cutter {
     /// Starts cutting `reader`, whose format is `format`. For pcap the file
     /// header is read here; a fault in it is returned as an error.
     pub fn new(
-        mut reader: Box<dyn Read + Send>,
+        mut reader: Box<dyn BufRead + Send>,
         name: &str,
         format: CaptureFormat,
         limits: Limits,
@@ -110,6 +137,7 @@ impl Cutter {
             index: 0,
             pending: None,
             done: false,
+            pool: bounded(POOL_LEN),
         })
     }
 
@@ -132,7 +160,13 @@ impl Cutter {
             Fill::Bytes(b) => b + (1 << 16),
             Fill::Packets(_) => 1 << 20,
         };
-        let mut buf = Vec::with_capacity(capacity);
+        let mut buf = match self.pool.1.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => Vec::with_capacity(capacity),
+        };
         loop {
             if self.packets >= self.max_packets {
                 self.done = true;
@@ -189,7 +223,10 @@ impl Cutter {
         let chunk = Chunk {
             index: self.index,
             range: 0..buf.len(),
-            data: Arc::new(buf),
+            data: Arc::new(Pooled {
+                buf,
+                pool: self.pool.0.clone(),
+            }),
             offset: start,
             packets_before,
             packet_count: self.packets - packets_before,
@@ -252,23 +289,23 @@ impl Cutter {
     }
 }
 
-/// Appends up to `n` bytes from `reader` to `buf`; returns how many came
-/// (fewer only at the end of input).
-fn fill_exact(reader: &mut dyn Read, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
-    let start = buf.len();
-    buf.resize(start + n, 0);
+/// Appends up to `n` bytes from `reader` to `buf`, copying straight from
+/// the reader's buffer; returns how many came (fewer only at the end of input).
+fn fill_exact(reader: &mut dyn BufRead, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
     let mut filled = 0;
     while filled < n {
-        match reader.read(&mut buf[start + filled..]) {
-            Ok(0) => break,
-            Ok(k) => filled += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(start + filled);
-                return Err(e);
-            }
+        let avail = match reader.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            break;
         }
+        let k = avail.len().min(n - filled);
+        buf.extend_from_slice(&avail[..k]);
+        reader.consume(k);
+        filled += k;
     }
-    buf.truncate(start + filled);
     Ok(filled)
 }

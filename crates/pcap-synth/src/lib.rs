@@ -64,6 +64,26 @@ struct Host {
     v6: [u8; 16],
 }
 
+/// Pieces of text-like payload (HTTP, DNS, NTP-ish).
+const WORDS: &[&[u8]] = &[
+    b"GET /index.html HTTP/1.1\r\n",
+    b"Host: www.example.com\r\n",
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n",
+    b"Accept: text/html,application/xhtml+xml\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n",
+    b"Content-Length: ",
+    b"1432",
+    b"\r\n\r\n",
+    b"<html><head><title>",
+    b"</title></head><body>",
+    b"<div class=\"content\">",
+    b"\x07example\x03com\x00\x00\x01\x00\x01",
+    b"\x03www\x06google\x03com\x00",
+    b"Cookie: session=",
+    b"a8f5f167f44f4964e6c998dee827110c",
+    b"Connection: keep-alive\r\n",
+];
+
 /// Snapshot length used for the truncated records.
 pub const SHORT_SNAPLEN: usize = 96;
 
@@ -144,29 +164,36 @@ impl Synth {
         self.seq = self.seq.wrapping_add(1);
         let body = |builder_size: usize| size.saturating_sub(header_room + builder_size);
         let mut payload = Vec::new();
+        // Encrypted traffic (443, 22) is random bytes; the rest is text-like
+        // and compresses as real captures do.
+        let text = !matches!(dport, 443 | 22);
+        let fill = |rng: &mut ChaCha8Rng, payload: &mut Vec<u8>, n: usize| {
+            payload.clear();
+            if text {
+                while payload.len() < n {
+                    payload.extend_from_slice(WORDS[rng.random_range(0..WORDS.len())]);
+                }
+                payload.truncate(n);
+            } else {
+                payload.resize(n, 0);
+                rng.fill(&mut payload[..]);
+            }
+        };
         if l4 < 70 {
             let b = ip.tcp(sport, dport, seq, 64240).ack(seq ^ 0x5a5a).psh();
-            let n = body(b.size(0));
-            payload.resize(n, 0);
-            self.rng.fill(&mut payload[..]);
+            fill(&mut self.rng, &mut payload, body(b.size(0)));
             b.write(&mut frame, &payload).expect("write to a Vec");
         } else if l4 < 95 {
             let b = ip.udp(sport, dport);
-            let n = body(b.size(0));
-            payload.resize(n, 0);
-            self.rng.fill(&mut payload[..]);
+            fill(&mut self.rng, &mut payload, body(b.size(0)));
             b.write(&mut frame, &payload).expect("write to a Vec");
         } else if v6 {
             let b = ip.icmpv6_echo_request(sport, seq as u16);
-            let n = body(b.size(0));
-            payload.resize(n, 0);
-            self.rng.fill(&mut payload[..]);
+            fill(&mut self.rng, &mut payload, body(b.size(0)));
             b.write(&mut frame, &payload).expect("write to a Vec");
         } else {
             let b = ip.icmpv4_echo_request(sport, seq as u16);
-            let n = body(b.size(0));
-            payload.resize(n, 0);
-            self.rng.fill(&mut payload[..]);
+            fill(&mut self.rng, &mut payload, body(b.size(0)));
             b.write(&mut frame, &payload).expect("write to a Vec");
         }
         (self.now_ns, frame)
