@@ -39,6 +39,7 @@
 pub mod chunk;
 mod chunker;
 pub mod decode;
+mod decompress;
 pub mod engine;
 pub mod error;
 pub mod format;

@@ -17,6 +17,7 @@ use std::thread;
 
 use crossbeam_channel::{Receiver, bounded};
 
+use crate::decompress;
 use crate::error::{Error, Result};
 use crate::format::Compression;
 
@@ -123,7 +124,7 @@ impl io::BufRead for StreamReader {
                     let spent = std::mem::replace(&mut self.current, block);
                     // Hand the spent block back for reuse: no allocation, no
                     // zeroing per block. If the producer is gone, drop it.
-                    if spent.capacity() == BLOCK_LEN {
+                    if spent.capacity() >= BLOCK_LEN {
                         let _ = self.spent.try_send(spent);
                     }
                     self.pos = 0;
@@ -156,29 +157,6 @@ impl Read for StreamReader {
     }
 }
 
-/// Wraps `raw` in the decoder for `compression`.
-fn decoder(
-    raw: Box<dyn Read + Send>,
-    compression: Compression,
-) -> io::Result<Box<dyn Read + Send>> {
-    Ok(match compression {
-        Compression::None => raw,
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            1 << 16,
-            raw,
-        ))),
-        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(raw)),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new(
-            BufReader::with_capacity(1 << 16, raw),
-            true,
-        )),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
-        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(
-            BufReader::with_capacity(1 << 16, raw),
-        )),
-    })
-}
-
 /// Starts the thread that reads (and decompresses) `raw` into blocks;
 /// progress counts the raw bytes.
 fn spawn_stream(
@@ -192,33 +170,58 @@ fn spawn_stream(
         count: consumed.clone(),
     });
     spawn_decoded(
-        decoder(counting, compression)?,
+        decompress::decoder(counting, compression)?,
         compression,
         consumed,
         input_len,
     )
 }
 
-/// Starts the thread that reads an already decoding `reader` into blocks.
+/// Where a block-producing thread sends decoded blocks, in order.
+pub(crate) type BlockSender =
+    crossbeam_channel::Sender<std::result::Result<Vec<u8>, StreamFailure>>;
+
+/// Starts `produce` on a thread of its own, sending decoded blocks to the
+/// returned reader; spent blocks come back on the receiver it is given.
 /// `consumed` is what progress reports, out of `input_len`.
-fn spawn_decoded(
-    mut reader: Box<dyn Read + Send>,
-    compression: Compression,
+pub(crate) fn spawn_producer(
+    produce: impl FnOnce(BlockSender, Receiver<Vec<u8>>) + Send + 'static,
     consumed: Arc<AtomicU64>,
     input_len: Option<u64>,
 ) -> io::Result<StreamReader> {
     let (tx, rx) = bounded(BLOCK_QUEUE);
     // Spent blocks come back, so at most BLOCK_QUEUE + 2 are ever allocated.
     let (spent_tx, spent_rx) = bounded::<Vec<u8>>(BLOCK_QUEUE + 2);
-    let count = consumed.clone();
     thread::Builder::new()
         .name("pcap-parallel-decompress".into())
-        .spawn(move || {
+        .spawn(move || produce(tx, spent_rx))?;
+    Ok(StreamReader {
+        blocks: rx,
+        spent: spent_tx,
+        current: Vec::new(),
+        pos: 0,
+        consumed,
+        input_len,
+        done: false,
+    })
+}
+
+/// Starts the thread that reads an already decoding `reader` into blocks.
+fn spawn_decoded(
+    mut reader: Box<dyn Read + Send>,
+    compression: Compression,
+    consumed: Arc<AtomicU64>,
+    input_len: Option<u64>,
+) -> io::Result<StreamReader> {
+    let count = consumed.clone();
+    spawn_producer(
+        move |tx, spent_rx| {
             let mut produced = 0u64;
             loop {
                 let mut block = match spent_rx.try_recv() {
                     Ok(mut b) => {
                         // Initialised already: no need to zero it again.
+                        b.truncate(BLOCK_LEN);
                         b.resize(BLOCK_LEN, 0);
                         b
                     }
@@ -258,16 +261,10 @@ fn spawn_decoded(
                     }
                 }
             }
-        })?;
-    Ok(StreamReader {
-        blocks: rx,
-        spent: spent_tx,
-        current: Vec::new(),
-        pos: 0,
+        },
         consumed,
         input_len,
-        done: false,
-    })
+    )
 }
 
 /// Opens `path` (`-` for standard input) and detects its compression.
