@@ -52,6 +52,9 @@ pub struct Chunk {
     pub(crate) packets_before: u64,
     pub(crate) packet_count: u64,
     pub(crate) context: Context,
+    /// pcapng: the section's state after each SHB and IDB inside the chunk
+    /// (recorded while the chunk was cut, so nobody walks it again for them).
+    pub(crate) described: Arc<[Arc<Section>]>,
 }
 
 impl std::fmt::Debug for Chunk {
@@ -215,23 +218,10 @@ impl Chunk {
     /// section (by [`Section::offset`]) over all chunks gives every section
     /// with all its interfaces. Empty for pcap.
     pub fn section_states(&self) -> Vec<Arc<Section>> {
-        let Context::Pcapng(start) = &self.context else {
-            return Vec::new();
-        };
-        let mut out: Vec<Arc<Section>> = start.iter().cloned().collect();
-        let mut section = start.clone();
-        let buf = self.raw_bytes();
-        let mut off = 0;
-        while let Ok(Some(block)) =
-            pcapng::read_block(buf, off, section.as_ref().map(|s| s.endian), u32::MAX)
-        {
-            if block.btype == pcapng::SHB || block.btype == pcapng::IDB {
-                section = Section::apply(buf, off, self.offset, section.take());
-                out.extend(section.clone());
-            }
-            off += block.len;
+        match &self.context {
+            Context::Pcapng(start) => start.iter().chain(self.described.iter()).cloned().collect(),
+            Context::Pcap(_) => Vec::new(),
         }
-        out
     }
 
     /// The link types of the chunk's packets, without duplicates, in order
@@ -289,7 +279,7 @@ impl<'a> Iterator for Packets<'a> {
                 }
                 State::Pcapng(section) => {
                     let endian = section.as_ref().map(|s| s.endian);
-                    let block = pcapng::read_block(self.buf, off, endian, u32::MAX).ok()??;
+                    let block = pcapng::read_checked_block(self.buf, off, endian)?;
                     self.off += block.len;
                     match block.btype {
                         pcapng::SHB | pcapng::IDB => {

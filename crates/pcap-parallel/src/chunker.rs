@@ -49,6 +49,8 @@ pub(crate) struct ChunkSpec {
     pub packets_before: u64,
     pub packets: u64,
     pub context: Context,
+    /// pcapng: section states after the SHBs and IDBs inside the chunk.
+    pub described: Vec<Arc<Section>>,
 }
 
 /// The chunks of an input, and the fault that ended it early, if any.
@@ -278,12 +280,15 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 Context::Pcapng(k.checked_sub(1).map(|k| states[k].1.clone()))
             }
         };
+        let inside = states.partition_point(|(off, _)| *off < start)
+            ..states.partition_point(|(off, _)| *off < stop);
         chunks.push(ChunkSpec {
             start,
             end: stop,
             packets_before: before,
             packets: after - before,
             context,
+            described: states[inside].iter().map(|(_, s)| s.clone()).collect(),
         });
     }
     if chunks.is_empty() {
@@ -297,6 +302,7 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 Walker::Pcap(h) => Context::Pcap(h.clone()),
                 Walker::Pcapng { .. } => Context::Pcapng(None),
             },
+            described: Vec::new(),
         });
     }
     Plan {

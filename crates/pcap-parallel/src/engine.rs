@@ -694,6 +694,7 @@ impl Capture {
                 packets_before: spec.packets_before,
                 packet_count: spec.packets,
                 context: spec.context,
+                described: spec.described.into(),
             };
             if !send(chunk) {
                 break;

@@ -84,9 +84,11 @@ pub fn write_chunk(
     })
 }
 
-/// Runs `write` on a temporary file beside `path`, syncs it, and renames it
-/// to `path`. On any error the temporary file is removed and `path` is
-/// untouched.
+/// Runs `write` on a temporary file beside `path` and renames it to `path`.
+/// On any error the temporary file is removed and `path` is untouched. The
+/// data is not forced to disk (no fsync, like editcap and tcpdump -w): a
+/// complete file appears under its name, or none, whatever happens to this
+/// process; a power cut is another matter.
 pub fn write_atomically<T>(
     path: &Path,
     overwrite: bool,
@@ -109,7 +111,6 @@ pub fn write_atomically<T>(
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)?;
     let value = write(tmp.as_file_mut())?;
-    tmp.as_file().sync_data()?;
     if overwrite {
         tmp.persist(path).map_err(|e| e.error)?;
     } else {

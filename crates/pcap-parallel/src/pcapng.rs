@@ -99,6 +99,7 @@ fn shb_endian(head: &[u8]) -> Result<Endian, Fault> {
     }
 }
 
+#[inline]
 /// Reads the length of the block whose first 12 bytes are `head`, with the
 /// byte order of the current section (`None` before the first SHB).
 /// Returns the block type, its byte order and total length, after checking
@@ -130,6 +131,7 @@ pub(crate) fn block_len(
 }
 
 /// Reads and checks the block at `off`. `Ok(None)` at the exact end of `buf`.
+#[inline]
 pub(crate) fn read_block(
     buf: &[u8],
     off: usize,
@@ -201,6 +203,37 @@ pub(crate) fn read_block(
     }))
 }
 
+/// The block at `off` of bytes already checked by [`read_block`] (a chunk's
+/// records were checked when it was cut): only what memory safety needs is
+/// checked again. `None` at the end, or if the bytes are not what they were.
+#[inline]
+pub(crate) fn read_checked_block(
+    buf: &[u8],
+    off: usize,
+    section: Option<Endian>,
+) -> Option<Block<'_>> {
+    let rest = buf.get(off..)?;
+    if rest.len() < 12 {
+        return None;
+    }
+    let endian = if rest[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+        shb_endian(rest).ok()?
+    } else {
+        section?
+    };
+    let btype = endian.u32(rest, 0);
+    let len = endian.u32(rest, 4) as usize;
+    if len < 12 || len > rest.len() || len - 12 < min_body(btype) {
+        return None;
+    }
+    Some(Block {
+        btype,
+        endian,
+        len,
+        body: &rest[8..len - 4],
+    })
+}
+
 /// Is there a plausible block at `off` read with `endian`, and where does it
 /// lead? With `candidate`, the block type must be a registered one (a chain
 /// may pass through unknown types, but not start on one). Returns the byte
@@ -248,10 +281,23 @@ pub enum TsResolution {
 
 impl TsResolution {
     /// Converts a tick count to nanoseconds, truncating finer resolutions.
+    #[inline]
     pub fn ticks_to_nanos(self, ticks: u64) -> i128 {
+        const NANOS_PER_TICK: [u128; 10] = [
+            1_000_000_000,
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+            1,
+        ];
         let t = ticks as u128;
         let ns = match self {
-            TsResolution::Decimal(n) if n <= 9 => t * 10u128.pow(9 - n as u32),
+            TsResolution::Decimal(n) if n <= 9 => t * NANOS_PER_TICK[n as usize],
             TsResolution::Decimal(n) => match 10u128.checked_pow(n as u32 - 9) {
                 Some(d) => t / d,
                 None => 0,
@@ -332,6 +378,7 @@ impl Interface {
     }
 
     /// Converts a packet block's tick count to nanoseconds since the epoch.
+    #[inline]
     pub fn timestamp(&self, ticks: u64) -> crate::Timestamp {
         crate::Timestamp::from_nanos(
             self.ts_resolution.ticks_to_nanos(ticks) + self.ts_offset as i128 * 1_000_000_000,
@@ -412,6 +459,7 @@ pub(crate) struct PacketFields<'a> {
 
 impl<'a> Block<'a> {
     /// The interface id a block refers to, for blocks that refer to one.
+    #[inline]
     pub(crate) fn interface_ref(&self) -> Option<u32> {
         match self.btype {
             EPB => Some(self.endian.u32(self.body, 0)),
@@ -424,6 +472,7 @@ impl<'a> Block<'a> {
 
     /// Decodes a packet block. `snaplen0` is the snapshot length of
     /// interface 0, which bounds an SPB's captured length.
+    #[inline]
     pub(crate) fn packet(&self, snaplen0: u32) -> Option<PacketFields<'a>> {
         let (e, b) = (self.endian, self.body);
         match self.btype {
@@ -439,7 +488,7 @@ impl<'a> Block<'a> {
                     interface_id,
                     ticks: Some(ticks),
                     original_len: e.u32(b, 16),
-                    data: &b[20..20 + caplen],
+                    data: b.get(20..20usize.checked_add(caplen)?)?,
                 })
             }
             SPB => {

@@ -160,6 +160,7 @@ impl Cutter {
             Fill::Bytes(b) => b + (1 << 16),
             Fill::Packets(_) => 1 << 20,
         };
+        let mut described = Vec::new();
         let mut buf = match self.pool.1.try_recv() {
             Ok(mut b) => {
                 b.clear();
@@ -185,6 +186,7 @@ impl Cutter {
                         Kind::SectionState => {
                             self.section =
                                 Section::apply(&buf, record_start, start, self.section.take());
+                            described.extend(self.section.clone());
                         }
                         Kind::Other => {}
                     }
@@ -231,6 +233,7 @@ impl Cutter {
             packets_before,
             packet_count: self.packets - packets_before,
             context,
+            described: described.into(),
         };
         self.index += 1;
         Ok(Some(chunk))
