@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 
 use clap::Args;
@@ -28,6 +29,27 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`; `{}` is the chunk's file.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<OsString>,
+}
+
+/// Stops a command and everything in its process group: SIGTERM, then
+/// SIGKILL if it has not exited within two seconds.
+fn stop_group(child: &mut std::process::Child) -> std::io::Result<ExitStatus> {
+    let group = child.id() as i32;
+    // SAFETY: signalling a process group we created.
+    unsafe { libc::kill(-group, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            // Whatever it left behind in its group goes too.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            return Ok(status);
+        }
+        if std::time::Instant::now() > deadline {
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            return child.wait();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// What one run produced.
@@ -79,6 +101,9 @@ fn run_one(chunk: &Chunk, command: &[OsString], placeholder: bool) -> std::io::R
         }
     }
     let mut child = Command::new(&command[0])
+        // Its own process group, so that stopping it stops what it started
+        // too (a shell's children hold its output pipes open).
+        .process_group(0)
         .args(&args)
         .stdin(if placeholder {
             Stdio::null()
@@ -94,19 +119,49 @@ fn run_one(chunk: &Chunk, command: &[OsString], placeholder: bool) -> std::io::R
         )
         .env("PCAP_PARALLEL_PACKETS", chunk.packet_count().to_string())
         .spawn()?;
-    let output = std::thread::scope(|s| {
+    // Read both outputs while feeding stdin, and stop the command if we are
+    // interrupted (a SIGTERM sent to us alone would otherwise leave it running).
+    let interrupted = crate::run::interrupt_flag();
+    let (stdout, stderr, status) = std::thread::scope(|s| -> std::io::Result<_> {
         if let Some(mut stdin) = child.stdin.take() {
             s.spawn(move || {
                 // A command may stop reading early (`head`): not an error of ours.
                 let _ = chunk.write_standalone(&mut stdin);
             });
         }
-        child.wait_with_output()
+        let mut out = child.stdout.take().expect("piped");
+        let mut err = child.stderr.take().expect("piped");
+        let out = s.spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut v);
+            v
+        });
+        let err = s.spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut err, &mut v);
+            v
+        });
+        let mut pause = std::time::Duration::from_micros(100);
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+                break stop_group(&mut child)?;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(10));
+        };
+        Ok((
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+            status,
+        ))
     })?;
     Ok(RunOutput {
-        stdout: output.stdout,
-        stderr: output.stderr,
-        status: output.status,
+        stdout,
+        stderr,
+        status,
     })
 }
 
@@ -178,13 +233,15 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
         },
     );
     drop(bar);
-    let mut status = run::report_input_error(report.input_error);
+    let mut status = run::finish(report.input_error, &report.skipped);
     if !failures.is_empty() {
         eprintln!("pcap-parallel: {} of {runs} runs failed:", failures.len());
         for f in &failures {
             eprintln!("  {f}");
         }
-        status = Status::Failed;
+        if status != Status::Interrupted {
+            status = Status::Failed;
+        }
     }
     Ok(status)
 }

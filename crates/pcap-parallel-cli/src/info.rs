@@ -123,8 +123,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
                 continue;
             }
         };
-        if summarise(capture, &args)? == Status::Failed {
-            status = Status::Failed;
+        match summarise(capture, &args)? {
+            Status::Ok => {}
+            Status::Interrupted => return Ok(Status::Interrupted),
+            Status::Failed => status = Status::Failed,
         }
     }
     Ok(status)
@@ -300,7 +302,7 @@ fn summarise(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
         );
         print!("{out}");
     }
-    Ok(run::report_input_error(report.input_error))
+    Ok(run::finish(report.input_error, &report.skipped))
 }
 
 /// `2023-11-14 22:13:20.000057000 UTC (1700000000.000057000)`, or the

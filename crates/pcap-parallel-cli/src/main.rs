@@ -20,12 +20,16 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for a usage error (what clap uses too).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status after SIGINT or SIGTERM, as shells report a signal death.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 const AFTER_HELP: &str = "\
 Inputs are pcap or pcapng files, plain or compressed (gzip, bzip2, xz, zstd, lz4), or `-` for
 standard input; the format is told by magic bytes, never by the file name.
 
-Exit status: 0 success, 1 the work failed (a broken input, a failed command), 2 usage error.";
+Exit status: 0 success (damage skipped under --on-error skip is only a warning), 1 the work
+failed (a broken input, a failed command), 2 usage error, 130 interrupted (SIGINT or SIGTERM: the
+workers stop, temporary files are removed and only complete outputs remain).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -97,6 +101,24 @@ pub struct Common {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// At damaged input: stop (after every complete packet before it), or
+    /// skip to the next record boundary and go on, listing what was skipped.
+    #[arg(long, value_enum, default_value_t = OnErrorArg::Stop)]
+    pub on_error: OnErrorArg,
+
+    /// A pcap record claiming more captured bytes than this is damage.
+    #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
+    pub max_caplen: u32,
+}
+
+/// What to do at damaged input.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErrorArg {
+    /// Stop with an error (exit status 1).
+    Stop,
+    /// Skip the damage, warn, and go on (exit status 0).
+    Skip,
 }
 
 /// How to cut the input into chunks (at most one).
@@ -175,6 +197,7 @@ fn main() -> ExitCode {
     match result {
         Ok(run::Status::Ok) => ExitCode::SUCCESS,
         Ok(run::Status::Failed) => ExitCode::from(EXIT_FAILURE),
+        Ok(run::Status::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
         Err(e) => {
             let usage = e.downcast_ref::<run::UsageError>().is_some();
             eprintln!("pcap-parallel: {e:#}");

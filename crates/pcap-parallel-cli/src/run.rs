@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pcap_parallel::{Capture, Progress, Split};
+use pcap_parallel::{Capture, OnError, Progress, Split};
 
-use crate::Common;
+use crate::{Common, OnErrorArg};
 
 /// How a command ended, when it did not end in an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum Status {
     Ok,
     /// Some of the work failed; the reasons were printed.
     Failed,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
 }
 
 /// An error in how the command was called (exit status 2).
@@ -64,6 +66,14 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
     let mut capture = Capture::open(input)?
         .split(split)
         .max_packets(common.max_packets)
+        .on_error(match common.on_error {
+            OnErrorArg::Stop => OnError::Stop,
+            OnErrorArg::Skip => OnError::Skip,
+        })
+        .limits(pcap_parallel::Limits {
+            max_packet_len: common.max_caplen,
+            ..pcap_parallel::Limits::default()
+        })
         .cancel_flag(interrupt_flag());
     if let Some(j) = common.jobs {
         capture = capture.workers(j);
@@ -130,14 +140,26 @@ impl Drop for Bar {
     }
 }
 
-/// Prints an input error (after the results of everything before it) and
-/// says whether the command failed.
-pub fn report_input_error(error: Option<pcap_parallel::Error>) -> Status {
+/// Prints what was skipped and the input error, if any (after the results
+/// of everything before it), and says whether the command failed. Damage
+/// passed over under `--on-error skip` is a warning, not a failure.
+pub fn finish(error: Option<pcap_parallel::Error>, skipped: &[pcap_parallel::Skipped]) -> Status {
+    if !skipped.is_empty() {
+        let bytes: u64 = skipped.iter().map(|s| s.len).sum();
+        for s in skipped {
+            eprintln!("pcap-parallel: warning: {s}");
+        }
+        eprintln!(
+            "pcap-parallel: warning: {} damaged stretch{} ({bytes} bytes) skipped",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "es" }
+        );
+    }
     match error {
         None => Status::Ok,
         Some(pcap_parallel::Error::Cancelled) => {
             eprintln!("pcap-parallel: interrupted");
-            Status::Failed
+            Status::Interrupted
         }
         Some(e) => {
             eprintln!("pcap-parallel: {e}");

@@ -161,7 +161,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
         },
     );
     drop(bar);
-    let status = run::report_input_error(report.input_error);
+    let status = run::finish(report.input_error, &report.skipped);
     if status == Status::Ok && !failed {
         // Parts of an earlier, longer split would now be misleading.
         for (n, path) in existing {

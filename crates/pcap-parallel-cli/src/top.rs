@@ -119,30 +119,56 @@ fn key(by: By, ip: &Ip) -> Option<Key> {
 /// table per run is not worth attacking.
 type Counts = HashMap<Key, (u64, u64), foldhash::fast::RandomState>;
 
+/// Packets and bytes per key of one chunk.
+fn count<K: std::hash::Hash + Eq>(
+    chunk: &pcap_parallel::Chunk,
+    key: impl Fn(&pcap_parallel::Packet<'_>) -> Option<K>,
+    widen: impl Fn(K) -> Key,
+) -> Vec<(Key, (u64, u64))> {
+    let mut counts: HashMap<K, (u64, u64), foldhash::fast::RandomState> = HashMap::default();
+    for p in chunk.packets() {
+        if let Some(k) = key(&p) {
+            let e = counts.entry(k).or_insert((0, 0));
+            e.0 += 1;
+            e.1 += p.original_len as u64;
+        }
+    }
+    counts.into_iter().map(|(k, v)| (widen(k), v)).collect()
+}
+
 pub fn run(args: TopArgs) -> anyhow::Result<Status> {
     let capture = run::open(&args.file, &args.common, args.chunking.split())?;
     let (capture, bar) = Bar::attach(capture, &args.common, "top");
     let by = args.by;
     let mut total = Counts::default();
+    let mut add = |counts: Vec<(Key, (u64, u64))>| {
+        for (k, (n, b)) in counts {
+            let e = total.entry(k).or_insert((0, 0));
+            e.0 += n;
+            e.1 += b;
+        }
+    };
     let report = capture.run(
         |chunk| {
-            let mut counts = Counts::default();
-            for p in chunk.packets() {
-                if let Some(k) = decode::ip(p.link_type, p.data).and_then(|ip| key(by, &ip)) {
-                    let e = counts.entry(k).or_insert((0, 0));
-                    e.0 += 1;
-                    e.1 += p.original_len as u64;
-                }
-            }
-            Ok(counts)
+            // Counted per chunk under the narrowest key type (hashing an
+            // address is cheaper than hashing a `Key`), widened at the end.
+            Ok(match by {
+                By::Src => count(
+                    chunk,
+                    |p| Some(decode::addresses(p.link_type, p.data)?.0),
+                    Key::Addr,
+                ),
+                By::Dst => count(
+                    chunk,
+                    |p| Some(decode::addresses(p.link_type, p.data)?.1),
+                    Key::Addr,
+                ),
+                _ => count(chunk, |p| key(by, &decode::ip(p.link_type, p.data)?), |k| k),
+            })
         },
         |r| {
             if let Ok(counts) = r.result {
-                for (k, (n, b)) in counts {
-                    let e = total.entry(k).or_insert((0, 0));
-                    e.0 += n;
-                    e.1 += b;
-                }
+                add(counts);
             }
         },
     );
@@ -192,5 +218,5 @@ pub fn run(args: TopArgs) -> anyhow::Result<Status> {
             println!("{:<width$} {n:>12} {b:>15}", k.to_string());
         }
     }
-    Ok(run::report_input_error(report.input_error))
+    Ok(run::finish(report.input_error, &report.skipped))
 }

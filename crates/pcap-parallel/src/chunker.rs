@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use crate::chunk::Context;
-use crate::error::Fault;
+use crate::error::{Fault, Skipped};
 use crate::format::Endian;
 use crate::pcapng::{self, Section};
 use crate::resync;
@@ -39,6 +39,8 @@ pub(crate) struct PlanRequest {
     /// (automatic when `None`).
     pub segment_len: Option<usize>,
     pub max_packets: Option<u64>,
+    /// Pass over damaged bytes instead of stopping at the first fault.
+    pub skip_damage: bool,
 }
 
 /// One chunk to be: a verified byte range.
@@ -59,6 +61,8 @@ pub(crate) struct Plan {
     pub chunks: Vec<ChunkSpec>,
     /// Byte offset, number of the packet that could not be read, and what was wrong.
     pub fault: Option<(usize, u64, Fault)>,
+    /// Damaged stretches passed over (with the skip policy).
+    pub skipped: Vec<Skipped>,
     /// Segments whose guessed start failed verification and were walked again.
     pub redone: usize,
     /// Segments walked in all.
@@ -149,8 +153,11 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
         ))
     });
 
-    // 2. Verify, left to right, redoing what does not join up.
-    let mut segments = Vec::with_capacity(n);
+    // 2. Verify, left to right, redoing what does not join up. With the
+    //    skip policy, a fault ends a piece of the segment, the damaged bytes
+    //    are passed over to the next boundary found, and the walk goes on.
+    let mut segments: Vec<Segment> = Vec::with_capacity(n);
+    let mut skipped: Vec<Skipped> = Vec::new();
     let mut redone = 0;
     let mut fault = None;
     let mut at = bounds[0];
@@ -158,7 +165,8 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
     let mut packets_before = 0u64;
     let mut states: Vec<(usize, Arc<Section>)> = Vec::new();
     let mut section: Option<Arc<Section>> = None;
-    for (i, slot) in scans.iter_mut().enumerate() {
+    'segments: for (i, slot) in scans.iter_mut().enumerate() {
+        let stop = bounds[i + 1];
         let known = known_interfaces(&state);
         let joins = |s: &Scan| {
             s.start == at
@@ -171,45 +179,77 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                     _ => true,
                 }
         };
-        let s = match slot.take() {
+        let mut s = match slot.take() {
             Some(s) if i == 0 || joins(&s) => s,
             _ => {
                 redone += 1;
-                scan(buf, at, bounds[i + 1], state.clone(), u64::MAX)
+                scan(buf, at, stop, state.clone(), u64::MAX)
             }
         };
-        for &off in &s.state_blocks {
-            section = Section::apply(buf, off, 0, section.take());
-            if let Some(sec) = &section {
-                states.push((off, sec.clone()));
+        loop {
+            let known = known_interfaces(&state);
+            for &off in &s.state_blocks {
+                section = Section::apply(buf, off, 0, section.take());
+                if let Some(sec) = &section {
+                    states.push((off, sec.clone()));
+                }
             }
+            let end_state = match s.walker.clone() {
+                Walker::Pcapng {
+                    endian,
+                    interfaces: Interfaces::Unknown { here, .. },
+                    max_block_len,
+                } => Walker::Pcapng {
+                    endian,
+                    interfaces: Interfaces::Known(known + here),
+                    max_block_len,
+                },
+                w => w,
+            };
+            segments.push(Segment {
+                start: s.start,
+                end: s.end,
+                packets_before,
+                packets: s.packets,
+                walker: state.clone(),
+            });
+            packets_before += s.packets;
+            let Some(f) = s.fault.take() else {
+                at = s.end;
+                state = end_state;
+                break;
+            };
+            if !req.skip_damage {
+                fault = Some((s.end, packets_before + 1, f));
+                break 'segments;
+            }
+            let resume = resync_after(&walker, buf, s.end, hint);
+            let next = resume.map_or(len, |r| r.0);
+            skipped.push(Skipped {
+                offset: s.end as u64,
+                len: (next - s.end) as u64,
+                packet: packets_before + 1,
+                fault: f,
+            });
+            let Some((next, endian)) = resume else {
+                break 'segments;
+            };
+            // Past the damage, in the same section as far as anyone can tell.
+            let count = known_interfaces(&end_state);
+            state = match end_state {
+                Walker::Pcapng { max_block_len, .. } => Walker::Pcapng {
+                    endian: Some(endian),
+                    interfaces: Interfaces::Known(count),
+                    max_block_len,
+                },
+                w => w,
+            };
+            at = next;
+            if next >= stop {
+                break;
+            }
+            s = scan(buf, next, stop, state.clone(), u64::MAX);
         }
-        let end_state = match s.walker.clone() {
-            Walker::Pcapng {
-                endian,
-                interfaces: Interfaces::Unknown { here, .. },
-                max_block_len,
-            } => Walker::Pcapng {
-                endian,
-                interfaces: Interfaces::Known(known + here),
-                max_block_len,
-            },
-            w => w,
-        };
-        segments.push(Segment {
-            start: s.start,
-            end: s.end,
-            packets_before,
-            packets: s.packets,
-            walker: state,
-        });
-        packets_before += s.packets;
-        if let Some(f) = s.fault {
-            fault = Some((s.end, packets_before + 1, f));
-            break;
-        }
-        at = s.end;
-        state = end_state;
     }
     let total_packets = packets_before;
     let mut end = segments.last().map_or(bounds[0], |s| s.end);
@@ -261,35 +301,59 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             end = off;
             end_packets = m;
             fault = None;
+            skipped.retain(|k| k.offset < off as u64);
         }
     }
-    cuts.retain(|&(off, _)| off > bounds[0] && off < end);
-    cuts.insert(0, (bounds[0], 0));
-    cuts.dedup_by_key(|c| c.0);
 
-    let mut chunks = Vec::with_capacity(cuts.len());
-    for (i, &(start, before)) in cuts.iter().enumerate() {
-        let (stop, after) = cuts.get(i + 1).copied().unwrap_or((end, end_packets));
-        if stop <= start {
+    // Runs of contiguous segments: a chunk never spans skipped bytes.
+    let mut runs: Vec<(usize, usize, u64, u64)> = Vec::new();
+    for s in &segments {
+        let (start, stop) = (s.start, s.end.min(end));
+        if start > stop || (start == stop && start != bounds[0]) {
             continue;
         }
-        let context = match &walker {
-            Walker::Pcap(h) => Context::Pcap(h.clone()),
-            Walker::Pcapng { .. } => {
-                let k = states.partition_point(|(off, _)| *off < start);
-                Context::Pcapng(k.checked_sub(1).map(|k| states[k].1.clone()))
+        let after = (s.packets_before + s.packets).min(end_packets);
+        match runs.last_mut() {
+            Some(r) if r.1 == start => {
+                r.1 = stop;
+                r.3 = after;
             }
-        };
-        let inside = states.partition_point(|(off, _)| *off < start)
-            ..states.partition_point(|(off, _)| *off < stop);
-        chunks.push(ChunkSpec {
-            start,
-            end: stop,
-            packets_before: before,
-            packets: after - before,
-            context,
-            described: states[inside].iter().map(|(_, s)| s.clone()).collect(),
-        });
+            _ => runs.push((start, stop, s.packets_before, after)),
+        }
+    }
+    cuts.retain(|&(off, _)| off < end);
+    let mut chunks = Vec::with_capacity(cuts.len() + runs.len());
+    for &(run_start, run_end, run_before, run_after) in &runs {
+        let mut starts: Vec<(usize, u64)> = vec![(run_start, run_before)];
+        starts.extend(
+            cuts.iter()
+                .copied()
+                .filter(|&(off, _)| off > run_start && off < run_end),
+        );
+        starts.dedup_by_key(|c| c.0);
+        for (k, &(start, before)) in starts.iter().enumerate() {
+            let (stop, after) = starts.get(k + 1).copied().unwrap_or((run_end, run_after));
+            if stop <= start {
+                continue;
+            }
+            let context = match &walker {
+                Walker::Pcap(h) => Context::Pcap(h.clone()),
+                Walker::Pcapng { .. } => {
+                    let k = states.partition_point(|(off, _)| *off < start);
+                    Context::Pcapng(k.checked_sub(1).map(|k| states[k].1.clone()))
+                }
+            };
+            let inside = states.partition_point(|(off, _)| *off < start)
+                ..states.partition_point(|(off, _)| *off < stop);
+            chunks.push(ChunkSpec {
+                start,
+                end: stop,
+                packets_before: before,
+                packets: after - before,
+                context,
+                described: states[inside].iter().map(|(_, s)| s.clone()).collect(),
+            });
+        }
     }
     if chunks.is_empty() {
         // A capture without packets is still a capture: one empty chunk.
@@ -308,9 +372,32 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
     Plan {
         chunks,
         fault,
+        skipped,
         redone,
         segments: n,
     }
+}
+
+/// The first record boundary after damaged bytes at `from`: the boundary
+/// search, window after window, up to the end of the input.
+pub(crate) fn resync_after(
+    walker: &Walker,
+    buf: &[u8],
+    from: usize,
+    hint: Endian,
+) -> Option<(usize, Endian)> {
+    let window = match walker {
+        Walker::Pcap(h) => h.record_header_len() + h.max_caplen as usize,
+        Walker::Pcapng { max_block_len, .. } => *max_block_len as usize,
+    };
+    let mut pos = from + 1;
+    while pos < buf.len() {
+        if let Some(found) = resync::find_resync(walker, buf, pos, hint, false) {
+            return (found.0 < buf.len()).then_some(found);
+        }
+        pos = pos.saturating_add(window);
+    }
+    None
 }
 
 fn known_interfaces(w: &Walker) -> usize {

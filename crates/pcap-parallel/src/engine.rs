@@ -32,6 +32,22 @@ use crate::split::{STREAM_CHUNK_BYTES, Split};
 use crate::streaming::{Cutter, Fill};
 use crate::walk::{Interfaces, Limits, Walker};
 
+/// What to do when the capture turns out to be damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Deliver every complete packet before the fault, then end the run
+    /// with the error ([`Report::input_error`]).
+    #[default]
+    Stop,
+    /// Pass over the damaged bytes to the next record boundary (found by
+    /// the same search the parallel chunker uses), keep going, and list
+    /// what was passed over in [`Report::skipped`]. A record header that is
+    /// damaged but still plausible cannot be told from a real one, in pcap:
+    /// the bytes it claims are read as its packet until the next
+    /// implausible header.
+    Skip,
+}
+
 /// An error type user closures may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -87,6 +103,8 @@ pub struct Report {
     /// corrupt compressed stream, an I/O error, or cancellation), after
     /// every complete packet before it was delivered.
     pub input_error: Option<Error>,
+    /// Damaged stretches passed over, under [`OnError::Skip`].
+    pub skipped: Vec<crate::error::Skipped>,
 }
 
 /// A packet capture opened for parallel processing, with its options.
@@ -123,6 +141,7 @@ pub struct Capture {
     max_packets: Option<u64>,
     limits: Limits,
     segment_len: Option<usize>,
+    on_error: OnError,
     fail_fast: bool,
     cancel: Option<Arc<AtomicBool>>,
     progress: Option<Arc<Progress>>,
@@ -207,6 +226,7 @@ impl Capture {
             max_packets: None,
             limits: Limits::default(),
             segment_len: None,
+            on_error: OnError::Stop,
             fail_fast: false,
             cancel: None,
             progress: None,
@@ -265,6 +285,12 @@ impl Capture {
     /// segments exercise the boundary search; the result never depends on it.
     pub fn segment_len(mut self, bytes: Option<usize>) -> Self {
         self.segment_len = bytes;
+        self
+    }
+
+    /// What to do with a damaged capture (default: [`OnError::Stop`]).
+    pub fn on_error(mut self, policy: OnError) -> Self {
+        self.on_error = policy;
         self
     }
 
@@ -432,6 +458,7 @@ impl Capture {
             redone_segments: 0,
             segments: 0,
             input_error: None,
+            skipped: Vec::new(),
         };
         if let Err(e) = self.split.validate() {
             report.input_error = Some(Error::InvalidOption(e));
@@ -560,6 +587,7 @@ impl Capture {
                     report.redone_segments = p.redone;
                     report.segments = p.segments;
                     report.input_error = p.error;
+                    report.skipped = p.skipped;
                 }
                 Err(panic) => {
                     report.input_error = Some(Error::InvalidOption(format!(
@@ -581,6 +609,7 @@ struct Produced {
     redone: usize,
     segments: usize,
     error: Option<Error>,
+    skipped: Vec<crate::error::Skipped>,
 }
 
 impl Capture {
@@ -591,6 +620,7 @@ impl Capture {
             redone: 0,
             segments: 0,
             error: None,
+            skipped: Vec::new(),
         };
         let Capture {
             name,
@@ -601,8 +631,10 @@ impl Capture {
             max_packets,
             limits,
             segment_len,
+            on_error,
             ..
         } = self;
+        let skip_damage = on_error == OnError::Skip;
         let (bytes, spool_error) = match (input, split) {
             (Input::Whole(b), _) => (b, None),
             (Input::Stream(stream), Split::Chunks(_)) => {
@@ -622,8 +654,15 @@ impl Capture {
                     _ => Fill::Bytes(STREAM_CHUNK_BYTES as usize),
                 };
                 let reader = Box::new(std::io::Cursor::new(head).chain(stream));
-                let mut cutter = match Cutter::new(reader, &name, format, limits, fill, max_packets)
-                {
+                let mut cutter = match Cutter::new(
+                    reader,
+                    &name,
+                    format,
+                    limits,
+                    fill,
+                    max_packets,
+                    skip_damage,
+                ) {
                     Ok(c) => c,
                     Err(e) => {
                         produced.error = Some(e);
@@ -644,6 +683,7 @@ impl Capture {
                         }
                     }
                 }
+                produced.skipped = cutter.skipped();
                 return produced;
             }
         };
@@ -681,9 +721,11 @@ impl Capture {
                 workers,
                 segment_len,
                 max_packets,
+                skip_damage,
             },
         );
         produced.redone = plan.redone;
+        produced.skipped = plan.skipped;
         produced.segments = plan.segments;
         for (index, spec) in plan.chunks.into_iter().enumerate() {
             let chunk = Chunk {

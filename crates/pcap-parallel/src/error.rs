@@ -294,6 +294,29 @@ impl fmt::Display for BlockName {
     }
 }
 
+/// A damaged stretch of input passed over under [`crate::OnError::Skip`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where the damage was found, in the (decompressed) input.
+    pub offset: u64,
+    /// Bytes passed over, up to the next record boundary found (or the end).
+    pub len: u64,
+    /// Number of the packet that would have come next.
+    pub packet: u64,
+    /// What was wrong at `offset`.
+    pub fault: Fault,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "skipped {} bytes at byte {} (before packet {}): {}",
+            self.len, self.offset, self.packet, self.fault
+        )
+    }
+}
+
 /// User code failed on one chunk: it returned an error or panicked.
 #[derive(Debug, thiserror::Error)]
 #[error("chunk {index} (bytes {}..{}): {cause}", range.start, range.end)]

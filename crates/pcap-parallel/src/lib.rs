@@ -54,8 +54,8 @@ mod streaming;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
-pub use engine::{BoxError, Capture, ChunkResult, Progress, Report, default_workers};
-pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result};
+pub use engine::{BoxError, Capture, ChunkResult, OnError, Progress, Report, default_workers};
+pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
 pub use format::{CaptureFormat, Compression, Endian, PcapVariant};
 pub use packet::{LinkType, Packet, Timestamp};
 pub use split::Split;

@@ -56,7 +56,10 @@ pub(crate) enum Hop {
     Next(usize),
     /// The input ends exactly here.
     End,
-    /// Not a plausible record header, or one that runs past the end of the input.
+    /// A plausible start of a record that runs past the end of the bytes
+    /// at hand: dead in a whole file, still alive in a window of a stream.
+    Beyond,
+    /// Not a plausible record header.
     Dead,
 }
 
@@ -184,8 +187,11 @@ impl PcapHeader {
         if off == buf.len() {
             return Hop::End;
         }
-        if off > buf.len() || buf.len() - off < rh {
+        if off > buf.len() {
             return Hop::Dead;
+        }
+        if buf.len() - off < rh {
+            return Hop::Beyond;
         }
         let caplen = self.endian.u32(buf, off + 8);
         let frac = self.endian.u32(buf, off + 4);
@@ -204,7 +210,7 @@ impl PcapHeader {
         }
         let next = off + rh + caplen as usize;
         if next > buf.len() {
-            Hop::Dead
+            Hop::Beyond
         } else {
             Hop::Next(next)
         }

@@ -248,8 +248,11 @@ pub(crate) fn hop(
     if off == buf.len() {
         return (Hop::End, endian);
     }
-    if off > buf.len() || buf.len() - off < 12 {
+    if off > buf.len() {
         return (Hop::Dead, endian);
+    }
+    if buf.len() - off < 12 {
+        return (Hop::Beyond, endian);
     }
     let rest = &buf[off..];
     let Ok((btype, endian, len)) = block_len(rest, Some(endian), max_len) else {
@@ -259,7 +262,7 @@ pub(crate) fn hop(
         return (Hop::Dead, endian);
     }
     if len > rest.len() {
-        return (Hop::Dead, endian);
+        return (Hop::Beyond, endian);
     }
     if endian.u32(rest, len - 4) != len as u32 || len - 12 < min_body(btype) {
         return (Hop::Dead, endian);

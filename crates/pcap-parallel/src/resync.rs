@@ -51,8 +51,46 @@ pub(crate) fn find_boundary(
     from: usize,
     hint: Endian,
 ) -> Option<(usize, Endian)> {
+    find_boundary_in(walker, buf, from, hint, false, CHAIN_HOPS)
+}
+
+/// Finds where records resume after damaged bytes at `from - 1`. Unlike a
+/// guess, a chain here may be cut short by *further* damage a few records on:
+/// a candidate whose chain stays plausible for a few hops ([`RESYNC_HOPS`]
+/// for pcapng, whose blocks carry their length twice; more for pcap) and only
+/// then dies is taken, and the next damage is passed over in its turn.
+pub(crate) fn find_resync(
+    walker: &Walker,
+    buf: &[u8],
+    from: usize,
+    hint: Endian,
+    open_end: bool,
+) -> Option<(usize, Endian)> {
+    let enough = match walker {
+        Walker::Pcap(_) => RESYNC_HOPS_PCAP,
+        Walker::Pcapng { .. } => RESYNC_HOPS,
+    };
+    find_boundary_in(walker, buf, from, hint, open_end, enough)
+}
+
+/// Hops a pcapng chain must survive to be taken after damage.
+pub const RESYNC_HOPS: usize = 2;
+/// Hops a pcap chain must survive to be taken after damage.
+pub const RESYNC_HOPS_PCAP: usize = 6;
+
+/// Like [`find_boundary`]; with `open_end`, `buf` is a window of a longer
+/// stream, and a chain that runs past its end survives (what lies beyond
+/// cannot be checked). A chain that dies after `enough` hops still counts.
+fn find_boundary_in(
+    walker: &Walker,
+    buf: &[u8],
+    from: usize,
+    hint: Endian,
+    open_end: bool,
+    enough: usize,
+) -> Option<(usize, Endian)> {
     if from >= buf.len() {
-        return Some((buf.len(), walker.endian().unwrap_or(Endian::Little)));
+        return (!open_end).then(|| (buf.len(), walker.endian().unwrap_or(Endian::Little)));
     }
     // Searches in order of preference; the first that finds a survivor wins.
     // pcap: the strict test first, then the loose one. pcapng: the byte
@@ -79,13 +117,29 @@ pub(crate) fn find_boundary(
         let mut dead: HashSet<(usize, Endian)> = HashSet::new();
         let mut c = first;
         while c <= last {
-            if survives(walker, buf, c, endian, strict, &mut dead) {
+            let search = Search {
+                strict,
+                open_end,
+                enough,
+            };
+            if survives(walker, buf, c, endian, search, &mut dead) {
                 return Some((c, endian));
             }
             c += step;
         }
     }
     None
+}
+
+/// How a chain is judged.
+#[derive(Clone, Copy)]
+struct Search {
+    /// Use the strict test of plausibility (pcap).
+    strict: bool,
+    /// The bytes are a window of a stream: a chain running past them lives.
+    open_end: bool,
+    /// A chain that dies after this many hops still counts.
+    enough: usize,
 }
 
 /// Does the chain from `start` stay plausible for [`CHAIN_HOPS`] hops (or
@@ -96,13 +150,18 @@ fn survives(
     buf: &[u8],
     start: usize,
     endian: Endian,
-    strict: bool,
+    Search {
+        strict,
+        open_end,
+        enough,
+    }: Search,
     dead: &mut HashSet<(usize, Endian)>,
 ) -> bool {
     // Most candidates fail the first check: make it before any bookkeeping.
     let (mut pos, mut e) = match walker.hop(buf, start, endian, true, strict) {
         (Hop::Next(next), ne) => (next, ne),
         (Hop::End, _) => return true,
+        (Hop::Beyond, _) => return open_end,
         (Hop::Dead, _) => return false,
     };
     let first_ts = pcap_ts(walker, buf, start);
@@ -115,23 +174,26 @@ fn survives(
             && a.abs_diff(b) > TS_SPREAD
         {
             // Incoherent for this chain only: not remembered as dead.
-            return false;
+            return path.len() + 1 >= enough;
         }
         path.push((pos, e));
         match walker.hop(buf, pos, e, false, strict) {
             (Hop::Next(next), ne) => (pos, e) = (next, ne),
             (Hop::End, _) => return true,
-            (Hop::Dead, _) => {
+            (Hop::Beyond, _) if open_end => return true,
+            (Hop::Beyond, _) | (Hop::Dead, _) => {
+                let hops = path.len();
                 dead.extend(path);
-                return false;
+                return hops >= enough;
             }
         }
     }
     if path.len() + 1 == CHAIN_HOPS {
         return true;
     }
+    let hops = path.len();
     dead.extend(path);
-    false
+    hops >= enough
 }
 
 /// The seconds field of a pcap record header at `off`, if there is one.

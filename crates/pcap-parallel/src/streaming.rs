@@ -9,18 +9,23 @@
 //! allocate or stall. Walking costs far less than decompression, so this
 //! thread is never the bottleneck.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::chunk::{Chunk, Context};
-use crate::error::{BlockName, Error, Fault, FormatError};
+use crate::error::{BlockName, Error, Fault, FormatError, Skipped};
 use crate::format::CaptureFormat;
 use crate::pcap::{self, PcapHeader};
 use crate::pcapng::{self, Section};
+use crate::resync;
 use crate::source::StreamFailure;
 use crate::walk::{Interfaces, Kind, Limits, Walker};
+
+/// How much of a stream is looked at, at a time, for the next record
+/// boundary after damaged bytes.
+const RESYNC_WINDOW: usize = 1 << 20;
 
 /// Chunk buffers kept for reuse (about the number of chunks in flight).
 const POOL_LEN: usize = 16;
@@ -52,6 +57,9 @@ pub(crate) struct Cutter {
     /// multi-megabyte allocation per chunk would cost a page fault and a
     /// page of zeroes for every 4 KiB of input.
     pool: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
+    /// Pass over damaged bytes instead of stopping at the first fault.
+    skip_damage: bool,
+    skipped: Vec<Skipped>,
 }
 
 /// A chunk's buffer, returned to the pool when the last chunk using it is dropped.
@@ -93,6 +101,7 @@ impl Cutter {
         limits: Limits,
         fill: Fill,
         max_packets: Option<u64>,
+        skip_damage: bool,
     ) -> Result<Cutter, Error> {
         let mut offset = 0;
         let walker = match format {
@@ -138,6 +147,8 @@ impl Cutter {
             pending: None,
             done: false,
             pool: bounded(POOL_LEN),
+            skip_damage,
+            skipped: Vec::new(),
         })
     }
 
@@ -200,6 +211,21 @@ impl Cutter {
                         break;
                     }
                 }
+                Err(ReadFail::Fault(fault)) if self.skip_damage => {
+                    let partial = buf.split_off(record_start);
+                    match self.skip_past(partial, fault) {
+                        Ok(true) => continue,
+                        Ok(false) => {
+                            self.done = true;
+                            break;
+                        }
+                        Err(e) => {
+                            self.done = true;
+                            self.pending = Some(StreamFailure::into_error(e, &self.name));
+                            break;
+                        }
+                    }
+                }
                 Err(fail) => {
                     buf.truncate(record_start);
                     self.done = true;
@@ -237,6 +263,68 @@ impl Cutter {
         };
         self.index += 1;
         Ok(Some(chunk))
+    }
+
+    /// Passes over damaged bytes: `partial` holds what was read of the
+    /// broken record (starting at `self.offset`). Searches the stream, a
+    /// window at a time, for the next record boundary, puts the bytes from
+    /// there back in front of the reader and records what was skipped.
+    /// `Ok(false)` when the damage runs to the end of the input.
+    fn skip_past(&mut self, partial: Vec<u8>, fault: Fault) -> io::Result<bool> {
+        let start = self.offset;
+        let packet = self.packets + 1;
+        let mut record = |len: u64, fault: Fault| {
+            self.skipped.push(Skipped {
+                offset: start,
+                len,
+                packet,
+                fault,
+            })
+        };
+        if fault.is_truncation() {
+            // The input ended inside the record: nothing follows.
+            record(partial.len() as u64, fault);
+            return Ok(false);
+        }
+        let hint = self.walker.endian().unwrap_or(crate::Endian::Little);
+        let mut window: Vec<u8> = partial.get(1..).unwrap_or(&[]).to_vec();
+        let mut base = start + 1;
+        loop {
+            let want = RESYNC_WINDOW.saturating_sub(window.len());
+            let eof = fill_exact(&mut self.reader, &mut window, want)? < want;
+            if let Some((k, endian)) = resync::find_resync(&self.walker, &window, 0, hint, !eof) {
+                let rest = window.split_off(k);
+                let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+                self.reader = Box::new(io::Cursor::new(rest).chain(reader));
+                let skipped = base + k as u64 - start;
+                record(skipped, fault);
+                self.offset += skipped;
+                if let Walker::Pcapng {
+                    endian: e,
+                    interfaces,
+                    ..
+                } = &mut self.walker
+                {
+                    *e = Some(endian);
+                    if let Interfaces::Unknown { .. } = interfaces {
+                        *interfaces = Interfaces::Known(0);
+                    }
+                }
+                return Ok(true);
+            }
+            base += window.len() as u64;
+            window.clear();
+            if eof {
+                record(base - start, fault);
+                self.offset = base;
+                return Ok(false);
+            }
+        }
+    }
+
+    /// What was passed over under the skip policy.
+    pub fn skipped(&mut self) -> Vec<Skipped> {
+        std::mem::take(&mut self.skipped)
     }
 
     /// Appends the next record to `buf`; `Ok(None)` at a clean end of input.
