@@ -223,7 +223,7 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 fault = Some((s.end, packets_before + 1, f));
                 break 'segments;
             }
-            let resume = resync_after(&walker, buf, s.end, hint);
+            let resume = resync_after(&walker, buf, s.end, hint, section.is_some());
             let next = resume.map_or(len, |r| r.0);
             skipped.push(Skipped {
                 offset: s.end as u64,
@@ -355,17 +355,18 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             });
         }
     }
-    if chunks.is_empty() {
-        // A capture without packets is still a capture: one empty chunk.
+    if chunks.is_empty()
+        && let Walker::Pcap(h) = &walker
+    {
+        // A pcap file without packets is still a capture: one empty chunk,
+        // which reads as the file header alone. (A pcapng chunk without
+        // bytes would not even have a section header.)
         chunks.push(ChunkSpec {
             start: bounds[0],
             end: bounds[0],
             packets_before: 0,
             packets: 0,
-            context: match &walker {
-                Walker::Pcap(h) => Context::Pcap(h.clone()),
-                Walker::Pcapng { .. } => Context::Pcapng(None),
-            },
+            context: Context::Pcap(h.clone()),
             described: Vec::new(),
         });
     }
@@ -385,6 +386,7 @@ pub(crate) fn resync_after(
     buf: &[u8],
     from: usize,
     hint: Endian,
+    have_section: bool,
 ) -> Option<(usize, Endian)> {
     let window = match walker {
         Walker::Pcap(h) => h.record_header_len() + h.max_caplen as usize,
@@ -392,7 +394,7 @@ pub(crate) fn resync_after(
     };
     let mut pos = from + 1;
     while pos < buf.len() {
-        if let Some(found) = resync::find_resync(walker, buf, pos, hint, false) {
+        if let Some(found) = resync::find_resync(walker, buf, pos, hint, false, have_section) {
             return (found.0 < buf.len()).then_some(found);
         }
         pos = pos.saturating_add(window);

@@ -148,7 +148,7 @@ fn ip_packet(link: LinkType, data: &[u8]) -> Option<&[u8]> {
 /// The outermost IP header of a packet of link type `link`, if it has one.
 pub fn ip(link_type: LinkType, data: &[u8]) -> Option<Ip> {
     // Only the IP layer is sliced: ports come from the first bytes of the payload.
-    let (sliced, _) = LaxIpSlice::from_slice(ip_packet(link_type, data)?).ok()?;
+    let (sliced, stopped) = LaxIpSlice::from_slice(ip_packet(link_type, data)?).ok()?;
     let (src, dst, protocol, fragment, payload) = match sliced {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
@@ -170,7 +170,15 @@ pub fn ip(link_type: LinkType, data: &[u8]) -> Option<Ip> {
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
             let mut fragment = None;
-            for ext in v6.extensions().clone().into_iter() {
+            // Only walk extension headers that were all parsed: etherparse
+            // 0.21's iterator reads past the end of a chain cut short (out of
+            // bounds, undefined behaviour), which our fuzzing found.
+            let exts = if stopped.is_none() {
+                v6.extensions().clone().into_iter()
+            } else {
+                etherparse::Ipv6ExtensionSliceIter::default()
+            };
+            for ext in exts {
                 if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext
                     && f.is_fragmenting_payload()
                 {
@@ -266,6 +274,21 @@ mod tests {
             let d = super::ip(LinkType::ETHERNET, &frame).unwrap();
             assert_eq!(d.dst.to_string(), "10.0.0.2");
             assert_eq!(d.ports, Some((12345, 80)));
+        }
+    }
+
+    /// Found by fuzzing: an IPv6 extension chain cut short made etherparse
+    /// 0.21 read out of bounds.
+    #[test]
+    fn a_cut_short_ipv6_extension_chain() {
+        let data = [
+            96, 0, 77, 0, 0, 0, 0, 0, 0, 0, 178, 161, 4, 246, 0, 0, 0, 0, 0, 0, 4, 65, 0, 16, 6, 7,
+            212, 195, 178, 161, 4, 246, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 128, 0, 4, 0, 1, 128, 0, 0,
+            48, 48, 128, 0, 0, 0, 48, 0, 4, 0, 1, 128, 0, 4, 0, 1, 128, 0, 0, 48, 48, 128, 0, 0, 0,
+            48, 0,
+        ];
+        for lt in [LinkType::RAW, LinkType::IPV6, LinkType::ETHERNET] {
+            let _ = ip(lt, &data);
         }
     }
 

@@ -51,7 +51,7 @@ pub(crate) fn find_boundary(
     from: usize,
     hint: Endian,
 ) -> Option<(usize, Endian)> {
-    find_boundary_in(walker, buf, from, hint, false, CHAIN_HOPS)
+    find_boundary_in(walker, buf, from, hint, false, CHAIN_HOPS, false)
 }
 
 /// Finds where records resume after damaged bytes at `from - 1`. Unlike a
@@ -59,18 +59,22 @@ pub(crate) fn find_boundary(
 /// a candidate whose chain stays plausible for a few hops ([`RESYNC_HOPS`]
 /// for pcapng, whose blocks carry their length twice; more for pcap) and only
 /// then dies is taken, and the next damage is passed over in its turn.
+///
+/// Before any pcapng section header has been read, only a section header
+/// will do: without one, nothing after it could be interpreted.
 pub(crate) fn find_resync(
     walker: &Walker,
     buf: &[u8],
     from: usize,
     hint: Endian,
     open_end: bool,
+    have_section: bool,
 ) -> Option<(usize, Endian)> {
-    let enough = match walker {
-        Walker::Pcap(_) => RESYNC_HOPS_PCAP,
-        Walker::Pcapng { .. } => RESYNC_HOPS,
+    let (enough, shb_only) = match walker {
+        Walker::Pcap(_) => (RESYNC_HOPS_PCAP, false),
+        Walker::Pcapng { .. } => (RESYNC_HOPS, !have_section),
     };
-    find_boundary_in(walker, buf, from, hint, open_end, enough)
+    find_boundary_in(walker, buf, from, hint, open_end, enough, shb_only)
 }
 
 /// Hops a pcapng chain must survive to be taken after damage.
@@ -88,6 +92,7 @@ fn find_boundary_in(
     hint: Endian,
     open_end: bool,
     enough: usize,
+    shb_only: bool,
 ) -> Option<(usize, Endian)> {
     if from >= buf.len() {
         return (!open_end).then(|| (buf.len(), walker.endian().unwrap_or(Endian::Little)));
@@ -122,7 +127,8 @@ fn find_boundary_in(
                 open_end,
                 enough,
             };
-            if survives(walker, buf, c, endian, search, &mut dead) {
+            let allowed = !shb_only || buf.get(c..c + 4) == Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]);
+            if allowed && survives(walker, buf, c, endian, search, &mut dead) {
                 return Some((c, endian));
             }
             c += step;

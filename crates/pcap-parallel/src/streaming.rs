@@ -242,7 +242,9 @@ impl Cutter {
                 }
             }
         }
-        if buf.is_empty() && self.index > 0 {
+        // An empty first chunk is kept for pcap (it reads as the header
+        // alone), never for pcapng (it would not have a section header).
+        if buf.is_empty() && (self.index > 0 || matches!(self.walker, Walker::Pcapng { .. })) {
             return match self.pending.take() {
                 Some(e) => Err(e),
                 None => Ok(None),
@@ -292,7 +294,9 @@ impl Cutter {
         loop {
             let want = RESYNC_WINDOW.saturating_sub(window.len());
             let eof = fill_exact(&mut self.reader, &mut window, want)? < want;
-            if let Some((k, endian)) = resync::find_resync(&self.walker, &window, 0, hint, !eof) {
+            if let Some((k, endian)) =
+                resync::find_resync(&self.walker, &window, 0, hint, !eof, self.section.is_some())
+            {
                 let rest = window.split_off(k);
                 let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
                 self.reader = Box::new(io::Cursor::new(rest).chain(reader));
