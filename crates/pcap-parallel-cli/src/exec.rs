@@ -9,12 +9,12 @@ use clap::Args;
 use pcap_parallel::{CaptureFormat, Chunk};
 
 use crate::run::{self, Bar, Status, UsageError};
-use crate::{Chunking, Common, Input};
+use crate::{Chunking, Common};
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
     /// Capture file (`-` for standard input).
-    file: Input,
+    file: crate::Input,
 
     #[command(flatten)]
     chunking: Chunking,
@@ -22,6 +22,9 @@ pub struct ExecArgs {
     /// Stop starting runs after the first one fails.
     #[arg(long)]
     fail_fast: bool,
+
+    #[command(flatten)]
+    flow: crate::FlowArgs,
 
     #[command(flatten)]
     common: Common,
@@ -68,42 +71,60 @@ fn describe(status: &ExitStatus) -> String {
     }
 }
 
-fn run_one(chunk: &Chunk, command: &[OsString], placeholder: bool) -> std::io::Result<RunOutput> {
-    let suffix = match chunk.format() {
-        CaptureFormat::Pcapng => ".pcapng",
-        CaptureFormat::Pcap { .. } => ".pcap",
-    };
-    // The temporary capture lives until this function returns, and is then removed.
-    let file = if placeholder {
-        let mut f = tempfile::Builder::new()
-            .prefix("pcap-parallel-chunk-")
-            .suffix(suffix)
-            .tempfile()?;
-        {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
-            chunk.write_standalone(&mut w)?;
-            w.flush()?;
+/// What a run is given: a chunk, or a flow shard already written to a file.
+enum Input<'a> {
+    Chunk(&'a Chunk),
+    Shard {
+        path: &'a std::path::Path,
+        index: usize,
+    },
+}
+
+fn run_one(
+    input: Input<'_>,
+    command: &[OsString],
+    placeholder: bool,
+) -> std::io::Result<RunOutput> {
+    // A chunk given as `{}` is written to a temporary capture that lives
+    // until this function returns, and is then removed.
+    let temp = match input {
+        Input::Chunk(chunk) if placeholder => {
+            let suffix = match chunk.format() {
+                CaptureFormat::Pcapng => ".pcapng",
+                CaptureFormat::Pcap { .. } => ".pcap",
+            };
+            let mut f = tempfile::Builder::new()
+                .prefix("pcap-parallel-chunk-")
+                .suffix(suffix)
+                .tempfile()?;
+            {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
+                chunk.write_standalone(&mut w)?;
+                w.flush()?;
+            }
+            Some(f)
         }
-        Some(f)
-    } else {
-        None
+        _ => None,
+    };
+    let path = match (&input, &temp) {
+        (_, Some(t)) => Some(t.path()),
+        (Input::Shard { path, .. }, None) => Some(*path),
+        _ => None,
     };
     let mut args: Vec<OsString> = command[1..].to_vec();
-    if let Some(f) = &file {
-        let path = f.path().as_os_str();
+    if let (true, Some(path)) = (placeholder, path) {
         for a in &mut args {
             if let Some(s) = a.to_str()
                 && s.contains("{}")
             {
-                let replaced = s.replace("{}", &path.to_string_lossy());
-                *a = OsString::from(replaced);
+                *a = OsString::from(s.replace("{}", &path.to_string_lossy()));
             }
         }
     }
-    let mut child = Command::new(&command[0])
-        // Its own process group, so that stopping it stops what it started
-        // too (a shell's children hold its output pipes open).
-        .process_group(0)
+    let mut cmd = Command::new(&command[0]);
+    // Its own process group, so that stopping it stops what it started too
+    // (a shell's children hold its output pipes open).
+    cmd.process_group(0)
         .args(&args)
         .stdin(if placeholder {
             Stdio::null()
@@ -111,14 +132,18 @@ fn run_one(chunk: &Chunk, command: &[OsString], placeholder: bool) -> std::io::R
             Stdio::piped()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("PCAP_PARALLEL_CHUNK", chunk.index().to_string())
-        .env(
-            "PCAP_PARALLEL_FIRST_PACKET",
-            chunk.first_packet_number().to_string(),
-        )
-        .env("PCAP_PARALLEL_PACKETS", chunk.packet_count().to_string())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    match input {
+        Input::Chunk(chunk) => cmd
+            .env("PCAP_PARALLEL_CHUNK", chunk.index().to_string())
+            .env(
+                "PCAP_PARALLEL_FIRST_PACKET",
+                chunk.first_packet_number().to_string(),
+            )
+            .env("PCAP_PARALLEL_PACKETS", chunk.packet_count().to_string()),
+        Input::Shard { index, .. } => cmd.env("PCAP_PARALLEL_CHUNK", index.to_string()),
+    };
+    let mut child = cmd.spawn()?;
     // Read both outputs while feeding stdin, and stop the command if we are
     // interrupted (a SIGTERM sent to us alone would otherwise leave it running).
     let interrupted = crate::run::interrupt_flag();
@@ -126,7 +151,11 @@ fn run_one(chunk: &Chunk, command: &[OsString], placeholder: bool) -> std::io::R
         if let Some(mut stdin) = child.stdin.take() {
             s.spawn(move || {
                 // A command may stop reading early (`head`): not an error of ours.
-                let _ = chunk.write_standalone(&mut stdin);
+                let _ = match input {
+                    Input::Chunk(chunk) => chunk.write_standalone(&mut stdin),
+                    Input::Shard { path, .. } => std::fs::File::open(path)
+                        .and_then(|mut f| std::io::copy(&mut f, &mut stdin)),
+                };
             });
         }
         let mut out = child.stdout.take().expect("piped");
@@ -165,12 +194,146 @@ fn run_one(chunk: &Chunk, command: &[OsString], placeholder: bool) -> std::io::R
     })
 }
 
+/// Runs the command on one input; a failed run keeps what it printed.
+fn attempt(
+    input: Input<'_>,
+    command: &[OsString],
+    placeholder: bool,
+) -> Result<RunOutput, pcap_parallel::BoxError> {
+    let out = run_one(input, command, placeholder)
+        .map_err(|e| format!("could not run {}: {e}", command[0].to_string_lossy()))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(Box::new(FailedRun(out)))
+    }
+}
+
+/// Prints a run's output: standard output whole, standard error line by
+/// line behind the chunk's label.
+fn print(out: &RunOutput, label: &str) {
+    let mut so = std::io::stdout().lock();
+    let _ = so.write_all(&out.stdout);
+    let _ = so.flush();
+    let mut se = std::io::stderr().lock();
+    for line in out.stderr.split_inclusive(|&b| b == b'\n') {
+        let _ = se.write_all(label.as_bytes());
+        let _ = se.write_all(line);
+        if !line.ends_with(b"\n") {
+            let _ = se.write_all(b"\n");
+        }
+    }
+}
+
+/// Prints a failed run's output and says what went wrong.
+fn failure_text(e: &pcap_parallel::BoxError, label: &str) -> String {
+    match e.downcast_ref::<FailedRun>() {
+        Some(FailedRun(out)) => {
+            print(out, label);
+            describe(&out.status)
+        }
+        None => e.to_string(),
+    }
+}
+
+/// `exec --flows K`: the shards are written to a temporary directory, then
+/// the command runs on each, `workers` at a time, output in shard order.
+fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::Result<Status> {
+    let capture = run::open(&args.file, &args.common, pcap_parallel::Split::Auto)?;
+    let workers = capture.worker_count();
+    let (capture, bar) = Bar::attach(capture, &args.common, "exec");
+    let dir = tempfile::Builder::new()
+        .prefix("pcap-parallel-shards-")
+        .tempdir()?;
+    let files = pcap_parallel::output::ShardFiles::new(dir.path(), "shard");
+    let (names, report) = capture
+        .flows(shards)
+        .key(args.flow.key())
+        .write_shards(&files);
+    drop(bar);
+    let mut status = run::finish(report.input_error, &report.skipped);
+    let names = match names {
+        Ok(n) => n,
+        Err(pcap_parallel::Error::Cancelled) => return Ok(Status::Interrupted),
+        Err(e) => {
+            eprintln!("pcap-parallel: {e}");
+            return Ok(Status::Failed);
+        }
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut failures = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..workers.min(names.len()).max(1) {
+            let tx = tx.clone();
+            let (next, names) = (&next, &names);
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= names.len()
+                        || run::interrupt_flag().load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        break;
+                    }
+                    let r = attempt(
+                        Input::Shard {
+                            path: &names[i],
+                            index: i,
+                        },
+                        &args.command,
+                        placeholder,
+                    );
+                    if tx.send((i, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Print in shard order as runs finish.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (i, r) in rx {
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&want) {
+                let label = format!("[shard {want}] ");
+                match r {
+                    Ok(out) => print(&out, &label),
+                    Err(e) => failures.push(format!("shard {want}: {}", failure_text(&e, &label))),
+                }
+                want += 1;
+            }
+        }
+    });
+    if run::interrupt_flag().load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Status::Interrupted);
+    }
+    if !failures.is_empty() {
+        eprintln!(
+            "pcap-parallel: {} of {} runs failed:",
+            failures.len(),
+            names.len()
+        );
+        for f in &failures {
+            eprintln!("  {f}");
+        }
+        status = Status::Failed;
+    }
+    Ok(status)
+}
+
 pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
     let placeholder = args.command[1..]
         .iter()
         .any(|a| a.to_string_lossy().contains("{}"));
     if args.command[0].is_empty() {
         return Err(UsageError("no command given after --".into()).into());
+    }
+    if let Some(k) = args.chunking.flows {
+        if k == 0 {
+            return Err(UsageError("--flows must be at least 1".into()).into());
+        }
+        return run_on_shards(&args, k, placeholder);
     }
     let capture =
         run::open(&args.file, &args.common, args.chunking.split())?.fail_fast(args.fail_fast);
@@ -179,45 +342,15 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
     let mut failures: Vec<String> = Vec::new();
     let mut runs = 0usize;
     let report = capture.run(
-        |chunk| {
-            let out = run_one(chunk, command, placeholder)
-                .map_err(|e| format!("could not run {}: {e}", command[0].to_string_lossy()))?;
-            if out.status.success() {
-                Ok(out)
-            } else {
-                // Still show what it printed, then report the failure.
-                Err(Box::new(FailedRun(out)) as pcap_parallel::BoxError)
-            }
-        },
+        |chunk| attempt(Input::Chunk(chunk), command, placeholder),
         |r| {
             runs += 1;
             let label = format!("[chunk {}] ", r.index);
-            let print = |out: &RunOutput| {
-                let mut so = std::io::stdout().lock();
-                let _ = so.write_all(&out.stdout);
-                let _ = so.flush();
-                let mut se = std::io::stderr().lock();
-                for line in out.stderr.split_inclusive(|&b| b == b'\n') {
-                    let _ = se.write_all(label.as_bytes());
-                    let _ = se.write_all(line);
-                    if !line.ends_with(b"\n") {
-                        let _ = se.write_all(b"\n");
-                    }
-                }
-            };
             match r.result {
-                Ok(out) => print(&out),
+                Ok(out) => print(&out, &label),
                 Err(failure) => {
                     let what = match &failure.cause {
-                        pcap_parallel::ChunkFailureCause::Error(e) => {
-                            match e.downcast_ref::<FailedRun>() {
-                                Some(FailedRun(out)) => {
-                                    print(out);
-                                    describe(&out.status)
-                                }
-                                None => e.to_string(),
-                            }
-                        }
+                        pcap_parallel::ChunkFailureCause::Error(e) => failure_text(e, &label),
                         cause => cause.to_string(),
                     };
                     failures.push(format!(

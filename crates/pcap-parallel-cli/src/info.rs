@@ -26,6 +26,9 @@ pub struct InfoArgs {
 
     #[command(flatten)]
     chunking: Chunking,
+
+    #[command(flatten)]
+    flow: crate::FlowArgs,
 }
 
 /// Counts of one chunk, or of several merged in file order.
@@ -52,6 +55,21 @@ impl Stats {
     fn of(chunk: &Chunk) -> Stats {
         let mut s = Stats::default();
         for p in chunk.packets() {
+            s.add(&p);
+        }
+        s.sections_of(chunk);
+        s
+    }
+
+    fn sections_of(&mut self, chunk: &Chunk) {
+        for section in chunk.section_states() {
+            self.sections.insert(section.offset, section);
+        }
+    }
+
+    fn add(&mut self, p: &pcap_parallel::Packet<'_>) {
+        let s = self;
+        {
             s.packets += 1;
             s.captured += p.data.len() as u64;
             s.original += p.original_len as u64;
@@ -77,10 +95,6 @@ impl Stats {
                 None => s.not_ip += 1,
             }
         }
-        for section in chunk.section_states() {
-            s.sections.insert(section.offset, section);
-        }
-        s
     }
 
     fn merge(mut self, o: Stats) -> Stats {
@@ -139,18 +153,36 @@ fn summarise(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
     let (capture, bar) = Bar::attach(capture, &args.common, &name);
     let mut stats = Some(Stats::default());
     let mut pcap_header = None;
-    let report = capture.run(
-        |chunk| {
-            let s = Stats::of(chunk);
-            Ok((s, chunk.pcap_header().cloned()))
-        },
-        |r| {
-            if let Ok((s, h)) = r.result {
-                stats = stats.take().map(|acc| acc.merge(s));
-                pcap_header = pcap_header.take().or(h);
-            }
-        },
-    );
+    let report = if let Some(k) = args.chunking.flows {
+        // Per flow shard, then merged: the same summary.
+        let mut whole = Stats::default();
+        let (shards, report) = capture.flows(k).key(args.flow.key()).fold_observing(
+            |_| Stats::default(),
+            |s, p| s.add(p),
+            |_, s| s,
+            |chunk| {
+                whole.sections_of(chunk);
+                if pcap_header.is_none() {
+                    pcap_header = chunk.pcap_header().cloned();
+                }
+            },
+        );
+        stats = Some(shards?.into_iter().fold(whole, Stats::merge));
+        report
+    } else {
+        capture.run(
+            |chunk| {
+                let s = Stats::of(chunk);
+                Ok((s, chunk.pcap_header().cloned()))
+            },
+            |r| {
+                if let Ok((s, h)) = r.result {
+                    stats = stats.take().map(|acc| acc.merge(s));
+                    pcap_header = pcap_header.take().or(h);
+                }
+            },
+        )
+    };
     drop(bar);
     let stats = stats.expect("set");
     let error = report.input_error.as_ref().map(|e| e.to_string());

@@ -107,6 +107,11 @@ pub struct Common {
     #[arg(long, value_enum, default_value_t = OnErrorArg::Stop)]
     pub on_error: OnErrorArg,
 
+    /// Only packets matching this tcpdump filter expression (pcap-filter(7);
+    /// needs libpcap, Debian's libpcap0.8).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
     /// A pcap record claiming more captured bytes than this is damage.
     #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
     pub max_caplen: u32,
@@ -136,6 +141,37 @@ pub struct Chunking {
     /// This many chunks of about equal size.
     #[arg(long, value_name = "K")]
     pub chunks: Option<usize>,
+
+    /// This many shards by flow: both directions of a conversation in the
+    /// same shard, each shard's packets in file order.
+    #[arg(long, value_name = "K")]
+    pub flows: Option<usize>,
+}
+
+/// What a flow is, for `--flows`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FlowArgs {
+    /// five-tuple: addresses, protocol and ports (fragments by addresses,
+    /// protocol and IP id); host-pair: all traffic between two addresses.
+    #[arg(long, value_enum, default_value_t = FlowKeyArg::FiveTuple)]
+    pub flow_key: FlowKeyArg,
+}
+
+/// See [`FlowArgs`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowKeyArg {
+    #[default]
+    FiveTuple,
+    HostPair,
+}
+
+impl FlowArgs {
+    pub fn key(&self) -> pcap_parallel::FlowKey {
+        match self.flow_key {
+            FlowKeyArg::FiveTuple => pcap_parallel::FlowKey::FiveTuple,
+            FlowKeyArg::HostPair => pcap_parallel::FlowKey::HostPair,
+        }
+    }
 }
 
 impl Chunking {

@@ -78,6 +78,12 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
     if let Some(j) = common.jobs {
         capture = capture.workers(j);
     }
+    if let Some(expr) = &common.filter {
+        // A filter that cannot be honoured is a usage error, never ignored.
+        let filter =
+            pcap_parallel::filter::Filter::new(expr).map_err(|e| UsageError(e.to_string()))?;
+        capture = capture.filter(filter);
+    }
     Ok(capture)
 }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use pcap_parallel::output::{OutputCompression, write_chunk};
+use pcap_parallel::output::{OutputCompression, ShardFiles, write_chunk};
 use pcap_parallel::{CaptureFormat, Split};
 
 use crate::run::{self, Bar, Status, UsageError};
@@ -33,6 +33,13 @@ pub struct SplitArgs {
     #[arg(short, long)]
     force: bool,
 
+    /// With --flows: the most output files open at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    max_open: usize,
+
+    #[command(flatten)]
+    flow: crate::FlowArgs,
+
     #[command(flatten)]
     common: Common,
 }
@@ -52,6 +59,11 @@ struct SplitSize {
     /// This many parts of about equal size.
     #[arg(long, value_name = "K")]
     chunks: Option<usize>,
+
+    /// This many parts by flow (both directions of each conversation in
+    /// one part, in file order); at most --max-open files are open at once.
+    #[arg(long, value_name = "K")]
+    flows: Option<usize>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -93,10 +105,17 @@ fn part_number(name: &str, prefix: &str, ext: &str) -> Option<u64> {
 }
 
 pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
-    let split = match (args.size.packets, args.size.bytes, args.size.chunks) {
-        (Some(n), _, _) => Split::Packets(n),
-        (_, Some(b), _) => Split::Bytes(b),
-        (_, _, Some(k)) => Split::Chunks(k),
+    let split = match (
+        args.size.packets,
+        args.size.bytes,
+        args.size.chunks,
+        args.size.flows,
+    ) {
+        (Some(n), _, _, _) => Split::Packets(n),
+        (_, Some(b), _, _) => Split::Bytes(b),
+        (_, _, Some(k), _) => Split::Chunks(k),
+        (_, _, _, Some(0)) => return Err(UsageError("--flows must be at least 1".into()).into()),
+        (_, _, _, Some(_)) => Split::Auto,
         _ => unreachable!("clap requires one"),
     };
     let capture = run::open(&args.file, &args.common, split)?;
@@ -138,6 +157,37 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
     }
 
     let (capture, bar) = Bar::attach(capture, &args.common, "split");
+    if let Some(k) = args.size.flows {
+        let mut files = ShardFiles::new(&args.out, &prefix);
+        files.compression = compression;
+        files.overwrite = args.force;
+        files.max_open = args.max_open.max(1);
+        let (names, report) = capture.flows(k).key(args.flow.key()).write_shards(&files);
+        drop(bar);
+        let status = run::finish(report.input_error, &report.skipped);
+        return match names {
+            Ok(names) => {
+                for n in &names {
+                    println!("{}", n.display());
+                }
+                if status == Status::Ok {
+                    for (n, path) in existing {
+                        if n >= k as u64 {
+                            std::fs::remove_file(&path)
+                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                        }
+                    }
+                }
+                Ok(status)
+            }
+            Err(pcap_parallel::Error::Cancelled) => Ok(Status::Interrupted),
+            Err(e) if status == Status::Ok => Err(e.into()),
+            Err(e) => {
+                eprintln!("pcap-parallel: {e}");
+                Ok(status)
+            }
+        };
+    }
     let out = &args.out;
     let force = args.force;
     let mut failed = false;

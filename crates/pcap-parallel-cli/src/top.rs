@@ -38,6 +38,9 @@ pub struct TopArgs {
 
     #[command(flatten)]
     chunking: Chunking,
+
+    #[command(flatten)]
+    flow: crate::FlowArgs,
 }
 
 /// What `top` counts by. Only IP packets count (every IP packet for
@@ -148,30 +151,49 @@ pub fn run(args: TopArgs) -> anyhow::Result<Status> {
             e.1 += b;
         }
     };
-    let report = capture.run(
-        |chunk| {
-            // Counted per chunk under the narrowest key type (hashing an
-            // address is cheaper than hashing a `Key`), widened at the end.
-            Ok(match by {
-                By::Src => count(
-                    chunk,
-                    |p| Some(decode::addresses(p.link_type, p.data)?.0),
-                    Key::Addr,
-                ),
-                By::Dst => count(
-                    chunk,
-                    |p| Some(decode::addresses(p.link_type, p.data)?.1),
-                    Key::Addr,
-                ),
-                _ => count(chunk, |p| key(by, &decode::ip(p.link_type, p.data)?), |k| k),
-            })
-        },
-        |r| {
-            if let Ok(counts) = r.result {
-                add(counts);
-            }
-        },
-    );
+    let report = if let Some(k) = args.chunking.flows {
+        // Counted per flow shard: the same totals, each shard in file order.
+        let (counts, report) = capture.flows(k).key(args.flow.key()).fold_report(
+            |_| Counts::default(),
+            |c, p| {
+                if let Some(key) = decode::ip(p.link_type, p.data).and_then(|ip| key(by, &ip)) {
+                    let e = c.entry(key).or_insert((0, 0));
+                    e.0 += 1;
+                    e.1 += p.original_len as u64;
+                }
+            },
+            |_, c| c.into_iter().collect::<Vec<_>>(),
+        );
+        for shard in counts? {
+            add(shard);
+        }
+        report
+    } else {
+        capture.run(
+            |chunk| {
+                // Counted per chunk under the narrowest key type (hashing an
+                // address is cheaper than hashing a `Key`), widened at the end.
+                Ok(match by {
+                    By::Src => count(
+                        chunk,
+                        |p| Some(decode::addresses(p.link_type, p.data)?.0),
+                        Key::Addr,
+                    ),
+                    By::Dst => count(
+                        chunk,
+                        |p| Some(decode::addresses(p.link_type, p.data)?.1),
+                        Key::Addr,
+                    ),
+                    _ => count(chunk, |p| key(by, &decode::ip(p.link_type, p.data)?), |k| k),
+                })
+            },
+            |r| {
+                if let Ok(counts) = r.result {
+                    add(counts);
+                }
+            },
+        )
+    };
     drop(bar);
     let packets: u64 = total.values().map(|v| v.0).sum();
     let bytes: u64 = total.values().map(|v| v.1).sum();

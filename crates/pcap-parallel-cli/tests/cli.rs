@@ -497,3 +497,140 @@ fn help_and_completions() {
     assert_eq!(run(&["top"]).status.code(), Some(2));
     assert_eq!(run(&["info", "/nonexistent.pcap"]).status.code(), Some(1));
 }
+
+/// The conversation key of a packet, both directions alike (as `top --by conversation`).
+fn conversation(p: &pcap_parallel::Packet<'_>) -> Option<String> {
+    let ip = pcap_parallel::decode::ip(p.link_type, p.data)?;
+    let a = (ip.src, ip.ports.map(|x| x.0));
+    let b = (ip.dst, ip.ports.map(|x| x.1));
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    Some(format!("{lo:?} {hi:?} {}", ip.protocol))
+}
+
+#[test]
+fn split_by_flows_into_a_thousand_files_with_64_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("many-flows.pcap");
+    pcap_synth::Synth::new(99)
+        .write(
+            std::fs::File::create(&input).unwrap(),
+            pcap_synth::Format::Pcap,
+            150_000,
+        )
+        .unwrap();
+    // More than a thousand conversations.
+    let convs: std::collections::HashSet<String> = pcap_parallel::Capture::open(&input)
+        .unwrap()
+        .map(|c| {
+            c.packets()
+                .filter_map(|p| conversation(&p))
+                .collect::<Vec<_>>()
+        })
+        .unwrap()
+        .concat()
+        .into_iter()
+        .collect();
+    assert!(convs.len() > 1000, "{} conversations", convs.len());
+    let split = |out: &Path, extra: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64 && exec '{}' split -q '{}' -o '{}' --flows 1000 {extra}",
+                env!("CARGO_BIN_EXE_pcap-parallel"),
+                input.display(),
+                out.display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    };
+    // The limit is real: asked to keep 200 files open, the split fails cleanly.
+    let too_many = dir.path().join("too-many");
+    assert_eq!(split(&too_many, "--max-open 200").code(), Some(1));
+    assert_eq!(
+        std::fs::read_dir(&too_many).unwrap().count(),
+        0,
+        "nothing half-written left"
+    );
+    let out = dir.path().join("shards");
+    assert!(split(&out, "").success());
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 1000);
+    // Every packet once, every conversation in one file only.
+    let mut home: HashMap<String, usize> = HashMap::new();
+    let mut packets = 0;
+    for (i, n) in names.iter().enumerate() {
+        let keys = pcap_parallel::Capture::open(n)
+            .unwrap()
+            .workers(1)
+            .map(|c| {
+                c.packets()
+                    .map(|p| conversation(&p).unwrap_or_default())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap()
+            .concat();
+        packets += keys.len();
+        for k in keys {
+            assert_eq!(
+                *home.entry(k.clone()).or_insert(i),
+                i,
+                "conversation {k} in two files"
+            );
+        }
+    }
+    assert_eq!(packets, 150_000);
+}
+
+#[test]
+fn exec_by_flows() {
+    let s = sample();
+    let p = s.to_str().unwrap();
+    let out = run(&[
+        "exec", p, "--flows", "4", "--", "capinfos", "-c", "-M", "{}",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts: Vec<u64> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Number of packets:"))
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 4);
+    assert_eq!(counts.iter().sum::<u64>(), 1000);
+    let out = run(&["exec", p, "--flows", "3", "--", "wc", "-c"]);
+    assert_eq!(stdout(&out).lines().count(), 3);
+    // The same totals by flow shard as by chunk.
+    let by_chunk = run(&["top", p, "--by", "conversation", "--limit", "0", "--csv"]);
+    let by_flow = run(&[
+        "top",
+        p,
+        "--by",
+        "conversation",
+        "--limit",
+        "0",
+        "--csv",
+        "--flows",
+        "7",
+    ]);
+    assert_eq!(stdout(&by_chunk), stdout(&by_flow));
+    let info = |extra: &[&str]| {
+        let mut args = vec!["info", "--json", p];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_slice(&run(&args).stdout).unwrap();
+        (
+            v["packets"].clone(),
+            v["protocols"].clone(),
+            v["captured_bytes"].clone(),
+        )
+    };
+    assert_eq!(info(&[]), info(&["--flows", "5"]));
+}

@@ -12,6 +12,7 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::filter::{Filter, ProgramCache};
 use crate::format::CaptureFormat;
 use crate::packet::{LinkType, Packet};
 use crate::pcap::PcapHeader;
@@ -55,6 +56,8 @@ pub struct Chunk {
     /// pcapng: the section's state after each SHB and IDB inside the chunk
     /// (recorded while the chunk was cut, so nobody walks it again for them).
     pub(crate) described: Arc<[Arc<Section>]>,
+    /// The capture's filter, applied by [`Chunk::packets`] and the standalone view.
+    pub(crate) filter: Option<Arc<Filter>>,
 }
 
 impl std::fmt::Debug for Chunk {
@@ -124,9 +127,25 @@ impl Chunk {
         }
     }
 
-    /// The chunk's packets, in file order, as zero-copy views.
+    /// The chunk's packets, in file order, as zero-copy views: those the
+    /// capture's filter passes, if it has one ([`crate::Capture::filter`]).
     pub fn packets(&self) -> Packets<'_> {
         Packets {
+            inner: self.filtered_records(),
+        }
+    }
+
+    /// Every record, with the packets the filter rejects left out of them.
+    pub(crate) fn filtered_records(&self) -> Filtered<'_> {
+        Filtered {
+            records: self.records(),
+            filter: self.filter.as_deref().map(|f| (f, ProgramCache::default())),
+        }
+    }
+
+    /// Every record of the chunk, packets and other blocks, unfiltered.
+    pub(crate) fn records(&self) -> Records<'_> {
+        Records {
             buf: self.raw_bytes(),
             off: 0,
             base: self.offset,
@@ -137,6 +156,11 @@ impl Chunk {
                 Context::Pcapng(s) => State::Pcapng(s.clone()),
             },
         }
+    }
+
+    /// The filter the chunk's packets pass through, if any.
+    pub fn filter(&self) -> Option<&Filter> {
+        self.filter.as_deref()
     }
 
     /// The bytes that must precede the chunk's records for them to form a
@@ -188,6 +212,25 @@ impl Chunk {
         Some(needed)
     }
 
+    /// The record bytes of the standalone view: all of them, or, with a
+    /// filter, every block but the packets it rejects.
+    fn kept_records(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.filter.is_none() {
+            return std::borrow::Cow::Borrowed(self.raw_bytes());
+        }
+        let buf = self.raw_bytes();
+        let mut out = Vec::with_capacity(buf.len() / 2);
+        let mut records = self.records();
+        let mut filtered = self.filtered_records();
+        // Keep every block but the packets the filter rejects.
+        while let (Some(all), Some(kept)) = (records.next(), filtered.next_record()) {
+            if all.packet.is_none() || kept.packet.is_some() {
+                out.extend_from_slice(&buf[all.range]);
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
     /// The chunk as a valid capture of its own, as a reader.
     ///
     /// ```no_run
@@ -201,15 +244,16 @@ impl Chunk {
     /// # Ok::<(), pcap_parallel::Error>(())
     /// ```
     pub fn standalone(&self) -> impl Read + '_ {
-        io::Cursor::new(self.prefix()).chain(self.raw_bytes())
+        io::Cursor::new(self.prefix()).chain(io::Cursor::new(self.kept_records()))
     }
 
     /// Writes the chunk as a valid capture of its own; returns the bytes written.
     pub fn write_standalone<W: Write>(&self, mut out: W) -> io::Result<u64> {
         let prefix = self.prefix();
+        let records = self.kept_records();
         out.write_all(&prefix)?;
-        out.write_all(self.raw_bytes())?;
-        Ok((prefix.len() + self.range.len()) as u64)
+        out.write_all(&records)?;
+        Ok((prefix.len() + records.len()) as u64)
     }
 
     /// pcapng: the section in force where the chunk starts (if any), then
@@ -222,6 +266,23 @@ impl Chunk {
             Context::Pcapng(start) => start.iter().chain(self.described.iter()).cloned().collect(),
             Context::Pcap(_) => Vec::new(),
         }
+    }
+
+    /// The link types the chunk's packets may have: the pcap file's, or
+    /// those of the interfaces described before and in the chunk.
+    pub(crate) fn link_types_described(&self) -> Vec<(LinkType, crate::Endian)> {
+        let mut out = match &self.context {
+            Context::Pcap(h) => vec![(h.link_type, h.endian)],
+            Context::Pcapng(_) => Vec::new(),
+        };
+        for s in self.section_states() {
+            for i in &s.interfaces {
+                if !out.contains(&(i.link_type, s.endian)) {
+                    out.push((i.link_type, s.endian));
+                }
+            }
+        }
+        out
     }
 
     /// The link types of the chunk's packets, without duplicates, in order
@@ -242,8 +303,18 @@ enum State<'a> {
     Pcapng(Option<Arc<Section>>),
 }
 
-/// Iterator over a chunk's packets; see [`Chunk::packets`].
-pub struct Packets<'a> {
+/// One record of a chunk: where it is, and the packet it holds, if any.
+pub(crate) struct Record<'a> {
+    /// The record's bytes within the chunk.
+    pub range: std::ops::Range<usize>,
+    /// `None` for pcapng blocks that hold no packet.
+    pub packet: Option<Packet<'a>>,
+    /// Byte order of the file or section (filters compile per byte order).
+    pub endian: crate::Endian,
+}
+
+/// Iterator over a chunk's records.
+pub(crate) struct Records<'a> {
     buf: &'a [u8],
     off: usize,
     base: u64,
@@ -252,22 +323,24 @@ pub struct Packets<'a> {
     state: State<'a>,
 }
 
-impl<'a> Iterator for Packets<'a> {
-    type Item = Packet<'a>;
+impl<'a> Iterator for Records<'a> {
+    type Item = Record<'a>;
 
     #[inline]
-    fn next(&mut self) -> Option<Packet<'a>> {
+    fn next(&mut self) -> Option<Record<'a>> {
         // A chunk's records were checked when it was cut, so a fault here
         // cannot happen; should it, iteration simply ends.
-        loop {
-            let off = self.off;
-            self.prefetcher.advance(self.buf, off);
-            match &mut self.state {
-                State::Pcap(h) => {
-                    let rec = h.read(self.buf, off).ok()??;
-                    self.off += rec.len;
-                    self.number += 1;
-                    return Some(Packet {
+        let off = self.off;
+        self.prefetcher.advance(self.buf, off);
+        match &mut self.state {
+            State::Pcap(h) => {
+                let rec = h.read(self.buf, off).ok()??;
+                self.off += rec.len;
+                self.number += 1;
+                Some(Record {
+                    range: off..off + rec.len,
+                    endian: h.endian,
+                    packet: Some(Packet {
                         number: self.number,
                         offset: self.base + off as u64,
                         timestamp: Some(h.timestamp(rec.ts_sec, rec.ts_frac)),
@@ -275,23 +348,34 @@ impl<'a> Iterator for Packets<'a> {
                         link_type: h.link_type,
                         interface_id: 0,
                         data: rec.data,
-                    });
-                }
-                State::Pcapng(section) => {
-                    let endian = section.as_ref().map(|s| s.endian);
-                    let block = pcapng::read_checked_block(self.buf, off, endian)?;
-                    self.off += block.len;
-                    match block.btype {
-                        pcapng::SHB | pcapng::IDB => {
-                            *section = Section::apply(self.buf, off, self.base, section.take());
-                        }
-                        pcapng::EPB | pcapng::PB | pcapng::SPB => {
-                            let s = section.as_ref()?;
-                            let snaplen0 = s.interfaces.first().map_or(0, |i| i.snaplen);
-                            let fields = block.packet(snaplen0)?;
-                            let iface = s.interfaces.get(fields.interface_id as usize)?;
-                            self.number += 1;
-                            return Some(Packet {
+                    }),
+                })
+            }
+            State::Pcapng(section) => {
+                let endian = section.as_ref().map(|s| s.endian);
+                let block = pcapng::read_checked_block(self.buf, off, endian)?;
+                self.off += block.len;
+                let range = off..off + block.len;
+                let endian = block.endian;
+                match block.btype {
+                    pcapng::SHB | pcapng::IDB => {
+                        *section = Section::apply(self.buf, off, self.base, section.take());
+                        Some(Record {
+                            range,
+                            endian,
+                            packet: None,
+                        })
+                    }
+                    pcapng::EPB | pcapng::PB | pcapng::SPB => {
+                        let s = section.as_ref()?;
+                        let snaplen0 = s.interfaces.first().map_or(0, |i| i.snaplen);
+                        let fields = block.packet(snaplen0)?;
+                        let iface = s.interfaces.get(fields.interface_id as usize)?;
+                        self.number += 1;
+                        Some(Record {
+                            range,
+                            endian,
+                            packet: Some(Packet {
                                 number: self.number,
                                 offset: self.base + off as u64,
                                 timestamp: fields.ticks.map(|t| iface.timestamp(t)),
@@ -299,11 +383,63 @@ impl<'a> Iterator for Packets<'a> {
                                 link_type: iface.link_type,
                                 interface_id: fields.interface_id,
                                 data: fields.data,
-                            });
-                        }
-                        _ => {}
+                            }),
+                        })
                     }
+                    _ => Some(Record {
+                        range,
+                        endian,
+                        packet: None,
+                    }),
                 }
+            }
+        }
+    }
+}
+
+/// A chunk's records, with the packets the filter rejects turned into
+/// records without a packet.
+pub(crate) struct Filtered<'a> {
+    records: Records<'a>,
+    filter: Option<(&'a Filter, ProgramCache)>,
+}
+
+impl<'a> Filtered<'a> {
+    /// The next record.
+    #[inline]
+    pub fn next_record(&mut self) -> Option<Record<'a>> {
+        let mut r = self.records.next()?;
+        if let (Some(p), Some((f, cache))) = (&r.packet, &mut self.filter)
+            && !cache.matches(f, p.link_type, r.endian, p.data, p.original_len)
+        {
+            r.packet = None;
+        }
+        Some(r)
+    }
+
+    /// The pcapng section in force after the last record returned.
+    pub fn section(&self) -> Option<&Arc<Section>> {
+        match &self.records.state {
+            State::Pcapng(s) => s.as_ref(),
+            State::Pcap(_) => None,
+        }
+    }
+}
+
+/// Iterator over a chunk's packets (those the filter passes, if there is
+/// one); see [`Chunk::packets`].
+pub struct Packets<'a> {
+    inner: Filtered<'a>,
+}
+
+impl<'a> Iterator for Packets<'a> {
+    type Item = Packet<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Packet<'a>> {
+        loop {
+            if let Some(p) = self.inner.next_record()?.packet {
+                return Some(p);
             }
         }
     }

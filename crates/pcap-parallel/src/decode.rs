@@ -218,6 +218,31 @@ pub fn ip(link_type: LinkType, data: &[u8]) -> Option<Ip> {
     })
 }
 
+/// For an ICMP or ICMPv6 error message (destination unreachable, time
+/// exceeded, parameter problem, source quench, redirect, packet too big),
+/// the header of the datagram it quotes.
+pub fn icmp_quoted(link_type: LinkType, data: &[u8]) -> Option<Ip> {
+    let (sliced, _) = LaxIpSlice::from_slice(ip_packet(link_type, data)?).ok()?;
+    let payload = match &sliced {
+        LaxIpSlice::Ipv4(v4) => v4.payload(),
+        LaxIpSlice::Ipv6(v6) => v6.payload(),
+    };
+    if payload.fragmented {
+        return None;
+    }
+    let body = payload.payload;
+    let icmp_type = *body.first()?;
+    let is_error = match payload.ip_number.0 {
+        1 => matches!(icmp_type, 3 | 4 | 5 | 11 | 12),
+        58 => matches!(icmp_type, 1..=4),
+        _ => false,
+    };
+    if !is_error {
+        return None;
+    }
+    ip(LinkType::RAW, body.get(8..)?)
+}
+
 /// Only the source and destination addresses of the outermost IP header:
 /// the same as [`ip`]'s, without looking further (much faster when that is
 /// all that is needed).

@@ -24,6 +24,7 @@ use crossbeam_channel::{RecvTimeoutError, bounded, unbounded};
 use crate::chunk::Chunk;
 use crate::chunker::{self, PlanRequest};
 use crate::error::{ChunkFailure, ChunkFailureCause, Error, FormatError, Result};
+use crate::filter::Filter;
 use crate::format::{CaptureFormat, Compression};
 use crate::packet::Packet;
 use crate::pcap::{self, PcapHeader};
@@ -107,6 +108,22 @@ pub struct Report {
     pub skipped: Vec<crate::error::Skipped>,
 }
 
+impl Report {
+    /// A report of nothing done, ending with `error`.
+    pub(crate) fn empty(error: Option<Error>) -> Report {
+        Report {
+            chunks: 0,
+            packets: 0,
+            bytes: 0,
+            failed_chunks: 0,
+            redone_segments: 0,
+            segments: 0,
+            input_error: error,
+            skipped: Vec::new(),
+        }
+    }
+}
+
 /// A packet capture opened for parallel processing, with its options.
 ///
 /// Open one with [`Capture::open`], set options with the builder methods,
@@ -142,6 +159,7 @@ pub struct Capture {
     limits: Limits,
     segment_len: Option<usize>,
     on_error: OnError,
+    filter: Option<Arc<Filter>>,
     fail_fast: bool,
     cancel: Option<Arc<AtomicBool>>,
     progress: Option<Arc<Progress>>,
@@ -227,10 +245,16 @@ impl Capture {
             limits: Limits::default(),
             segment_len: None,
             on_error: OnError::Stop,
+            filter: None,
             fail_fast: false,
             cancel: None,
             progress: None,
         })
+    }
+
+    /// How many chunks are processed at once.
+    pub fn worker_count(&self) -> usize {
+        self.workers.max(1)
     }
 
     /// The input's name (its path, or `-`).
@@ -291,6 +315,14 @@ impl Capture {
     /// What to do with a damaged capture (default: [`OnError::Stop`]).
     pub fn on_error(mut self, policy: OnError) -> Self {
         self.on_error = policy;
+        self
+    }
+
+    /// Only packets that pass `filter` (a tcpdump expression) reach user
+    /// code: [`Chunk::packets`] and the standalone views skip the others.
+    /// Packets keep their numbers in the whole capture.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(Arc::new(filter));
         self
     }
 
@@ -422,6 +454,9 @@ impl Capture {
     /// # Ok::<(), pcap_parallel::Error>(())
     /// ```
     pub fn count(self) -> Result<u64> {
+        if self.filter.is_some() {
+            return self.map_reduce(|c| c.packets().count() as u64, |a, b| a + b);
+        }
         self.map_reduce(|c| c.packet_count(), |a, b| a + b)
     }
 
@@ -496,7 +531,21 @@ impl Capture {
             }
             let _guard = StopOnDrop(stop);
             let producer = s.spawn(move || {
-                let send = |chunk: Chunk| -> bool {
+                let filter = self.filter.clone();
+                let filter_error: std::cell::Cell<Option<Error>> = std::cell::Cell::new(None);
+                let send = |mut chunk: Chunk| -> bool {
+                    if let Some(f) = &filter {
+                        // The expression must suit every link type the chunk holds.
+                        if let Err(e) = chunk
+                            .link_types_described()
+                            .into_iter()
+                            .try_for_each(|(lt, e)| f.program(lt, e).map(|_| ()))
+                        {
+                            filter_error.set(Some(Error::Filter(e)));
+                            return false;
+                        }
+                        chunk.filter = Some(f.clone());
+                    }
                     loop {
                         if cancelled() {
                             return false;
@@ -508,7 +557,11 @@ impl Capture {
                         }
                     }
                 };
-                self.produce(workers, send)
+                let mut produced = self.produce(workers, send);
+                if let Some(e) = filter_error.take() {
+                    produced.error = Some(e);
+                }
+                produced
             });
             for _ in 0..workers {
                 let chunk_rx = chunk_rx.clone();
@@ -737,6 +790,7 @@ impl Capture {
                 packet_count: spec.packets,
                 context: spec.context,
                 described: spec.described.into(),
+                filter: None,
             };
             if !send(chunk) {
                 break;
@@ -788,7 +842,7 @@ fn read_up_to(r: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

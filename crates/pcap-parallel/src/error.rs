@@ -65,6 +65,10 @@ pub enum Error {
     #[error(transparent)]
     Chunk(#[from] ChunkFailure),
 
+    /// A filter expression cannot be used (see [`crate::filter`]).
+    #[error(transparent)]
+    Filter(#[from] crate::filter::FilterError),
+
     /// An option has a value that cannot work (zero chunks, zero workers, ...).
     #[error("invalid option: {0}")]
     InvalidOption(String),

@@ -118,3 +118,96 @@ pub fn write_atomically<T>(
     }
     Ok(value)
 }
+
+/// Where flow shards are written; see [`crate::Flows::write_shards`].
+#[derive(Debug, Clone)]
+pub struct ShardFiles {
+    /// The directory (created if missing).
+    pub dir: std::path::PathBuf,
+    /// Files are named `PREFIX-NNNNNNNN.EXT` (shard number, 8 digits).
+    pub prefix: String,
+    /// Compression of the files.
+    pub compression: OutputCompression,
+    /// Replace existing files.
+    pub overwrite: bool,
+    /// At most this many files open at once, however many shards (default 32).
+    pub max_open: usize,
+}
+
+impl ShardFiles {
+    /// Shard files in `dir` named after `prefix`, plain, at most 32 open.
+    pub fn new(dir: impl Into<std::path::PathBuf>, prefix: &str) -> ShardFiles {
+        ShardFiles {
+            dir: dir.into(),
+            prefix: prefix.to_string(),
+            compression: OutputCompression::None,
+            overwrite: false,
+            max_open: 32,
+        }
+    }
+
+    /// The name of shard `n` for a capture in `format`.
+    pub fn name(&self, n: usize, format: crate::CaptureFormat) -> std::path::PathBuf {
+        let ext = if format.is_pcapng() { "pcapng" } else { "pcap" };
+        self.dir.join(format!(
+            "{}-{n:08}.{ext}{}",
+            self.prefix,
+            self.compression.suffix()
+        ))
+    }
+}
+
+/// Open files of shards being written, shared by the shard workers, at most
+/// `max` at once (the least recently written is closed first).
+pub(crate) struct OpenFiles {
+    max: usize,
+    open: std::collections::VecDeque<(usize, fs::File)>,
+}
+
+impl OpenFiles {
+    pub(crate) fn new(max: usize) -> Self {
+        OpenFiles {
+            max: max.max(1),
+            open: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Appends `bytes` to shard `n`'s file at `path`.
+    pub(crate) fn append(&mut self, n: usize, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let pos = self.open.iter().position(|(k, _)| *k == n);
+        let (k, mut file) = match pos {
+            Some(i) => self.open.remove(i).expect("present"),
+            None => {
+                if self.open.len() >= self.max {
+                    self.open.pop_front();
+                }
+                (n, fs::OpenOptions::new().append(true).open(path)?)
+            }
+        };
+        let r = file.write_all(bytes);
+        self.open.push_back((k, file));
+        r
+    }
+
+    /// Closes shard `n`'s file, if it is open.
+    pub(crate) fn close(&mut self, n: usize) {
+        self.open.retain(|(k, _)| *k != n);
+    }
+}
+
+/// Compresses `bytes` as one gzip member or zstd frame (appended members
+/// and frames make one valid file), or returns them as they are.
+pub(crate) fn compress_piece(
+    bytes: &[u8],
+    compression: OutputCompression,
+) -> io::Result<std::borrow::Cow<'_, [u8]>> {
+    Ok(match compression {
+        OutputCompression::None => std::borrow::Cow::Borrowed(bytes),
+        OutputCompression::Gzip => {
+            let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            w.write_all(bytes)?;
+            std::borrow::Cow::Owned(w.finish()?)
+        }
+        OutputCompression::Zstd => std::borrow::Cow::Owned(zstd::encode_all(bytes, 3)?),
+    })
+}

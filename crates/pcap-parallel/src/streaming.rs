@@ -262,6 +262,7 @@ impl Cutter {
             packet_count: self.packets - packets_before,
             context,
             described: described.into(),
+            filter: None,
         };
         self.index += 1;
         Ok(Some(chunk))

@@ -1,0 +1,547 @@
+//! Whole flows per worker: sharding packets by conversation.
+//!
+//! [`Capture::flows`] routes every packet to one of K shards by a
+//! *symmetric* hash of its flow, so both directions of a conversation land
+//! in the same shard, and each shard sees its packets in file order, one
+//! worker at a time: a closure can reassemble streams.
+//!
+//! **Keys** ([`FlowKey::FiveTuple`], the default): TCP, UDP, UDP-Lite, DCCP
+//! and SCTP by addresses, protocol and ports; other IP traffic by addresses
+//! and protocol; a fragment of an IP datagram (more-fragments set or a
+//! non-zero offset, the first fragment included) by addresses, protocol and
+//! IP identification, so that every fragment of a datagram, and the first
+//! one that holds the ports, land together. Such a datagram may then be in
+//! another shard than the unfragmented packets of its 5-tuple:
+//! [`FlowKey::HostPair`] (all traffic between two addresses together) keeps
+//! even those together, at the cost of balance. ICMP and ICMPv6 error
+//! messages (unreachable, time exceeded, ...) go with the flow of the
+//! datagram they quote, as Suricata and tshark associate them. Packets
+//! without IP go by
+//! their link-layer address pair (Ethernet MACs), or to shard 0. Tunnels are
+//! not decapsulated. The hash (FNV-1a, 64 bits) is fixed: the same packet
+//! goes to the same shard in every run and release.
+//!
+//! **How it runs.** Shard ids are computed in parallel, chunk by chunk, by
+//! the usual workers. The shards are divided among a few shard workers (as
+//! many as there are workers, or shards if fewer); each takes the chunks in
+//! file order and walks them zero-copy, folding the packets of its own
+//! shards. Only the shard ids of the chunks in flight (4 bytes a packet) are
+//! held: memory stays flat in the input's size.
+//!
+//! ```no_run
+//! use pcap_parallel::Capture;
+//! // Bytes per shard, 8 shards, every conversation whole in one of them.
+//! let per_shard: Vec<u64> = Capture::open("trace.pcap")?
+//!     .flows(8)
+//!     .fold(|_shard| 0u64, |acc, p| *acc += p.data.len() as u64, |_shard, acc| acc)?;
+//! # Ok::<(), pcap_parallel::Error>(())
+//! ```
+
+use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crossbeam_channel::bounded;
+
+use crate::chunk::Chunk;
+use crate::decode;
+use crate::engine::{Capture, Report};
+use crate::error::{ChunkFailure, ChunkFailureCause, Error, Result};
+use crate::packet::{LinkType, Packet};
+use crate::pcapng::Section;
+
+/// What a flow is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowKey {
+    /// Ports too, for TCP, UDP, SCTP and the like (see the module docs).
+    #[default]
+    FiveTuple,
+    /// Only the two addresses: all traffic between two hosts together.
+    HostPair,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+fn addr_bytes(a: &IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+        IpAddr::V6(v) => v.octets(),
+    }
+}
+
+/// The symmetric flow hash of a packet (equal for both directions).
+pub fn flow_hash(link_type: LinkType, data: &[u8], key: FlowKey) -> u64 {
+    let h = FNV_OFFSET;
+    // An ICMP error goes with the flow of the datagram it quotes.
+    let ip = decode::icmp_quoted(link_type, data).or_else(|| decode::ip(link_type, data));
+    if let Some(ip) = ip {
+        let (a, b) = (addr_bytes(&ip.src), addr_bytes(&ip.dst));
+        let ends = |pa: u16, pb: u16| -> ([u8; 18], [u8; 18]) {
+            let mut x = [0u8; 18];
+            let mut y = [0u8; 18];
+            x[..16].copy_from_slice(&a);
+            x[16..].copy_from_slice(&pa.to_be_bytes());
+            y[..16].copy_from_slice(&b);
+            y[16..].copy_from_slice(&pb.to_be_bytes());
+            if x <= y { (x, y) } else { (y, x) }
+        };
+        return match (key, ip.fragment, ip.ports) {
+            (FlowKey::HostPair, _, _) => {
+                let (lo, hi) = ends(0, 0);
+                fnv(fnv(fnv(h, b"H"), &lo), &hi)
+            }
+            (FlowKey::FiveTuple, Some(f), _) => {
+                let (lo, hi) = ends(0, 0);
+                fnv(
+                    fnv(fnv(fnv(h, &[b'F', ip.protocol]), &lo), &hi),
+                    &f.id.to_be_bytes(),
+                )
+            }
+            (FlowKey::FiveTuple, None, Some((sp, dp))) => {
+                let (lo, hi) = ends(sp, dp);
+                fnv(fnv(fnv(h, &[b'P', ip.protocol]), &lo), &hi)
+            }
+            (FlowKey::FiveTuple, None, None) => {
+                let (lo, hi) = ends(0, 0);
+                fnv(fnv(fnv(h, &[b'A', ip.protocol]), &lo), &hi)
+            }
+        };
+    }
+    match decode::link_addresses(link_type, data) {
+        Some((s, d)) => {
+            let (lo, hi) = if s <= d { (s, d) } else { (d, s) };
+            fnv(fnv(fnv(h, b"L"), lo), hi)
+        }
+        None => 0,
+    }
+}
+
+/// The shard (of `shards`) a packet belongs to.
+pub fn shard_of(link_type: LinkType, data: &[u8], key: FlowKey, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    // The high bits of FNV mix best.
+    (((flow_hash(link_type, data, key) >> 32) * shards as u64) >> 32) as usize
+}
+
+/// A capture to be processed shard by shard; see [`Capture::flows`].
+#[derive(Debug)]
+pub struct Flows {
+    capture: Capture,
+    shards: usize,
+    key: FlowKey,
+}
+
+/// What a shard worker hands its fold for each packet, beyond the packet:
+/// the record's bytes as in the input, and the pcapng section in force.
+pub(crate) struct Item<'a> {
+    pub packet: Packet<'a>,
+    pub record: &'a [u8],
+    pub section: Option<&'a Arc<Section>>,
+    pub chunk: &'a Chunk,
+}
+
+impl Capture {
+    /// Shards the capture by flow into `shards` shards; see [`crate::flow`].
+    pub fn flows(self, shards: usize) -> Flows {
+        Flows {
+            capture: self,
+            shards,
+            key: FlowKey::FiveTuple,
+        }
+    }
+}
+
+impl Flows {
+    /// What a flow is (default: [`FlowKey::FiveTuple`]).
+    pub fn key(mut self, key: FlowKey) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Folds each shard's packets, in file order: `init(shard)` makes a
+    /// shard's state, `step` takes each of its packets, `finish` turns the
+    /// state into the shard's result. Results come back by shard. Strict:
+    /// a broken input or a panic fails the call (see [`Flows::fold_report`]).
+    pub fn fold<S, R, I, F, D>(self, init: I, step: F, finish: D) -> Result<Vec<R>>
+    where
+        S: Send,
+        R: Send,
+        I: Fn(usize) -> S + Sync,
+        F: Fn(&mut S, &Packet<'_>) + Sync,
+        D: Fn(usize, S) -> R + Sync,
+    {
+        let (results, report) = self.fold_report(init, step, finish);
+        match report.input_error {
+            Some(e) => Err(e),
+            None => results,
+        }
+    }
+
+    /// Like [`Flows::fold`], and keeps what was done before a broken input:
+    /// every shard is finished with the packets before the fault, and the
+    /// report says what went wrong.
+    pub fn fold_report<S, R, I, F, D>(self, init: I, step: F, finish: D) -> (Result<Vec<R>>, Report)
+    where
+        S: Send,
+        R: Send,
+        I: Fn(usize) -> S + Sync,
+        F: Fn(&mut S, &Packet<'_>) + Sync,
+        D: Fn(usize, S) -> R + Sync,
+    {
+        self.fold_items(init, |s, item| step(s, &item.packet), finish)
+    }
+
+    /// Like [`Flows::fold_report`], and `each_chunk` sees every chunk (in
+    /// file order, on the calling thread) as it is handed to the shard
+    /// workers: for what belongs to the capture rather than to a shard (its
+    /// sections and interfaces, say).
+    pub fn fold_observing<S, R, I, F, D, C>(
+        self,
+        init: I,
+        step: F,
+        finish: D,
+        each_chunk: C,
+    ) -> (Result<Vec<R>>, Report)
+    where
+        S: Send,
+        R: Send,
+        I: Fn(usize) -> S + Sync,
+        F: Fn(&mut S, &Packet<'_>) + Sync,
+        D: Fn(usize, S) -> R + Sync,
+        C: FnMut(&Chunk),
+    {
+        self.fold_items_seeing(init, |s, item| step(s, &item.packet), finish, each_chunk)
+    }
+
+    /// The engine of [`Flows::fold`], handing the fold whole items;
+    /// `each_chunk` sees every chunk (in order, on one thread) first.
+    pub(crate) fn fold_items<S, R, I, F, D>(
+        self,
+        init: I,
+        step: F,
+        finish: D,
+    ) -> (Result<Vec<R>>, Report)
+    where
+        S: Send,
+        R: Send,
+        I: Fn(usize) -> S + Sync,
+        F: Fn(&mut S, &Item<'_>) + Sync,
+        D: Fn(usize, S) -> R + Sync,
+    {
+        self.fold_items_seeing(init, step, finish, |_| {})
+    }
+
+    pub(crate) fn fold_items_seeing<S, R, I, F, D, C>(
+        self,
+        init: I,
+        step: F,
+        finish: D,
+        each_chunk: C,
+    ) -> (Result<Vec<R>>, Report)
+    where
+        S: Send,
+        R: Send,
+        I: Fn(usize) -> S + Sync,
+        F: Fn(&mut S, &Item<'_>) + Sync,
+        D: Fn(usize, S) -> R + Sync,
+        C: FnMut(&Chunk),
+    {
+        let mut each_chunk = each_chunk;
+        let shards = self.shards.max(1);
+        let groups = self.capture.worker_count().min(shards).max(1);
+        let key = self.key;
+        let (init, step, finish) = (&init, &step, &finish);
+        std::thread::scope(|s| {
+            let mut senders = Vec::with_capacity(groups);
+            let mut handles = Vec::with_capacity(groups);
+            for g in 0..groups {
+                let (tx, rx) = bounded::<(Chunk, Arc<Vec<u32>>)>(4);
+                senders.push(tx);
+                handles.push(s.spawn(move || {
+                    // This group's shards: g, g + groups, g + 2 groups, ...
+                    let mut states: Vec<(usize, S)> =
+                        (g..shards).step_by(groups).map(|i| (i, init(i))).collect();
+                    let mut failure: Option<ChunkFailure> = None;
+                    for (chunk, ids) in rx {
+                        if failure.is_some() {
+                            continue;
+                        }
+                        let outcome = catch_unwind(AssertUnwindSafe(|| {
+                            let buf = chunk.raw_bytes();
+                            let mut records = chunk.filtered_records();
+                            let mut n = 0;
+                            while let Some(r) = records.next_record() {
+                                let Some(packet) = r.packet else { continue };
+                                let id = ids[n] as usize;
+                                n += 1;
+                                if id % groups == g {
+                                    let item = Item {
+                                        packet,
+                                        record: &buf[r.range],
+                                        section: records.section(),
+                                        chunk: &chunk,
+                                    };
+                                    step(&mut states[id / groups].1, &item);
+                                }
+                            }
+                        }));
+                        if let Err(panic) = outcome {
+                            failure = Some(ChunkFailure {
+                                index: chunk.index(),
+                                range: chunk.byte_range(),
+                                cause: ChunkFailureCause::Panic(crate::engine::panic_message(
+                                    &*panic,
+                                )),
+                            });
+                        }
+                    }
+                    match failure {
+                        Some(f) => Err(f),
+                        None => Ok(states
+                            .into_iter()
+                            .map(|(i, st)| (i, finish(i, st)))
+                            .collect::<Vec<_>>()),
+                    }
+                }));
+            }
+            let report = self.capture.run(
+                |chunk| {
+                    let ids: Vec<u32> = chunk
+                        .packets()
+                        .map(|p| shard_of(p.link_type, p.data, key, shards) as u32)
+                        .collect();
+                    Ok((chunk.clone(), Arc::new(ids)))
+                },
+                |r| {
+                    if let Ok((chunk, ids)) = r.result {
+                        each_chunk(&chunk);
+                        for tx in &senders {
+                            let _ = tx.send((chunk.clone(), ids.clone()));
+                        }
+                    }
+                },
+            );
+            drop(senders);
+            let mut results: Vec<Option<R>> = (0..shards).map(|_| None).collect();
+            let mut failure = None;
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(done)) => {
+                        for (i, r) in done {
+                            results[i] = Some(r);
+                        }
+                    }
+                    Ok(Err(f)) => {
+                        failure.get_or_insert(f);
+                    }
+                    Err(panic) => {
+                        failure.get_or_insert(ChunkFailure {
+                            index: 0,
+                            range: 0..0,
+                            cause: ChunkFailureCause::Panic(crate::engine::panic_message(&*panic)),
+                        });
+                    }
+                }
+            }
+            let results = match failure {
+                Some(f) => Err(Error::Chunk(f)),
+                None => Ok(results
+                    .into_iter()
+                    .map(|r| r.expect("every shard finished"))
+                    .collect()),
+            };
+            (results, report)
+        })
+    }
+}
+
+/// The state of one shard's file while it is written.
+struct ShardWriter {
+    n: usize,
+    tmp: Option<tempfile::TempPath>,
+    buf: Vec<u8>,
+    started: bool,
+    /// pcapng: the section written last (its offset), and how many of its
+    /// interfaces have been written.
+    section: Option<(u64, usize)>,
+    error: Option<std::io::Error>,
+}
+
+impl Flows {
+    /// Writes each shard as a capture file of its own (in the input's
+    /// format): `PREFIX-NNNNNNNN.pcap` (or `.pcapng`), one per shard, empty
+    /// shards included. Never more than `files.max_open` files are open at
+    /// once, however many shards. pcap shards start with the file header;
+    /// pcapng shards with the section header and the interface
+    /// descriptions of the section their packets come from (interface ids
+    /// kept; a new section's header comes before its first packet); other
+    /// pcapng blocks (statistics, name resolution, custom) are not copied.
+    ///
+    /// Each file is written under a temporary name and renamed when all are
+    /// complete; after a broken input, the shards hold every packet before
+    /// the fault; after cancellation, nothing is left.
+    pub fn write_shards(
+        self,
+        files: &crate::output::ShardFiles,
+    ) -> (Result<Vec<std::path::PathBuf>>, Report) {
+        use crate::output::{OpenFiles, compress_piece};
+        let shards = self.shards.max(1);
+        let name = self.capture.name().to_string();
+        let format = self.capture.format();
+        if let Err(e) = std::fs::create_dir_all(&files.dir) {
+            let report = Report::empty(Some(Error::io(&name, e)));
+            return (
+                Err(Error::InvalidOption(format!(
+                    "cannot create {}",
+                    files.dir.display()
+                ))),
+                report,
+            );
+        }
+        let flush_at = ((32usize << 20) / shards).clamp(4 << 10, 256 << 10);
+        let open = std::sync::Mutex::new(OpenFiles::new(files.max_open));
+        let first_prefix: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+        let flush = |w: &mut ShardWriter| -> std::io::Result<()> {
+            if w.tmp.is_none() {
+                let tmp = tempfile::Builder::new()
+                    .prefix(".pcap-parallel-")
+                    .suffix(".tmp")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                    .tempfile_in(&files.dir)?;
+                w.tmp = Some(tmp.into_temp_path());
+            }
+            if !w.buf.is_empty() {
+                let piece = compress_piece(&w.buf, files.compression)?;
+                let path = w.tmp.as_ref().expect("created");
+                open.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .append(w.n, path, &piece)?;
+                w.buf.clear();
+            }
+            Ok(())
+        };
+        let (results, mut report) = self.fold_items_seeing(
+            |n| ShardWriter {
+                n,
+                tmp: None,
+                buf: Vec::new(),
+                started: false,
+                section: None,
+                error: None,
+            },
+            |w, item| {
+                if w.error.is_some() {
+                    return;
+                }
+                match (item.chunk.pcap_header(), item.section) {
+                    (Some(h), _) if !w.started => w.buf.extend_from_slice(&h.raw),
+                    (_, Some(sec)) => {
+                        let needed = item.packet.interface_id as usize + 1;
+                        match w.section {
+                            Some((off, written)) if off == sec.offset => {
+                                if written < needed {
+                                    for i in &sec.interfaces[written..] {
+                                        w.buf.extend_from_slice(&i.raw);
+                                    }
+                                    w.section = Some((off, sec.interfaces.len()));
+                                }
+                            }
+                            _ => {
+                                w.buf.extend_from_slice(&sec.raw_shb);
+                                for i in &sec.interfaces {
+                                    w.buf.extend_from_slice(&i.raw);
+                                }
+                                w.section = Some((sec.offset, sec.interfaces.len()));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                w.started = true;
+                w.buf.extend_from_slice(item.record);
+                if w.buf.len() >= flush_at
+                    && let Err(e) = flush(w)
+                {
+                    w.error = Some(e);
+                }
+            },
+            |_, mut w| {
+                if !w.started {
+                    // An empty shard is still a capture: the header alone.
+                    if let Some(p) = first_prefix
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                    {
+                        w.buf.extend_from_slice(p);
+                    }
+                }
+                if w.error.is_none()
+                    && let Err(e) = flush(&mut w)
+                {
+                    w.error = Some(e);
+                }
+                open.lock().unwrap_or_else(|p| p.into_inner()).close(w.n);
+                match w.error {
+                    Some(e) => Err(e),
+                    None => Ok(w.tmp),
+                }
+            },
+            |chunk| {
+                let mut first = first_prefix.lock().unwrap_or_else(|p| p.into_inner());
+                if first.is_none() {
+                    *first = match chunk.pcap_header() {
+                        Some(h) => Some(h.raw.to_vec()),
+                        None => chunk.section_states().last().map(|s| {
+                            let mut v = s.raw_shb.to_vec();
+                            for i in &s.interfaces {
+                                v.extend_from_slice(&i.raw);
+                            }
+                            v
+                        }),
+                    };
+                }
+            },
+        );
+        let temps = match results {
+            Ok(t) => t,
+            Err(e) => return (Err(e), report),
+        };
+        if matches!(report.input_error, Some(Error::Cancelled)) {
+            // Interrupted: the temporary files go with `temps`.
+            return (Err(Error::Cancelled), report);
+        }
+        let mut names = Vec::with_capacity(shards);
+        for (n, t) in temps.into_iter().enumerate() {
+            let path = files.name(n, format);
+            let done = t.and_then(|tmp| match tmp {
+                Some(tmp) if files.overwrite => tmp.persist(&path).map_err(|e| e.error),
+                Some(tmp) => tmp.persist_noclobber(&path).map_err(|e| e.error),
+                None => Ok(()),
+            });
+            if let Err(e) = done {
+                let err = Error::io(&path.display().to_string(), e);
+                report.failed_chunks += 1;
+                return (Err(err), report);
+            }
+            names.push(path);
+        }
+        (Ok(names), report)
+    }
+}
