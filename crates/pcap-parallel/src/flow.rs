@@ -204,7 +204,7 @@ impl Flows {
         F: Fn(&mut S, &Packet<'_>) + Sync,
         D: Fn(usize, S) -> R + Sync,
     {
-        self.fold_items(init, |s, item| step(s, &item.packet), finish)
+        self.fold_observing(init, step, finish, |_| {})
     }
 
     /// Like [`Flows::fold_report`], and `each_chunk` sees every chunk (in
@@ -226,28 +226,12 @@ impl Flows {
         D: Fn(usize, S) -> R + Sync,
         C: FnMut(&Chunk),
     {
-        self.fold_items_seeing(init, |s, item| step(s, &item.packet), finish, each_chunk)
+        self.fold_items(init, |s, item| step(s, &item.packet), finish, each_chunk)
     }
 
     /// The engine of [`Flows::fold`], handing the fold whole items;
     /// `each_chunk` sees every chunk (in order, on one thread) first.
-    pub(crate) fn fold_items<S, R, I, F, D>(
-        self,
-        init: I,
-        step: F,
-        finish: D,
-    ) -> (Result<Vec<R>>, Report)
-    where
-        S: Send,
-        R: Send,
-        I: Fn(usize) -> S + Sync,
-        F: Fn(&mut S, &Item<'_>) + Sync,
-        D: Fn(usize, S) -> R + Sync,
-    {
-        self.fold_items_seeing(init, step, finish, |_| {})
-    }
-
-    pub(crate) fn fold_items_seeing<S, R, I, F, D, C>(
+    pub(crate) fn fold_items<S, R, I, F, D, C>(
         self,
         init: I,
         step: F,
@@ -436,7 +420,7 @@ impl Flows {
             }
             Ok(())
         };
-        let (results, mut report) = self.fold_items_seeing(
+        let (results, mut report) = self.fold_items(
             |n| ShardWriter {
                 n,
                 tmp: None,
