@@ -3,28 +3,14 @@
 
 #[path = "../../pcap-parallel/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pcap-parallel"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples/sample.pcap")
-}
+use support::*;
 
 /// The number of frames tshark reads, and the fields it prints.
 fn tshark_fields(path: &Path, fields: &[&str]) -> Vec<Vec<String>> {
@@ -202,23 +188,6 @@ fn top_other_keys_and_formats() {
     for w in rows.windows(2) {
         assert!(w[0]["packets"].as_u64() >= w[1]["packets"].as_u64());
     }
-}
-
-/// Runs the reference reader over `files` in order.
-fn reference(files: &[PathBuf]) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fingerprint_parts.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(corpus_dir())
-        .args(files)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

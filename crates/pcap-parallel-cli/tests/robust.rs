@@ -5,36 +5,14 @@
 
 #[path = "../../pcap-parallel/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pcap-parallel"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn reference(files: &[PathBuf]) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fingerprint_parts.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(corpus_dir())
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use support::*;
 
 fn check_exit(e: &Entry, what: &str, out: &Output) {
     let err = String::from_utf8_lossy(&out.stderr);
