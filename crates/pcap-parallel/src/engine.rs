@@ -444,7 +444,8 @@ impl Capture {
         self.map(f).map(|_| ())
     }
 
-    /// Counts the packets (no per-packet work: only record headers are read).
+    /// Counts the packets (only record headers are read, unless a filter
+    /// has to look at the packets).
     ///
     /// ```
     /// # use pcap_parallel::Capture;
@@ -485,16 +486,7 @@ impl Capture {
         let progress = self.progress.clone();
         let fail_fast = self.fail_fast;
         let in_flight = 2 * workers + 2;
-        let mut report = Report {
-            chunks: 0,
-            packets: 0,
-            bytes: 0,
-            failed_chunks: 0,
-            redone_segments: 0,
-            segments: 0,
-            input_error: None,
-            skipped: Vec::new(),
-        };
+        let mut report = Report::empty(None);
         if let Err(e) = self.split.validate() {
             report.input_error = Some(Error::InvalidOption(e));
             return report;
