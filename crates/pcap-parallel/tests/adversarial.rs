@@ -3,6 +3,9 @@
 //! headers, zero runs, headers read 4 bytes late) are chunked in parallel
 //! into exactly the packets a sequential walk sees.
 
+mod common;
+
+use common::{PacketTuple, packet_tuples};
 use pcap_parallel::{Capture, Split};
 use proptest::prelude::*;
 
@@ -193,24 +196,8 @@ fn build(layout: Layout, packets: &[Payload]) -> Vec<u8> {
     out
 }
 
-type Key = (u64, u32, Option<i128>, Vec<u8>);
-
-fn packets(capture: Capture) -> Vec<Key> {
-    capture
-        .map(|c| {
-            c.packets()
-                .map(|p| {
-                    (
-                        p.offset,
-                        p.original_len,
-                        p.timestamp.map(|t| t.as_nanos()),
-                        p.data.to_vec(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        })
-        .expect("a well-formed capture")
-        .concat()
+fn packets(capture: Capture) -> Vec<PacketTuple> {
+    packet_tuples(capture).expect("a well-formed capture")
 }
 
 proptest! {

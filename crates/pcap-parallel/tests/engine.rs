@@ -11,25 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use common::*;
 use pcap_parallel::{Capture, ChunkFailureCause, Error, Progress, Split};
 
-type Key = (u64, u32, Option<i128>, Vec<u8>);
-
-fn keys(capture: Capture) -> Result<Vec<Key>, Error> {
-    Ok(capture
-        .map(|c| {
-            c.packets()
-                .map(|p| {
-                    (
-                        p.offset,
-                        p.original_len,
-                        p.timestamp.map(|t| t.as_nanos()),
-                        p.data.to_vec(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        })?
-        .concat())
-}
-
 fn corpus_file(name: &str) -> Vec<u8> {
     std::fs::read(corpus_dir().join(name)).unwrap()
 }
@@ -90,7 +71,8 @@ fn every_compression_format_gives_the_same_packets() {
     let dir = tempfile::tempdir().unwrap();
     for name in FILES {
         let plain = corpus_file(name);
-        let expected = keys(Capture::from_bytes(name, plain.clone()).unwrap().workers(1)).unwrap();
+        let expected =
+            packet_tuples(Capture::from_bytes(name, plain.clone()).unwrap().workers(1)).unwrap();
         assert!(!expected.is_empty());
         for codec in ["gzip", "bzip2", "xz", "zstd", "zstd-skippable", "lz4"] {
             let packed = compress(codec, &plain);
@@ -103,7 +85,7 @@ fn every_compression_format_gives_the_same_packets() {
                 Split::Bytes(5000),
                 Split::Chunks(4),
             ] {
-                let got = keys(
+                let got = packet_tuples(
                     Capture::from_bytes(name, packed.clone())
                         .unwrap()
                         .split(split)
@@ -115,7 +97,7 @@ fn every_compression_format_gives_the_same_packets() {
             // From a file: detected by magic, whatever the name says.
             let path = dir.path().join(format!("{codec}-{name}.pcap"));
             std::fs::write(&path, &packed).unwrap();
-            let got = keys(Capture::open(&path).unwrap().workers(2)).unwrap();
+            let got = packet_tuples(Capture::open(&path).unwrap().workers(2)).unwrap();
             assert!(got == expected, "{name} {codec} from a file");
         }
     }
@@ -125,7 +107,8 @@ fn every_compression_format_gives_the_same_packets() {
 fn max_packets_stops_after_exactly_that_many() {
     for name in FILES {
         let plain = corpus_file(name);
-        let all = keys(Capture::from_bytes(name, plain.clone()).unwrap().workers(1)).unwrap();
+        let all =
+            packet_tuples(Capture::from_bytes(name, plain.clone()).unwrap().workers(1)).unwrap();
         let n = all.len() as u64;
         for max in [0, 1, 2, 7, n.saturating_sub(1), n, n + 5] {
             for split in [Split::Chunks(1), Split::Chunks(5), Split::Packets(2)] {
@@ -136,7 +119,7 @@ fn max_packets_stops_after_exactly_that_many() {
                     .segment_len(Some(512))
                     .max_packets(Some(max));
                 assert!(
-                    keys(mapped).unwrap() == want,
+                    packet_tuples(mapped).unwrap() == want,
                     "{name} max {max} {split:?} mapped"
                 );
                 let streamed = Capture::from_reader(name, std::io::Cursor::new(plain.clone()))
@@ -144,7 +127,7 @@ fn max_packets_stops_after_exactly_that_many() {
                     .split(split)
                     .max_packets(Some(max));
                 assert!(
-                    keys(streamed).unwrap() == want,
+                    packet_tuples(streamed).unwrap() == want,
                     "{name} max {max} {split:?} streamed"
                 );
             }
