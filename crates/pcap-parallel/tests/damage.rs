@@ -2,9 +2,8 @@
 //! passed over with the skip policy, corrupt compressed streams. Never a
 //! panic, never a lost or invented packet before the fault.
 
+mod codecs;
 mod common;
-
-use std::io::Write;
 
 use common::*;
 use pcap_parallel::{Capture, Error, OnError, Split};
@@ -259,42 +258,13 @@ fn the_skip_policy_recovers_every_packet_outside_the_damage() {
     }
 }
 
-fn compress(codec: &str, data: &[u8]) -> Vec<u8> {
-    match codec {
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "bzip2" => {
-            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "xz" => {
-            let mut e =
-                lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1))
-                    .unwrap();
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "zstd" => zstd::encode_all(data, 3).unwrap(),
-        "lz4" => {
-            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        _ => unreachable!(),
-    }
-}
-
 #[test]
 fn corrupt_or_truncated_compressed_streams_keep_the_packets_before_the_damage() {
     let bytes =
         std::fs::read(corpus_dir().join("seladb__PcapPlusPlus__http-packets.pcap")).unwrap();
     let all = reference(&bytes);
     for codec in ["gzip", "bzip2", "xz", "zstd", "lz4"] {
-        let packed = compress(codec, &bytes);
+        let packed = codecs::compress(codec, &bytes);
         let len = packed.len();
         let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
         for frac in [10, 50, 90, 99] {

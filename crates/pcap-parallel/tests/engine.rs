@@ -2,9 +2,9 @@
 //! format (multi-member and multi-frame included), `max_packets`, failing
 //! and panicking closures, cancellation and progress.
 
+mod codecs;
 mod common;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -24,48 +24,6 @@ const FILES: [&str; 6] = [
     "rusticata__pcap-parser__wireshark_samples-test.pcapng",
 ];
 
-/// Compresses `data` in two independent members/streams/frames, concatenated.
-fn compress(codec: &str, data: &[u8]) -> Vec<u8> {
-    let (a, b) = data.split_at(data.len() / 3);
-    let one = |part: &[u8]| -> Vec<u8> {
-        match codec {
-            "gzip" => {
-                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(part).unwrap();
-                e.finish().unwrap()
-            }
-            "bzip2" => {
-                let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
-                e.write_all(part).unwrap();
-                e.finish().unwrap()
-            }
-            "xz" => {
-                let mut opts = lzma_rust2::XzOptions::with_preset(1);
-                opts.set_block_size(std::num::NonZeroU64::new(1 << 16));
-                let mut e = lzma_rust2::XzWriter::new(Vec::new(), opts).unwrap();
-                e.write_all(part).unwrap();
-                e.finish().unwrap()
-            }
-            "zstd" => zstd::encode_all(part, 1).unwrap(),
-            // As pzstd writes: each frame after a skippable frame.
-            "zstd-skippable" => {
-                let mut out = vec![0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
-                out.extend(zstd::encode_all(part, 1).unwrap());
-                out
-            }
-            "lz4" => {
-                let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-                e.write_all(part).unwrap();
-                e.finish().unwrap()
-            }
-            _ => unreachable!(),
-        }
-    };
-    let mut out = one(a);
-    out.extend(one(b));
-    out
-}
-
 #[test]
 fn every_compression_format_gives_the_same_packets() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +33,7 @@ fn every_compression_format_gives_the_same_packets() {
             packet_tuples(Capture::from_bytes(name, plain.clone()).unwrap().workers(1)).unwrap();
         assert!(!expected.is_empty());
         for codec in ["gzip", "bzip2", "xz", "zstd", "zstd-skippable", "lz4"] {
-            let packed = compress(codec, &plain);
+            let packed = codecs::compress_in_two(codec, &plain);
             let c = Capture::from_bytes(name, packed.clone()).unwrap();
             assert!(codec.starts_with(c.compression().name()), "{codec}");
             assert!(!c.is_mapped());
