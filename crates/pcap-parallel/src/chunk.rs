@@ -220,12 +220,11 @@ impl Chunk {
         }
         let buf = self.raw_bytes();
         let mut out = Vec::with_capacity(buf.len() / 2);
-        let mut records = self.records();
-        let mut filtered = self.filtered_records();
+        let mut records = self.filtered_records();
         // Keep every block but the packets the filter rejects.
-        while let (Some(all), Some(kept)) = (records.next(), filtered.next_record()) {
-            if all.packet.is_none() || kept.packet.is_some() {
-                out.extend_from_slice(&buf[all.range]);
+        while let Some(r) = records.next_record() {
+            if !r.rejected {
+                out.extend_from_slice(&buf[r.range]);
             }
         }
         std::borrow::Cow::Owned(out)
@@ -311,6 +310,8 @@ pub(crate) struct Record<'a> {
     pub packet: Option<Packet<'a>>,
     /// Byte order of the file or section (filters compile per byte order).
     pub endian: crate::Endian,
+    /// The record holds a packet the filter rejected (`packet` is then `None`).
+    pub rejected: bool,
 }
 
 /// Iterator over a chunk's records.
@@ -340,6 +341,7 @@ impl<'a> Iterator for Records<'a> {
                 Some(Record {
                     range: off..off + rec.len,
                     endian: h.endian,
+                    rejected: false,
                     packet: Some(Packet {
                         number: self.number,
                         offset: self.base + off as u64,
@@ -363,6 +365,7 @@ impl<'a> Iterator for Records<'a> {
                         Some(Record {
                             range,
                             endian,
+                            rejected: false,
                             packet: None,
                         })
                     }
@@ -375,6 +378,7 @@ impl<'a> Iterator for Records<'a> {
                         Some(Record {
                             range,
                             endian,
+                            rejected: false,
                             packet: Some(Packet {
                                 number: self.number,
                                 offset: self.base + off as u64,
@@ -389,6 +393,7 @@ impl<'a> Iterator for Records<'a> {
                     _ => Some(Record {
                         range,
                         endian,
+                        rejected: false,
                         packet: None,
                     }),
                 }
@@ -413,6 +418,7 @@ impl<'a> Filtered<'a> {
             && !cache.matches(f, p.link_type, r.endian, p.data, p.original_len)
         {
             r.packet = None;
+            r.rejected = true;
         }
         Some(r)
     }

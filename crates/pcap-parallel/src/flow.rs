@@ -81,8 +81,12 @@ fn addr_bytes(a: &IpAddr) -> [u8; 16] {
 /// The symmetric flow hash of a packet (equal for both directions).
 pub fn flow_hash(link_type: LinkType, data: &[u8], key: FlowKey) -> u64 {
     let h = FNV_OFFSET;
-    // An ICMP error goes with the flow of the datagram it quotes.
-    let ip = decode::icmp_quoted(link_type, data).or_else(|| decode::ip(link_type, data));
+    // An ICMP error goes with the flow of the datagram it quotes (looked for
+    // only in ICMP packets: one IP parse for everything else).
+    let ip = decode::ip(link_type, data).map(|ip| match ip.protocol {
+        1 | 58 => decode::icmp_quoted(link_type, data).unwrap_or(ip),
+        _ => ip,
+    });
     if let Some(ip) = ip {
         let (a, b) = (addr_bytes(&ip.src), addr_bytes(&ip.dst));
         let ends = |pa: u16, pb: u16| -> ([u8; 18], [u8; 18]) {

@@ -378,9 +378,11 @@ impl Cutter {
             }
             .into());
         }
-        match self.walker.step(buf, start)? {
-            Some((_, kind)) => Ok(Some(kind)),
-            None => Ok(None),
+        match &mut self.walker {
+            // A pcap record is whole once its length was checked and its bytes read.
+            Walker::Pcap(_) => Ok(Some(Kind::Packet)),
+            // A pcapng block has more to check: trailer, fixed fields, interfaces.
+            walker => Ok(walker.step(buf, start)?.map(|(_, kind)| kind)),
         }
     }
 }
