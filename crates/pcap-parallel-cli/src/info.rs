@@ -1,11 +1,8 @@
 //! `info`: a capinfos-like summary, computed in parallel.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-
 use clap::Args;
-use pcap_parallel::pcapng::Section;
-use pcap_parallel::{Capture, CaptureFormat, Chunk, LinkType, Timestamp, decode};
+use pcap_parallel::summary::{self, Summary};
+use pcap_parallel::{Capture, Timestamp};
 use serde_json::{Value, json};
 
 use crate::run::{self, Bar, Status};
@@ -31,100 +28,6 @@ pub struct InfoArgs {
     flow: crate::FlowArgs,
 }
 
-/// Counts of one chunk, or of several merged in file order.
-#[derive(Debug, Default)]
-struct Stats {
-    packets: u64,
-    captured: u64,
-    original: u64,
-    earliest: Option<Timestamp>,
-    latest: Option<Timestamp>,
-    ipv4: u64,
-    ipv6: u64,
-    tcp: u64,
-    udp: u64,
-    icmp: u64,
-    other_ip: u64,
-    not_ip: u64,
-    per_link_type: BTreeMap<LinkType, u64>,
-    /// pcapng: the latest state of each section, by offset.
-    sections: BTreeMap<u64, Arc<Section>>,
-}
-
-impl Stats {
-    fn of(chunk: &Chunk) -> Stats {
-        let mut s = Stats::default();
-        for p in chunk.packets() {
-            s.add(&p);
-        }
-        s.sections_of(chunk);
-        s
-    }
-
-    fn sections_of(&mut self, chunk: &Chunk) {
-        for section in chunk.section_states() {
-            self.sections.insert(section.offset, section);
-        }
-    }
-
-    fn add(&mut self, p: &pcap_parallel::Packet<'_>) {
-        let s = self;
-        {
-            s.packets += 1;
-            s.captured += p.data.len() as u64;
-            s.original += p.original_len as u64;
-            if let Some(t) = p.timestamp {
-                s.earliest = Some(s.earliest.map_or(t, |e| e.min(t)));
-                s.latest = Some(s.latest.map_or(t, |l| l.max(t)));
-            }
-            *s.per_link_type.entry(p.link_type).or_insert(0) += 1;
-            match decode::ip(p.link_type, p.data) {
-                Some(ip) => {
-                    if ip.src.is_ipv4() {
-                        s.ipv4 += 1;
-                    } else {
-                        s.ipv6 += 1;
-                    }
-                    match ip.protocol {
-                        6 => s.tcp += 1,
-                        17 => s.udp += 1,
-                        1 | 58 => s.icmp += 1,
-                        _ => s.other_ip += 1,
-                    }
-                }
-                None => s.not_ip += 1,
-            }
-        }
-    }
-
-    fn merge(mut self, o: Stats) -> Stats {
-        self.packets += o.packets;
-        self.captured += o.captured;
-        self.original += o.original;
-        self.earliest = match (self.earliest, o.earliest) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.latest = match (self.latest, o.latest) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.ipv4 += o.ipv4;
-        self.ipv6 += o.ipv6;
-        self.tcp += o.tcp;
-        self.udp += o.udp;
-        self.icmp += o.icmp;
-        self.other_ip += o.other_ip;
-        self.not_ip += o.not_ip;
-        for (k, v) in o.per_link_type {
-            *self.per_link_type.entry(k).or_insert(0) += v;
-        }
-        // Later states of a section have every interface the earlier had.
-        self.sections.extend(o.sections);
-        self
-    }
-}
-
 pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
     let mut status = Status::Ok;
     for file in &args.files {
@@ -148,193 +51,112 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
 
 fn summarise(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
     let name = capture.name().to_string();
-    let format = capture.format();
-    let compression = capture.compression();
     let (capture, bar) = Bar::attach(capture, &args.common, &name);
-    let mut stats = Some(Stats::default());
-    let mut pcap_header = None;
-    let report = if let Some(k) = args.chunking.flows {
-        // Per flow shard, then merged: the same summary.
-        let mut whole = Stats::default();
-        let (shards, report) = capture.flows(k).key(args.flow.key()).fold_observing(
-            |_| Stats::default(),
-            |s, p| s.add(p),
-            |_, s| s,
-            |chunk| {
-                whole.sections_of(chunk);
-                if pcap_header.is_none() {
-                    pcap_header = chunk.pcap_header().cloned();
-                }
-            },
-        );
-        stats = Some(shards?.into_iter().fold(whole, Stats::merge));
-        report
-    } else {
-        capture.run(
-            |chunk| {
-                let s = Stats::of(chunk);
-                Ok((s, chunk.pcap_header().cloned()))
-            },
-            |r| {
-                if let Ok((s, h)) = r.result {
-                    stats = stats.take().map(|acc| acc.merge(s));
-                    pcap_header = pcap_header.take().or(h);
-                }
-            },
-        )
-    };
+    let flows = args.chunking.flows.map(|k| (k, args.flow.key()));
+    let (s, report) = summary::summarise(capture, flows);
     drop(bar);
-    let stats = stats.expect("set");
-    let error = report.input_error.as_ref().map(|e| e.to_string());
-
-    // Byte orders, resolutions and interfaces, per section.
-    let mut endians = BTreeSet::new();
-    let mut resolutions = Vec::new();
-    let mut interfaces = Vec::new();
-    match (&format, &pcap_header) {
-        (CaptureFormat::Pcap { variant, endian }, _) => {
-            endians.insert(endian.name());
-            resolutions.push(
-                if variant.ticks_per_second() == 1_000_000_000 {
-                    "nsec"
-                } else {
-                    "usec"
-                }
-                .to_string(),
-            );
-            if let Some(h) = &pcap_header {
-                interfaces.push(json!({
-                    "section": 0, "id": 0, "link_type": h.link_type.0,
-                    "link_type_name": h.link_type.name(), "snaplen": h.snaplen,
-                    "ts_resolution": resolutions[0],
-                }));
-            }
-        }
-        (CaptureFormat::Pcapng, _) => {
-            for (i, section) in stats.sections.values().enumerate() {
-                endians.insert(section.endian.name());
-                for (id, iface) in section.interfaces.iter().enumerate() {
-                    let res = iface.ts_resolution.name();
-                    if !resolutions.contains(&res) {
-                        resolutions.push(res.clone());
-                    }
-                    interfaces.push(json!({
-                        "section": i, "id": id, "link_type": iface.link_type.0,
-                        "link_type_name": iface.link_type.name(), "snaplen": iface.snaplen,
-                        "ts_resolution": res,
-                    }));
-                }
-            }
-        }
+    if args.json {
+        println!("{}", to_json(&s, report.input_error.as_ref()));
+    } else {
+        print!("{}", to_text(&s));
     }
-    let duration = match (stats.earliest, stats.latest) {
-        (Some(a), Some(b)) => Some((b.as_nanos() - a.as_nanos()) as f64 / 1e9),
-        _ => None,
-    };
-    // As capinfos: original (wire) bytes per packet.
-    let average = (stats.packets > 0).then(|| stats.original as f64 / stats.packets as f64);
-    let per_link: Vec<Value> = stats
-        .per_link_type
+    Ok(run::finish(report.input_error, &report.skipped))
+}
+
+/// The summary as one JSON object (`--json`).
+fn to_json(s: &Summary, error: Option<&pcap_parallel::Error>) -> Value {
+    let interfaces: Vec<Value> = s
+        .interfaces
+        .iter()
+        .map(|i| {
+            json!({
+                "section": i.section, "id": i.id, "link_type": i.link_type.0,
+                "link_type_name": i.link_type.name(), "snaplen": i.snaplen,
+                "ts_resolution": i.ts_resolution,
+            })
+        })
+        .collect();
+    let per_link: Vec<Value> = s
+        .link_types
         .iter()
         .map(|(lt, n)| json!({"link_type": lt.0, "link_type_name": lt.name(), "packets": n}))
         .collect();
-    let protocols = json!({
-        "ipv4": stats.ipv4, "ipv6": stats.ipv6, "tcp": stats.tcp, "udp": stats.udp,
-        "icmp": stats.icmp, "other_ip": stats.other_ip, "not_ip": stats.not_ip,
-    });
-    if args.json {
-        let v = json!({
-            "file": name,
-            "format": match format { CaptureFormat::Pcapng => "pcapng", _ => "pcap" },
-            "format_detail": format.name(),
-            "compression": compression.name(),
-            "byte_order": endians.iter().collect::<Vec<_>>(),
-            "ts_resolution": resolutions,
-            "interfaces": interfaces,
-            "link_types": per_link,
-            "sections": stats.sections.len().max(usize::from(!format.is_pcapng())),
-            "packets": stats.packets,
-            "captured_bytes": stats.captured,
-            "original_bytes": stats.original,
-            "first_time": stats.earliest.map(|t| t.to_string()),
-            "last_time": stats.latest.map(|t| t.to_string()),
-            "duration_seconds": duration,
-            "average_packet_size": average,
-            "protocols": protocols,
-            "chunks": report.chunks,
-            "error": error,
-        });
-        println!("{v}");
-    } else {
-        let mut out = String::new();
-        let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
-        line("File name:", name.clone());
-        line("File format:", format.name().to_string());
-        line("Compression:", compression.name().to_string());
+    let p = &s.protocols;
+    json!({
+        "file": s.name,
+        "format": if s.format.is_pcapng() { "pcapng" } else { "pcap" },
+        "format_detail": s.format.name(),
+        "compression": s.compression.name(),
+        "byte_order": s.byte_orders,
+        "ts_resolution": s.ts_resolutions,
+        "interfaces": interfaces,
+        "link_types": per_link,
+        "sections": s.sections,
+        "packets": s.packets,
+        "captured_bytes": s.captured_bytes,
+        "original_bytes": s.original_bytes,
+        "first_time": s.first_time.map(|t| t.to_string()),
+        "last_time": s.last_time.map(|t| t.to_string()),
+        "duration_seconds": s.duration_seconds(),
+        "average_packet_size": s.average_packet_size(),
+        "protocols": {
+            "ipv4": p.ipv4, "ipv6": p.ipv6, "tcp": p.tcp, "udp": p.udp,
+            "icmp": p.icmp, "other_ip": p.other_ip, "not_ip": p.not_ip,
+        },
+        "chunks": s.chunks,
+        "error": error.map(|e| e.to_string()),
+    })
+}
+
+/// The summary as capinfos-like lines.
+fn to_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
+    let or_na = |v: Option<String>| v.unwrap_or_else(|| "n/a".into());
+    line("File name:", s.name.clone());
+    line("File format:", s.format.name().to_string());
+    line("Compression:", s.compression.name().to_string());
+    line("Byte order:", s.byte_orders.join(", "));
+    line("Timestamp resolution:", s.ts_resolutions.join(", "));
+    for i in &s.interfaces {
         line(
-            "Byte order:",
-            endians.iter().copied().collect::<Vec<_>>().join(", "),
-        );
-        line("Timestamp resolution:", resolutions.join(", "));
-        for i in &interfaces {
-            line(
-                "Interface:",
-                format!(
-                    "section {} id {}: {} ({}), snaplen {}, {}",
-                    i["section"],
-                    i["id"],
-                    i["link_type_name"].as_str().unwrap_or("?"),
-                    i["link_type"],
-                    i["snaplen"],
-                    i["ts_resolution"].as_str().unwrap_or("")
-                ),
-            );
-        }
-        line("Packets:", stats.packets.to_string());
-        for (lt, n) in &stats.per_link_type {
-            line("  link type:", format!("{lt}: {n}"));
-        }
-        line("Captured bytes:", stats.captured.to_string());
-        line("Original bytes:", stats.original.to_string());
-        line(
-            "First packet time:",
-            stats
-                .earliest
-                .map(human_time)
-                .unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Last packet time:",
-            stats.latest.map(human_time).unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Duration:",
-            duration
-                .map(|d| format!("{d:.9} seconds"))
-                .unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Average packet size:",
-            average
-                .map(|a| format!("{a:.2} bytes"))
-                .unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Protocols:",
+            "Interface:",
             format!(
-                "IPv4 {}, IPv6 {}, TCP {}, UDP {}, ICMP {}, other IP {}, not IP {}",
-                stats.ipv4,
-                stats.ipv6,
-                stats.tcp,
-                stats.udp,
-                stats.icmp,
-                stats.other_ip,
-                stats.not_ip
+                "section {} id {}: {} ({}), snaplen {}, {}",
+                i.section,
+                i.id,
+                i.link_type.name().unwrap_or("?"),
+                i.link_type.0,
+                i.snaplen,
+                i.ts_resolution
             ),
         );
-        print!("{out}");
     }
-    Ok(run::finish(report.input_error, &report.skipped))
+    line("Packets:", s.packets.to_string());
+    for (lt, n) in &s.link_types {
+        line("  link type:", format!("{lt}: {n}"));
+    }
+    line("Captured bytes:", s.captured_bytes.to_string());
+    line("Original bytes:", s.original_bytes.to_string());
+    line("First packet time:", or_na(s.first_time.map(human_time)));
+    line("Last packet time:", or_na(s.last_time.map(human_time)));
+    line(
+        "Duration:",
+        or_na(s.duration_seconds().map(|d| format!("{d:.9} seconds"))),
+    );
+    line(
+        "Average packet size:",
+        or_na(s.average_packet_size().map(|a| format!("{a:.2} bytes"))),
+    );
+    let p = &s.protocols;
+    line(
+        "Protocols:",
+        format!(
+            "IPv4 {}, IPv6 {}, TCP {}, UDP {}, ICMP {}, other IP {}, not IP {}",
+            p.ipv4, p.ipv6, p.tcp, p.udp, p.icmp, p.other_ip, p.not_ip
+        ),
+    );
+    out
 }
 
 /// `2023-11-14 22:13:20.000057000 UTC (1700000000.000057000)`, or the

@@ -73,6 +73,11 @@ pub enum Error {
     #[error("invalid option: {0}")]
     InvalidOption(String),
 
+    /// A chunk locator that cannot be decoded, or whose records changed
+    /// (see [`crate::locator`]).
+    #[error(transparent)]
+    Locator(#[from] crate::locator::LocatorError),
+
     /// The run was cancelled through [`crate::Capture::cancel_flag`].
     #[error("cancelled")]
     Cancelled,

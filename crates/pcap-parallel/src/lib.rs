@@ -45,14 +45,18 @@ pub mod error;
 pub mod filter;
 pub mod flow;
 pub mod format;
+pub mod locator;
 pub mod output;
 pub mod packet;
 pub mod pcap;
 pub mod pcapng;
+pub mod reader;
 mod resync;
 mod source;
 pub mod split;
 mod streaming;
+pub mod summary;
+pub mod tally;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
