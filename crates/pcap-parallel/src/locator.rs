@@ -513,21 +513,23 @@ mod tests {
         .unwrap()
     }
 
+    /// Number, offset and bytes of each packet.
+    type Seen = Vec<(u64, u64, Vec<u8>)>;
+
     #[test]
     fn inline_locators_round_trip_and_rebuild_the_same_packets() {
         let data = sample();
-        let originals: Vec<(ChunkLocator, Vec<(u64, u64, Vec<u8>)>)> =
-            Capture::from_bytes("sample.pcap", data)
-                .unwrap()
-                .split(Split::Packets(97))
-                .map(|c| {
-                    let packets = c
-                        .packets()
-                        .map(|p| (p.number, p.offset, p.data.to_vec()))
-                        .collect();
-                    (ChunkLocator::inline(c), packets)
-                })
-                .unwrap();
+        let originals: Vec<(ChunkLocator, Seen)> = Capture::from_bytes("sample.pcap", data)
+            .unwrap()
+            .split(Split::Packets(97))
+            .map(|c| {
+                let packets = c
+                    .packets()
+                    .map(|p| (p.number, p.offset, p.data.to_vec()))
+                    .collect();
+                (ChunkLocator::inline(c), packets)
+            })
+            .unwrap();
         assert!(originals.len() > 2);
         for (loc, packets) in originals {
             let decoded = ChunkLocator::decode(&loc.encode()).unwrap();
