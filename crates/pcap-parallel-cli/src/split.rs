@@ -1,10 +1,13 @@
 //! `split`: every chunk written as a standalone capture file, atomically.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use pcap_parallel::output::{OutputCompression, ShardFiles, write_chunk};
-use pcap_parallel::{CaptureFormat, Split};
+use pcap_parallel::Split;
+use pcap_parallel::output::{
+    OutputCompression, ShardFiles, default_prefix, part_extension, part_file_name, part_number,
+    write_chunk,
+};
 
 use crate::run::{self, Bar, Status, UsageError};
 use crate::{Common, Input};
@@ -72,38 +75,6 @@ enum Compress {
     Zstd,
 }
 
-/// Digits in part numbers: enough for 100 million parts, so names sort in file order.
-const DIGITS: usize = 8;
-
-fn default_prefix(input: &Path) -> String {
-    if input.as_os_str() == "-" {
-        return "stdin".into();
-    }
-    let mut name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "capture".into());
-    for ext in [
-        ".gz", ".bz2", ".xz", ".zst", ".lz4", ".pcapng", ".pcap", ".ntar", ".cap", ".dmp",
-    ] {
-        if let Some(stripped) = name.strip_suffix(ext)
-            && !stripped.is_empty()
-        {
-            name = stripped.to_string();
-        }
-    }
-    name
-}
-
-/// Is `name` a part this split would write (`PREFIX-NNNNNNNN.EXT`)? Its number, if so.
-fn part_number(name: &str, prefix: &str, ext: &str) -> Option<u64> {
-    let rest = name
-        .strip_prefix(prefix)?
-        .strip_prefix('-')?
-        .strip_suffix(ext)?;
-    (rest.len() == DIGITS && rest.bytes().all(|b| b.is_ascii_digit())).then(|| rest.parse().ok())?
-}
-
 pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
     let split = match (
         args.size.packets,
@@ -124,14 +95,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
         Some(Compress::Gzip) => OutputCompression::Gzip,
         Some(Compress::Zstd) => OutputCompression::Zstd,
     };
-    let ext = format!(
-        ".{}{}",
-        match capture.format() {
-            CaptureFormat::Pcapng => "pcapng",
-            CaptureFormat::Pcap { .. } => "pcap",
-        },
-        compression.suffix()
-    );
+    let ext = part_extension(capture.format(), compression);
     let prefix = args
         .prefix
         .clone()
@@ -156,6 +120,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
         );
     }
 
+    let format = capture.format();
     let (capture, bar) = Bar::attach(capture, &args.common, "split");
     if let Some(k) = args.size.flows {
         let mut files = ShardFiles::new(&args.out, &prefix);
@@ -194,7 +159,7 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
     let mut written = 0u64;
     let report = capture.run(
         |chunk| {
-            let path = out.join(format!("{prefix}-{:0DIGITS$}{ext}", chunk.index()));
+            let path = out.join(part_file_name(&prefix, chunk.index(), format, compression));
             write_chunk(chunk, &path, compression, force)
                 .map(|_| path)
                 .map_err(|e| e.into())
@@ -222,22 +187,4 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
         }
     }
     Ok(if failed { Status::Failed } else { status })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_and_part_names() {
-        assert_eq!(default_prefix(Path::new("/x/trace.pcapng.gz")), "trace");
-        assert_eq!(default_prefix(Path::new("a.b.pcap")), "a.b");
-        assert_eq!(default_prefix(Path::new("-")), "stdin");
-        assert_eq!(
-            part_number("trace-00000012.pcap", "trace", ".pcap"),
-            Some(12)
-        );
-        assert_eq!(part_number("trace-12.pcap", "trace", ".pcap"), None);
-        assert_eq!(part_number("other-00000012.pcap", "trace", ".pcap"), None);
-    }
 }
