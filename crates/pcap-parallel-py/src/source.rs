@@ -1,0 +1,226 @@
+//! What a Python capture object opens: a path or a file object, and the
+//! options of the library's `Capture`.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pcap_parallel::filter::Filter;
+use pcap_parallel::{Capture, Limits, OnError, Split};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+
+use crate::errors::IntoPy;
+
+/// Where the bytes come from.
+enum Source {
+    /// A path (`-` for standard input), opened anew for every run.
+    Path(PathBuf),
+    /// A Python binary file object: read once.
+    File(Mutex<Option<Py<PyAny>>>),
+}
+
+/// The options of a run.
+#[derive(Debug, Clone)]
+struct Options {
+    split: Split,
+    workers: Option<usize>,
+    max_packets: Option<u64>,
+    filter: Option<String>,
+    on_error: OnError,
+    max_caplen: Option<u32>,
+}
+
+/// A capture to open, with its options: `pcap_parallel.open` makes one.
+#[pyclass(frozen, module = "pcap_parallel._native")]
+pub struct Opener {
+    source: Source,
+    name: String,
+    options: Options,
+}
+
+/// A Python file object as a reader (called from the library's reading
+/// thread, which takes the interpreter for each read).
+struct PyReader(Py<PyAny>);
+
+impl Read for PyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Python::attach(|py| {
+            let data = self.0.call_method1(py, "read", (buf.len(),))?;
+            let bytes: PyBackedBytes = data.extract(py)?;
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            Ok::<usize, PyErr>(n)
+        })
+        .map_err(io::Error::other)
+    }
+}
+
+fn split_of(kind: Option<&str>, value: u64) -> PyResult<Split> {
+    let positive = |what: &str| {
+        if value == 0 {
+            Err(PyValueError::new_err(format!("{what} must be at least 1")))
+        } else {
+            Ok(())
+        }
+    };
+    Ok(match kind {
+        None | Some("auto") => Split::Auto,
+        Some("packets") => {
+            positive("packets per chunk")?;
+            Split::Packets(value)
+        }
+        Some("bytes") => {
+            positive("bytes per chunk")?;
+            Split::Bytes(value)
+        }
+        Some("chunks") => {
+            positive("the number of chunks")?;
+            Split::Chunks(value as usize)
+        }
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "unknown way to split: {other:?} (packets, bytes, chunks or auto)"
+            )));
+        }
+    })
+}
+
+#[pymethods]
+impl Opener {
+    /// `source` is a path (str or os.PathLike; `-` for standard input) or a
+    /// binary file object. The filter is compiled here, so that a bad
+    /// expression fails at once.
+    #[new]
+    #[pyo3(signature = (source, *, split_kind=None, split_value=0, workers=None, max_packets=None, filter=None, on_error="stop", max_caplen=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        source: Bound<'_, PyAny>,
+        split_kind: Option<&str>,
+        split_value: u64,
+        workers: Option<usize>,
+        max_packets: Option<u64>,
+        filter: Option<String>,
+        on_error: &str,
+        max_caplen: Option<u32>,
+    ) -> PyResult<Opener> {
+        let on_error = match on_error {
+            "stop" => OnError::Stop,
+            "skip" => OnError::Skip,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "on_error must be 'stop' or 'skip', not {other:?}"
+                )));
+            }
+        };
+        if workers == Some(0) {
+            return Err(PyValueError::new_err("workers must be at least 1"));
+        }
+        if let Some(expr) = &filter {
+            Filter::new(expr)
+                .map_err(pcap_parallel::Error::from)
+                .py_err(py)?;
+        }
+        let (source, name) = if source.hasattr("read")? {
+            let name = source
+                .getattr("name")
+                .ok()
+                .and_then(|n| n.str().ok().map(|s| s.to_string()))
+                .unwrap_or_else(|| "<file object>".to_string());
+            (Source::File(Mutex::new(Some(source.unbind()))), name)
+        } else {
+            let path: PathBuf = source.extract()?;
+            let name = path.display().to_string();
+            (Source::Path(path), name)
+        };
+        Ok(Opener {
+            source,
+            name,
+            options: Options {
+                split: split_of(split_kind, split_value)?,
+                workers,
+                max_packets,
+                filter,
+                on_error,
+                max_caplen,
+            },
+        })
+    }
+
+    /// The input's name: its path, or the file object's name.
+    #[getter]
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The worker count runs use (the cores available, unless set).
+    #[getter]
+    fn workers(&self) -> usize {
+        self.options
+            .workers
+            .unwrap_or_else(pcap_parallel::default_workers)
+    }
+
+    /// True for a source that can be read only once (a file object).
+    #[getter]
+    fn one_shot(&self) -> bool {
+        matches!(self.source, Source::File(_))
+    }
+}
+
+impl Opener {
+    /// Opens the library capture with every option set.
+    pub(crate) fn open(&self, py: Python<'_>) -> PyResult<Capture> {
+        let mut capture = match &self.source {
+            Source::Path(p) => Capture::open(p).py_err(py)?,
+            Source::File(slot) => {
+                let obj = slot
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .ok_or_else(|| {
+                        PyRuntimeError::new_err(format!(
+                            "{}: a file object can be read only once; open it again",
+                            self.name
+                        ))
+                    })?;
+                Capture::from_reader(&self.name, PyReader(obj)).py_err(py)?
+            }
+        };
+        let o = &self.options;
+        capture = capture
+            .split(o.split)
+            .max_packets(o.max_packets)
+            .on_error(o.on_error);
+        if let Some(w) = o.workers {
+            capture = capture.workers(w);
+        }
+        if let Some(m) = o.max_caplen {
+            capture = capture.limits(Limits {
+                max_packet_len: m,
+                ..Limits::default()
+            });
+        }
+        if let Some(expr) = &o.filter {
+            capture = capture.filter(
+                Filter::new(expr)
+                    .map_err(pcap_parallel::Error::from)
+                    .py_err(py)?,
+            );
+        }
+        Ok(capture)
+    }
+
+    /// The file the chunks of `capture` can be found in by byte range: the
+    /// path, for a plain file that is mapped.
+    pub(crate) fn mapped_path(&self, capture: &Capture) -> Option<PathBuf> {
+        match &self.source {
+            Source::Path(p) if capture.is_mapped() && p.as_os_str() != "-" => {
+                Some(std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            }
+            _ => None,
+        }
+    }
+}
