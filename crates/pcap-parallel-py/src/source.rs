@@ -186,7 +186,11 @@ impl Opener {
                             self.name
                         ))
                     })?;
-                Capture::from_reader(&self.name, PyReader(obj)).py_err(py)?
+                // The library reads the first bytes on its reading thread,
+                // which needs the interpreter to call `read`: release it.
+                let name = &self.name;
+                py.detach(|| Capture::from_reader(name, PyReader(obj)))
+                    .py_err(py)?
             }
         };
         let o = &self.options;
