@@ -142,6 +142,17 @@ impl PyChunk {
         }
     }
 
+    /// Pickles as a locator carrying the records (one copy, straight into
+    /// the pickle): a chunk sent to a worker process opens there.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let from_bytes = py.get_type::<Locator>().getattr("from_bytes")?;
+        let bytes = ChunkLocator::encode_inline(&self.chunk);
+        Ok((from_bytes, (PyBytes::new(py, &bytes),)))
+    }
+
     /// The chunk's records exactly as in the input (no file header), as a
     /// read-only buffer: `memoryview(chunk)`.
     unsafe fn __getbuffer__(

@@ -30,6 +30,10 @@ enum Kind {
     Chunks,
     /// Locators: by byte range for a plain file, else with the records.
     Locators,
+    /// For worker processes: locators for a plain file, else the chunks
+    /// themselves (which pickle as locators carrying their records,
+    /// copied once, when they are sent).
+    ForWorkers,
 }
 
 enum Item {
@@ -54,7 +58,8 @@ pub struct ChunkStream {
 
 #[pymethods]
 impl ChunkStream {
-    /// Starts a run of `opener`: `kind` is `"chunks"` or `"locators"`.
+    /// Starts a run of `opener`: `kind` is `"chunks"`, `"locators"` or
+    /// `"for_workers"`.
     #[new]
     #[pyo3(signature = (opener, kind, progress=None))]
     fn new(
@@ -66,20 +71,21 @@ impl ChunkStream {
         let kind = match kind {
             "chunks" => Kind::Chunks,
             "locators" => Kind::Locators,
+            "for_workers" => Kind::ForWorkers,
             other => return Err(PyValueError::new_err(format!("unknown kind {other:?}"))),
         };
         let capture = opener.open(py)?;
         let path: Option<PathBuf> = opener.mapped_path(&capture);
-        let in_file = kind == Kind::Locators && path.is_some();
+        let in_file = kind != Kind::Chunks && path.is_some();
         let watch = Watch::new(progress);
         let capture = watch.attach(capture);
-        let (tx, rx) = bounded::<Msg>(2);
+        let (tx, rx) = bounded::<Msg>(1);
         let thread = std::thread::Builder::new()
             .name("pcap-parallel-stream".into())
             .spawn(move || {
                 let make = |c: &Chunk| match (kind, &path) {
-                    (Kind::Chunks, _) => Item::Chunk(c.clone()),
-                    (Kind::Locators, Some(p)) => Item::Locator(ChunkLocator::in_file(c, p)),
+                    (Kind::Chunks, _) | (Kind::ForWorkers, None) => Item::Chunk(c.clone()),
+                    (_, Some(p)) => Item::Locator(ChunkLocator::in_file(c, p)),
                     (Kind::Locators, None) => Item::Locator(ChunkLocator::inline(c)),
                 };
                 let report = capture.run(

@@ -349,6 +349,12 @@ fn compiled_filter(expr: &str) -> Result<Arc<Filter>> {
     Ok(f)
 }
 
+/// A placement, borrowed: what an encoding needs of it.
+enum PlacementRef<'a> {
+    File(&'a std::path::Path),
+    Inline(&'a [u8]),
+}
+
 /// Format of encoded locators: a magic number and a version.
 const MAGIC: &[u8; 4] = b"PPCL";
 const VERSION: u8 = 1;
@@ -357,7 +363,27 @@ impl ChunkLocator {
     /// Encodes the locator as bytes (little-endian fields, length-prefixed
     /// byte strings), for pickling, queues and files.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128);
+        let placement = match &self.placement {
+            Placement::File(p) => PlacementRef::File(p),
+            Placement::Inline(r) => PlacementRef::Inline(r),
+        };
+        self.encode_with(placement)
+    }
+
+    /// What `ChunkLocator::inline(chunk).encode()` gives, without the
+    /// intermediate copy of the records.
+    pub fn encode_inline(chunk: &Chunk) -> Vec<u8> {
+        let empty: Arc<[u8]> = Arc::new([]);
+        ChunkLocator::describe(chunk, Placement::Inline(empty))
+            .encode_with(PlacementRef::Inline(chunk.raw_bytes()))
+    }
+
+    fn encode_with(&self, placement: PlacementRef<'_>) -> Vec<u8> {
+        let records = match placement {
+            PlacementRef::Inline(r) => r.len(),
+            PlacementRef::File(_) => 0,
+        };
+        let mut out = Vec::with_capacity(256 + records);
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
         for v in [
@@ -389,15 +415,15 @@ impl ChunkLocator {
                 put_bytes(&mut out, f.as_bytes());
             }
         }
-        match &self.placement {
-            Placement::File(p) => {
+        match placement {
+            PlacementRef::File(p) => {
                 out.push(0);
                 put_bytes(
                     &mut out,
                     std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()),
                 );
             }
-            Placement::Inline(r) => {
+            PlacementRef::Inline(r) => {
                 out.push(1);
                 put_bytes(&mut out, r);
             }

@@ -108,22 +108,33 @@ def ordered(
 ) -> Iterator[Any]:
     """Submits ``work(fn, item)`` for each item and yields the results in
     order, with at most ``bound`` tasks submitted and not yet yielded.
-    ``done(item)`` is called as each result is yielded."""
+    ``done(item)`` is called as each result is yielded. An error raised by
+    ``items`` (a broken capture) is raised after the results of every item
+    before it."""
     pending: collections.deque[tuple[Any, Future]] = collections.deque()
-    for item in items:
-        pending.append((item, pool.submit(work, fn, item)))
-        while len(pending) >= bound:
-            first, future = pending.popleft()
-            result = future.result()
-            if done is not None:
-                done(first)
-            yield result
-    while pending:
-        first, future = pending.popleft()
+
+    def first() -> Any:
+        item, future = pending.popleft()
         result = future.result()
         if done is not None:
-            done(first)
-        yield result
+            done(item)
+        return result
+
+    source = iter(items)
+    while True:
+        try:
+            item = next(source)
+        except StopIteration:
+            break
+        except Exception:
+            while pending:
+                yield first()
+            raise
+        pending.append((item, pool.submit(work, fn, item)))
+        while len(pending) >= bound:
+            yield first()
+    while pending:
+        yield first()
 
 
 def wait_below(running: set[Future], bound: int) -> set[Future]:

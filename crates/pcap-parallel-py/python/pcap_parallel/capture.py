@@ -111,13 +111,14 @@ class Capture:
         """Runs ``fn(chunk)`` on every chunk in worker processes (at most
         ``workers`` at once) and yields the results in file order as they
         are ready. ``fn`` must be picklable (a module-level function).
-        At most ``2 * workers + 2`` chunks are in flight. Ctrl-C stops the
+        At most ``2 * workers + 2`` chunks are in flight (``workers + 1`` for
+        compressed input and pipes, whose chunks travel). Ctrl-C stops the
         workers and raises KeyboardInterrupt."""
         callback = self._callback("map")
         pool = _workers.WorkerPool(self.workers, self._mp_context)
         stream = None
         try:
-            stream = _native.ChunkStream(self._opener, "locators", None)
+            stream = _native.ChunkStream(self._opener, "for_workers", None)
             seen: dict[int, tuple[int, int, int]] = {}
 
             def items() -> Iterator[ChunkLocator]:
@@ -129,9 +130,10 @@ class Capture:
                 if callback is not None:
                     callback(*seen.pop(loc.index))
 
-            yield from _workers.ordered(
-                pool, _workers.call_with_chunk, fn, items(), 2 * self.workers + 2, done
-            )
+            # Locators of a plain file are tiny; chunks of a stream carry
+            # their records: fewer of those in flight.
+            bound = 2 * self.workers + 2 if stream.in_file else self.workers + 1
+            yield from _workers.ordered(pool, _workers.call_with_chunk, fn, items(), bound, done)
             pool.close()
         except BaseException:
             pool.abort()

@@ -134,10 +134,10 @@ class PCAPParallel:
         self.results = results
         stream = None
         try:
-            stream = _native.ChunkStream(opener, "locators", None)
+            stream = _native.ChunkStream(opener, "for_workers", None)
             # Locators of a plain file are tiny; records of a stream are
-            # not: then at most 2 * workers + 2 chunks are in flight.
-            bound = None if stream.in_file else 2 * workers + 2
+            # not: then at most workers + 1 chunks are in flight.
+            bound = None if stream.in_file else workers + 1
             running: set[Future] = set()
             for locator in stream:
                 future = pool.submit(_workers.call_with_bytesio, self.callback, locator)
