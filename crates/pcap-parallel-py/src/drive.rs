@@ -70,35 +70,39 @@ impl Watch {
     }
 }
 
+/// How long an interrupted run is waited for before it is left to end on
+/// its own (a read of a silent pipe cannot be interrupted).
+pub(crate) const GRACE: Duration = Duration::from_secs(2);
+
 /// Runs `job` on a thread of its own with the interpreter released, ticking
-/// `watch` while it runs. An interrupt is raised after the job has ended.
-pub(crate) fn drive<T: Send>(
+/// `watch` while it runs. On an interrupt the run is cancelled and waited
+/// for (at most [`GRACE`]), then the interrupt is raised.
+pub(crate) fn drive<T: Send + 'static>(
     py: Python<'_>,
     watch: &Watch,
-    job: impl FnOnce() -> T + Send,
+    job: impl FnOnce() -> T + Send + 'static,
 ) -> PyResult<T> {
     let (tx, rx) = bounded(1);
-    let (value, interrupted) = py.detach(|| {
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let _ = tx.send(job());
-            });
-            let mut interrupted: Option<PyErr> = None;
-            loop {
-                match rx.recv_timeout(TICK) {
-                    Ok(v) => return (Some(v), interrupted),
-                    Err(RecvTimeoutError::Disconnected) => return (None, interrupted),
-                    Err(RecvTimeoutError::Timeout) if interrupted.is_none() => {
-                        interrupted = Python::attach(|py| watch.tick(py)).err();
+    std::thread::Builder::new()
+        .name("pcap-parallel-run".into())
+        .spawn(move || {
+            let _ = tx.send(job());
+        })
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let value = py.detach(|| {
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok(v) => return Ok(Some(v)),
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = Python::attach(|py| watch.tick(py)) {
+                        let _ = rx.recv_timeout(GRACE);
+                        return Err(e);
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
                 }
             }
-        })
-    });
-    if let Some(e) = interrupted {
-        return Err(e);
-    }
+        }
+    })?;
     watch.report(py)?;
     value.ok_or_else(|| PyRuntimeError::new_err("internal error: the run panicked"))
 }

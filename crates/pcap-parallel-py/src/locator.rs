@@ -45,9 +45,9 @@ impl Locator {
 
     /// The file holding the records, or None when they are carried inline.
     #[getter]
-    fn path(&self) -> Option<std::path::PathBuf> {
+    fn path(&self) -> Option<String> {
         match &self.inner.placement {
-            Placement::File(p) => Some(p.clone()),
+            Placement::File(p) => Some(p.to_string_lossy().into_owned()),
             Placement::Inline(_) => None,
         }
     }

@@ -11,6 +11,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 
+use crate::drive::{Watch, drive};
 use crate::errors::IntoPy;
 
 /// Where the bytes come from.
@@ -171,10 +172,16 @@ impl Opener {
 }
 
 impl Opener {
-    /// Opens the library capture with every option set.
+    /// Opens the library capture with every option set. Opening reads the
+    /// first bytes, which for a pipe may take any time: it runs off the
+    /// interpreter's thread and answers Ctrl-C.
     pub(crate) fn open(&self, py: Python<'_>) -> PyResult<Capture> {
-        let mut capture = match &self.source {
-            Source::Path(p) => Capture::open(p).py_err(py)?,
+        let name = self.name.clone();
+        let opened = match &self.source {
+            Source::Path(p) => {
+                let p = p.clone();
+                drive(py, &Watch::new(None), move || Capture::open(p))?
+            }
             Source::File(slot) => {
                 let obj = slot
                     .lock()
@@ -182,17 +189,17 @@ impl Opener {
                     .take()
                     .ok_or_else(|| {
                         PyRuntimeError::new_err(format!(
-                            "{}: a file object can be read only once; open it again",
-                            self.name
+                            "{name}: a file object can be read only once; open it again"
                         ))
                     })?;
                 // The library reads the first bytes on its reading thread,
-                // which needs the interpreter to call `read`: release it.
-                let name = &self.name;
-                py.detach(|| Capture::from_reader(name, PyReader(obj)))
-                    .py_err(py)?
+                // which takes the interpreter to call `read`.
+                drive(py, &Watch::new(None), move || {
+                    Capture::from_reader(&name, PyReader(obj))
+                })?
             }
         };
+        let mut capture = opened.py_err(py)?;
         let o = &self.options;
         capture = capture
             .split(o.split)

@@ -18,7 +18,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::chunk::PyChunk;
-use crate::drive::{TICK, Watch};
+use crate::drive::{GRACE, TICK, Watch};
 use crate::errors::to_py;
 use crate::locator::Locator;
 use crate::source::Opener;
@@ -178,8 +178,10 @@ impl ChunkStream {
 }
 
 impl ChunkStream {
-    /// Lets the run end and waits for it, with the interpreter released
-    /// (a file object source needs it to be read).
+    /// Cancels the run (a no-op once it has ended) and waits for its
+    /// threads, with the interpreter released (a file object source needs
+    /// it to be read); a run stuck reading a silent pipe is left to end on
+    /// its own after a grace period.
     fn finish(&mut self, py: Python<'_>) {
         self.watch
             .cancel
@@ -187,13 +189,16 @@ impl ChunkStream {
         let rx = self.rx.take();
         if let Some(t) = self.thread.take() {
             py.detach(|| {
+                let start = std::time::Instant::now();
                 // Drain what the run still delivers, so it never blocks on a full channel.
-                if let Some(rx) = &rx {
-                    while !t.is_finished() {
+                while !t.is_finished() && start.elapsed() < GRACE {
+                    if let Some(rx) = &rx {
                         let _ = rx.recv_timeout(Duration::from_millis(10));
                     }
                 }
-                let _ = t.join();
+                if t.is_finished() {
+                    let _ = t.join();
+                }
             });
         }
     }

@@ -275,13 +275,14 @@ pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
     }
     let file = File::open(path).map_err(|e| Error::io(&name, e))?;
     let meta = file.metadata().map_err(|e| Error::io(&name, e))?;
+    if !meta.is_file() {
+        // A FIFO or character device: its bytes can be read only once (and
+        // not at an offset: the head is read from the stream itself).
+        return from_reader(Box::new(file), &name);
+    }
     let mut head = [0u8; Compression::MAGIC_LEN];
     let got = read_at_most(&file, &mut head).map_err(|e| Error::io(&name, e))?;
     let compression = Compression::detect(&head[..got]);
-    if !meta.is_file() {
-        // A FIFO or character device: its bytes can be read only once.
-        return from_reader(Box::new(file), &name);
-    }
     if compression == Compression::None {
         if meta.len() == 0 {
             return Ok((Input::Whole(Arc::new(Vec::new())), compression));
