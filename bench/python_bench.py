@@ -265,9 +265,9 @@ def iterator_rows(path: Path, runs: int) -> dict:
             pass
 
     def ours_fields() -> None:
-        total = 0
+        # What dpkt's reader hands out (a timestamp and the bytes), and the length.
         for p in chunk.packets():
-            total += p.len + len(p.data) + (p.ts or 0)
+            p.ts, p.len, p.data
 
     def dpkt_reader() -> None:
         for _ts, _buf in dpkt.pcap.Reader(io.BytesIO(standalone)):
