@@ -145,15 +145,17 @@ class PCAPParallel:
                 if bound is not None:
                     running.add(future)
                     running = _workers.wait_below(running, bound)
+            stream.close()
+            pool.close()
         except CaptureError as e:
             pool.close()
             e.futures = results
             raise
         except BaseException:
+            # Ctrl-C (or anything else): stop the workers now.
             pool.abort()
             raise
         finally:
             if stream is not None:
                 stream.close()
-        pool.close()
         return results
