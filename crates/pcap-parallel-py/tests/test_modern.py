@@ -254,7 +254,11 @@ INTERRUPTED = textwrap.dedent(
         time.sleep(60)
 
     try:
-        pcap_parallel.open(sys.argv[1], packets=10, workers=2).map(slow)
+        if sys.argv[3] == "map":
+            pcap_parallel.open(sys.argv[1], packets=10, workers=2).map(slow)
+        else:
+            pcap_parallel.PCAPParallel(sys.argv[1], callback=slow, split_size=10,
+                                       maximum_cores=2).split()
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         sys.exit(130)
@@ -262,11 +266,12 @@ INTERRUPTED = textwrap.dedent(
 )
 
 
-def test_ctrl_c_stops_the_workers(tmp_path):
+@pytest.mark.parametrize("api", ["map", "PCAPParallel"])
+def test_ctrl_c_stops_the_workers(tmp_path, api):
     (tmp_path / "run.py").write_text(INTERRUPTED)
     pids = tmp_path / "pids"
     pids.mkdir()
-    proc = subprocess.Popen([sys.executable, "run.py", str(SAMPLE), str(pids)], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "run.py", str(SAMPLE), str(pids), api], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 30
     while len(list(pids.iterdir())) < 2 and time.time() < deadline:
