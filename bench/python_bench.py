@@ -139,18 +139,23 @@ def status(pid: int) -> dict[str, int]:
 
 def measure(cmd: list, env: dict | None = None) -> tuple[str, float, int]:
     """Runs cmd; returns its stdout, wall seconds and peak RssAnon of the process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
-    anon = 0
-    while proc.poll() is None:
-        anon = max(anon, status(proc.pid).get("RssAnon", 0))
-        time.sleep(0.002)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd}: {err}")
-    return out, wall, anon
+    import tempfile
+
+    # Output to files, not pipes: a long output would fill a pipe nobody
+    # reads while the process is sampled.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, text=True, env=env)
+        anon = 0
+        while proc.poll() is None:
+            anon = max(anon, status(proc.pid).get("RssAnon", 0))
+            time.sleep(0.002)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd}: {err.read()}")
+        return out.read(), wall, anon
 
 
 def ensure_data(data: Path, sizes: list[str]) -> dict[str, Path]:
