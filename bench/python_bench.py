@@ -66,6 +66,7 @@ DROP_IN = textwrap.dedent(
         result = process_partial_pcap(file_handle)
         return result, time.process_time() - start
 
+    import resource
     start = time.perf_counter()
     results = PCAPParallel(sys.argv[1], callback=timed).split()
     total = Counter()
@@ -74,7 +75,12 @@ DROP_IN = textwrap.dedent(
         counts, seconds = f.result()
         total.update(counts)
         cpu += seconds
-    print(time.perf_counter() - start, cpu, len(results), sum(total.values()))
+    wall = time.perf_counter() - start
+    # split() has shut the pool down: the workers' CPU time is in CHILDREN.
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    print(wall, cpu, len(results), sum(total.values()), kids.ru_utime + kids.ru_stime,
+          me.ru_utime + me.ru_stime)
     """
 )
 
@@ -194,21 +200,23 @@ def drop_in_rows(files: dict[str, Path], runs: int, tmp: Path, orig_python: Path
     workers = os.cpu_count() or 1
     rows = []
     for label, path in files.items():
-        walls, floors, anons = [], [], []
+        walls, floors, anons, worker_cpu, parent_cpu = [], [], [], [], []
         for i in range(runs + 1):
             out, wall, anon = measure([sys.executable, tmp / "drop_in.py", path])
-            inner, cpu, chunks, counted = out.split()
+            inner, cpu, chunks, counted, kids, me = out.split()
             if i:
                 walls.append(float(inner))
                 floors.append(float(cpu) / workers)
                 anons.append(anon)
+                worker_cpu.append(float(kids))
+                parent_cpu.append(float(me))
+        # The original is slow: fewer runs, no warm-up (ours warmed the page cache).
         orig_runs = max(1, runs // 2)
         o_walls, o_anons = [], []
-        for i in range(orig_runs + 1):
+        for i in range(orig_runs):
             out, wall, anon = measure([orig_python, REPO / "bench/original_readme_example.py", path])
-            if i:
-                o_walls.append(wall)
-                o_anons.append(anon)
+            o_walls.append(wall)
+            o_anons.append(anon)
         our_serial = [float(measure([sys.executable, tmp / "our_serial.py", path])[0].split()[0])
                       for _ in range(runs)]
         orig_serial = [float(measure([orig_python, tmp / "orig_serial.py", path])[0].split()[0])
@@ -234,6 +242,10 @@ def drop_in_rows(files: dict[str, Path], runs: int, tmp: Path, orig_python: Path
             "ours_heap_mib": max(anons) / MIB, "original_heap_mib": max(o_anons) / MIB,
             "ours_serial": our_serial, "original_serial": orig_serial,
             "ratio_to_floor": wall / floor, "speedup_vs_original": o_wall / wall,
+            "worker_cpu": worker_cpu, "parent_cpu": parent_cpu,
+            # Load-independent: all the workers' CPU (callbacks, mapping and
+            # checking chunks, copies, pickling) against the callbacks' own.
+            "worker_cpu_to_callbacks": statistics.median(worker_cpu) / cpu_total,
             "projected": {str(n): {"ours": a, "original": b, "ratio": b / a} for n, (a, b) in proj.items()},
         })
     return rows
@@ -286,7 +298,10 @@ def iterator_rows(path: Path, runs: int) -> dict:
             rates.append(packets / (time.process_time() - start))
         return rates
 
-    from scapy.utils import PcapReader
+    import logging
+
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    from scapy.all import PcapReader  # with its layers: packets dissected, as users get them
 
     scapy_n = 20000
 
@@ -310,16 +325,18 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sizes", default="200M,1G")
     ap.add_argument("--data", default=str(REPO / "bench" / "data"))
+    ap.add_argument("--rows", default="drop_in,api,iterator", help="which rows to run")
     o = ap.parse_args()
     data = Path(o.data)
     files = ensure_data(data, o.sizes.split(","))
     tmp = data / "python-bench"
     tmp.mkdir(exist_ok=True)
     orig = original_python(data)
+    rows = o.rows.split(",")
     results = {
-        "drop_in": drop_in_rows(files, o.runs, tmp, orig),
-        "api": api_rows(files, o.runs, tmp),
-        "iterator": iterator_rows(next(iter(files.values())), o.runs),
+        "drop_in": drop_in_rows(files, o.runs, tmp, orig) if "drop_in" in rows else [],
+        "api": api_rows(files, o.runs, tmp) if "api" in rows else [],
+        "iterator": iterator_rows(next(iter(files.values())), o.runs) if "iterator" in rows else None,
     }
     (data / "python-results.json").write_text(json.dumps(results, indent=1))
 
@@ -334,7 +351,7 @@ def main() -> None:
         call = "top(by=\"src\")" if r["what"] == "top" else "info()"
         print(f"| open(...).{call}, {r['size']} pcap (in-process call) | {fmt(r['ours'])} | CLI "
               f"`{r['what']} --json` | {fmt(r['cli'])} | {r['ratio']:.2f}× CLI | ≤ 1.2× CLI |")
-    it = results["iterator"]
+    it = results["iterator"] or {"packets": 0, "ours_bare": [0], "ours_fields": [0], "dpkt": [0], "scapy": [0]}
     print()
     print(f"Packet iterator, one core, {it['packets']} packets of the first chunk:")
     for k in ("ours_bare", "ours_fields", "dpkt", "scapy"):
@@ -342,6 +359,8 @@ def main() -> None:
         print(f"- {k}: {m / 1e6:.2f} M packets/s ({lo / 1e6:.2f}–{hi / 1e6:.2f})")
     print()
     for r in results["drop_in"]:
+        print(f"{r['size']}: workers' CPU {fmt(r['worker_cpu'])} s = {r['worker_cpu_to_callbacks']:.3f}× "
+              f"the callbacks' CPU; parent CPU {fmt(r['parent_cpu'])} s")
         print(f"{r['size']}: {r['chunks']} chunks; parent heap peak ours {r['ours_heap_mib']:.0f} MiB, "
               f"original {r['original_heap_mib']:.0f} MiB; serial part ours {fmt(r['ours_serial'])} s, "
               f"original {fmt(r['original_serial'])} s")
