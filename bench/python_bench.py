@@ -225,17 +225,6 @@ def drop_in_rows(files: dict[str, Path], runs: int, tmp: Path, orig_python: Path
         o_wall = statistics.median(o_walls)
         s_ours, s_orig = statistics.median(our_serial), statistics.median(orig_serial)
         cpu_total = floor * workers
-        # Projection from the per-part costs: ours is its serial part (the
-        # parallel cut, kept as measured on 2 cores: conservative) plus the
-        # callbacks' CPU and our per-chunk work in the workers (mapping,
-        # checking, copying into BytesIO: the wall time beyond the serial
-        # part and the floor), divided by the core count. The original's
-        # callbacks overlap its serial scan, but it cannot end before that
-        # scan (read, dpkt, copy, pickle) has cut the last chunk.
-        overhead = max(0.0, (wall - s_ours) * workers - cpu_total)
-        proj = {}
-        for n in (16, 64):
-            proj[n] = (s_ours + (cpu_total + overhead) / n, max(s_orig, cpu_total / n))
         rows.append({
             "size": label, "workers": workers, "chunks": int(chunks), "counted": int(counted),
             "ours": walls, "floor": floors, "original": o_walls,
@@ -246,9 +235,29 @@ def drop_in_rows(files: dict[str, Path], runs: int, tmp: Path, orig_python: Path
             # Load-independent: all the workers' CPU (callbacks, mapping and
             # checking chunks, copies, pickling) against the callbacks' own.
             "worker_cpu_to_callbacks": statistics.median(worker_cpu) / cpu_total,
-            "projected": {str(n): {"ours": a, "original": b, "ratio": b / a} for n, (a, b) in proj.items()},
         })
+        rows[-1]["projected"] = project(rows[-1])
     return rows
+
+
+def project(r: dict) -> dict:
+    """Wall time on 16 and 64 cores from the measured per-part costs (CPU
+    times, which the machine's load does not inflate): ours is its serial
+    part (the parallel cut, as measured on 2 cores: conservative) plus all
+    the workers' CPU (the callbacks, and mapping, checking and copying the
+    chunks) divided by the cores; the original's callbacks overlap its
+    serial scan (read, dpkt, copy, pickle), but it cannot end before that
+    scan has cut the last chunk, nor before its callbacks' CPU divided by
+    the cores."""
+    callbacks = statistics.median(r["floor"]) * r["workers"]
+    workers_cpu = statistics.median(r["worker_cpu"])
+    s_ours = statistics.median(r["ours_serial"])
+    s_orig = statistics.median(r["original_serial"])
+    out = {}
+    for n in (16, 64):
+        ours, orig = s_ours + workers_cpu / n, max(s_orig, callbacks / n)
+        out[str(n)] = {"ours": ours, "original": orig, "ratio": orig / ours}
+    return out
 
 
 def api_rows(files: dict[str, Path], runs: int, tmp: Path) -> list[dict]:
@@ -326,12 +335,19 @@ def main() -> None:
     ap.add_argument("--sizes", default="200M,1G")
     ap.add_argument("--data", default=str(REPO / "bench" / "data"))
     ap.add_argument("--rows", default="drop_in,api,iterator", help="which rows to run")
+    ap.add_argument("--from-json", help="print the rows of an earlier run's results")
     o = ap.parse_args()
     data = Path(o.data)
     files = ensure_data(data, o.sizes.split(","))
     tmp = data / "python-bench"
     tmp.mkdir(exist_ok=True)
     orig = original_python(data)
+    if o.from_json:
+        results = json.loads(Path(o.from_json).read_text())
+        for r in results["drop_in"]:
+            r["projected"] = project(r)
+        report(results)
+        return
     rows = o.rows.split(",")
     results = {
         "drop_in": drop_in_rows(files, o.runs, tmp, orig) if "drop_in" in rows else [],
@@ -339,6 +355,10 @@ def main() -> None:
         "iterator": iterator_rows(next(iter(files.values())), o.runs) if "iterator" in rows else None,
     }
     (data / "python-results.json").write_text(json.dumps(results, indent=1))
+    report(results)
+
+
+def report(results: dict) -> None:
 
     print("| what | ours (median s) | baseline | baseline (median s) | ratio | target |")
     print("|---|---:|---|---:|---:|---|")
@@ -356,7 +376,7 @@ def main() -> None:
     print(f"Packet iterator, one core, {it['packets']} packets of the first chunk:")
     for k in ("ours_bare", "ours_fields", "dpkt", "scapy"):
         m, lo, hi = median_range(it[k])
-        print(f"- {k}: {m / 1e6:.2f} M packets/s ({lo / 1e6:.2f}–{hi / 1e6:.2f})")
+        print(f"- {k}: {m / 1e6:.3f} M packets/s ({lo / 1e6:.3f}–{hi / 1e6:.3f})")
     print()
     for r in results["drop_in"]:
         print(f"{r['size']}: workers' CPU {fmt(r['worker_cpu'])} s = {r['worker_cpu_to_callbacks']:.3f}× "
