@@ -23,6 +23,7 @@ use crossbeam_channel::{RecvTimeoutError, bounded, unbounded};
 
 use crate::chunk::Chunk;
 use crate::chunker::{self, PlanRequest};
+use crate::decompress::Decoding;
 use crate::error::{ChunkFailure, ChunkFailureCause, Error, FormatError, Result};
 use crate::filter::Filter;
 use crate::format::{CaptureFormat, Compression};
@@ -191,8 +192,14 @@ impl Capture {
     /// Like every program that maps its input, the result is undefined if
     /// another process truncates the file while it is being read.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
+        Capture::open_with(path, &Decoding::default())
+    }
+
+    /// Like [`Capture::open`], with options for decoding compressed input
+    /// (decode threads, memory, the largest zstd window).
+    pub fn open_with(path: impl AsRef<Path>, decoding: &Decoding) -> Result<Capture> {
         let path = path.as_ref();
-        let (input, compression) = source::open(path)?;
+        let (input, compression) = source::open(path, decoding)?;
         Capture::new(path.display().to_string(), input, compression)
     }
 
@@ -207,14 +214,33 @@ impl Capture {
         name: &str,
         bytes: impl AsRef<[u8]> + Send + Sync + 'static,
     ) -> Result<Capture> {
+        Capture::from_bytes_with(name, bytes, &Decoding::default())
+    }
+
+    /// Like [`Capture::from_bytes`], with options for decoding compressed input.
+    pub fn from_bytes_with(
+        name: &str,
+        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
+        decoding: &Decoding,
+    ) -> Result<Capture> {
         let bytes: Bytes = Arc::new(bytes);
-        let (input, compression) = source::from_bytes(bytes)?;
+        let (input, compression) = source::from_bytes(bytes, decoding)?;
         Capture::new(name.to_string(), input, compression)
     }
 
     /// A capture read from any reader (plain or compressed), as a stream.
     pub fn from_reader(name: &str, reader: impl Read + Send + 'static) -> Result<Capture> {
-        let (input, compression) = source::from_reader(Box::new(reader), name)?;
+        Capture::from_reader_with(name, reader, &Decoding::default())
+    }
+
+    /// Like [`Capture::from_reader`], with options for decoding compressed
+    /// input (always sequential: a reader is read once, in order).
+    pub fn from_reader_with(
+        name: &str,
+        reader: impl Read + Send + 'static,
+        decoding: &Decoding,
+    ) -> Result<Capture> {
+        let (input, compression) = source::from_reader(Box::new(reader), name, decoding)?;
         Capture::new(name.to_string(), input, compression)
     }
 
@@ -285,8 +311,15 @@ impl Capture {
     }
 
     /// How many chunks are processed at once (default: the cores available).
+    /// A compressed file decoded in parallel uses as many decode threads,
+    /// unless [`Decoding::threads`] said otherwise.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
+        if let Input::Stream(s) = &self.input {
+            if let Some(threads) = &s.decode_threads {
+                threads.store(workers.max(1), Ordering::Relaxed);
+            }
+        }
         self
     }
 
