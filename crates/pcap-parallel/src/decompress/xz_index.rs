@@ -247,7 +247,8 @@ mod tests {
         let src: Arc<dyn Source> = Arc::new(MemSource(Arc::new(packed)));
         let all = streams(&*src).unwrap();
         assert_eq!(all.len(), 2);
-        assert_eq!(all[0].blocks.len(), 12);
+        assert!(all[0].blocks.len() >= 2, "{:?}", all[0].blocks);
+        assert_eq!(all[1].blocks.len(), 1);
         let mut got = Vec::new();
         let mut p = plan(src).unwrap();
         while let Next::Unit(u) = p.next() {
@@ -260,8 +261,8 @@ mod tests {
 
     #[test]
     fn an_index_that_does_not_add_up_means_no_plan() {
-        let data = vec![5u8; 400_000];
-        let packed = xz(&data, 100_000);
+        let data = vec![5u8; 3 << 20];
+        let packed = xz(&data, 1 << 20);
         let src: Arc<dyn Source> = Arc::new(MemSource(Arc::new(packed.clone())));
         assert!(plan(src).is_some());
         // One byte of the index changed: its CRC no longer matches.
