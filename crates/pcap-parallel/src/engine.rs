@@ -703,6 +703,7 @@ impl Capture {
         let Capture {
             name,
             input,
+            compression,
             format,
             head,
             split,
@@ -756,7 +757,9 @@ impl Capture {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            produced.error = Some(e);
+                            produced.error = Some(blame_compressed_data(e, compression, || {
+                                cutter.drain()
+                            }));
                             break;
                         }
                     }
@@ -822,8 +825,10 @@ impl Capture {
             }
         }
         produced.error = match (plan.fault, spool_error) {
-            // The spooled data ends where decompression failed: report that.
-            (Some((_, _, f)), Some(e)) if f.is_truncation() => Some(e),
+            // The spooled data ends where decompression failed, and what
+            // came before a decompression failure cannot be vouched for:
+            // report that.
+            (Some((_, _, f)), Some(e)) if f.is_truncation() || is_decompression(&e) => Some(e),
             (None, Some(e)) if max_packets.is_none() => Some(e),
             (Some((offset, packet, fault)), _) => Some(Error::Format(FormatError {
                 name,
@@ -834,6 +839,29 @@ impl Capture {
             _ => None,
         };
         produced
+    }
+}
+
+/// True for errors of the compressed data (not of the capture in it).
+fn is_decompression(e: &Error) -> bool {
+    matches!(e, Error::Decompress { .. } | Error::ZstdWindow { .. })
+}
+
+/// A fault found in the capture inside a compressed stream may be the
+/// visible effect of damaged compressed data whose check (gzip's CRC at the
+/// end of a member, say) comes later: the stream is decoded to its end
+/// (`drain`), and a decompression error found there is reported instead.
+fn blame_compressed_data(
+    fault: Error,
+    compression: Compression,
+    drain: impl FnOnce() -> Option<Error>,
+) -> Error {
+    if compression == Compression::None || !matches!(fault, Error::Format(_)) {
+        return fault;
+    }
+    match drain() {
+        Some(e) if is_decompression(&e) => e,
+        _ => fault,
     }
 }
 
