@@ -757,9 +757,8 @@ impl Capture {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            produced.error = Some(blame_compressed_data(e, compression, || {
-                                cutter.drain()
-                            }));
+                            produced.error =
+                                Some(blame_compressed_data(e, compression, || cutter.drain()));
                             break;
                         }
                     }
