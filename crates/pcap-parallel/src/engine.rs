@@ -315,10 +315,10 @@ impl Capture {
     /// unless [`Decoding::threads`] said otherwise.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
-        if let Input::Stream(s) = &self.input {
-            if let Some(threads) = &s.decode_threads {
-                threads.store(workers.max(1), Ordering::Relaxed);
-            }
+        if let Input::Stream(s) = &self.input
+            && let Some(threads) = &s.decode_threads
+        {
+            threads.store(workers.max(1), Ordering::Relaxed);
         }
         self
     }

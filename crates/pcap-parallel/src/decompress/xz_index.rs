@@ -167,18 +167,18 @@ pub(crate) fn plan(src: Arc<dyn Source>) -> Option<BlockPlanner> {
 impl Planner for BlockPlanner {
     fn next(&mut self) -> Next {
         loop {
-            if let Some((stream, i)) = &mut self.current {
-                if let Some(&block) = stream.blocks.get(*i) {
-                    *i += 1;
-                    let (stream, src) = (stream.clone(), self.src.clone());
-                    let end = block.offset + block.unpadded.div_ceil(4) * 4;
-                    return Next::Unit(Unit {
-                        compressed: block.offset..end,
-                        restart: stream.start,
-                        release: Release::Streamed,
-                        open: Box::new(move || one_block_stream(src, &stream, block)),
-                    });
-                }
+            if let Some((stream, i)) = &mut self.current
+                && let Some(&block) = stream.blocks.get(*i)
+            {
+                *i += 1;
+                let (stream, src) = (stream.clone(), self.src.clone());
+                let end = block.offset + block.unpadded.div_ceil(4) * 4;
+                return Next::Unit(Unit {
+                    compressed: block.offset..end,
+                    restart: stream.start,
+                    release: Release::Streamed,
+                    open: Box::new(move || one_block_stream(src, &stream, block)),
+                });
             }
             match self.streams.next() {
                 Some(s) => self.current = Some((Arc::new(s), 0)),
