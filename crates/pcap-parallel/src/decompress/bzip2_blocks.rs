@@ -359,6 +359,34 @@ mod tests {
     }
 
     #[test]
+    fn a_fragment_cut_at_a_false_boundary_never_decodes() {
+        let data = sample(50_000);
+        let packed = bz2(&data, 1);
+        let src: Arc<dyn Source> = Arc::new(MemSource(Arc::new(packed.clone())));
+        let mut scanner = Scanner::new(src.clone());
+        let (first, _) = scanner.find(32).unwrap().unwrap();
+        let (end, kind) = scanner.find(first + 80).unwrap().unwrap();
+        assert_eq!((first, kind), (32, Magic::Block));
+        let crc = bits_at(&*src, first + 48, 32).unwrap().unwrap() as u32;
+        let decode = |bits: std::ops::Range<u64>, crc: u32| {
+            let alone = block_alone(&*src, b'1', bits, crc).unwrap();
+            let mut out = Vec::new();
+            bzip2::read::BzDecoder::new(&alone[..])
+                .read_to_end(&mut out)
+                .map(|_| out)
+        };
+        assert_eq!(
+            decode(first..end, crc).unwrap(),
+            data[..data.len().min(99_981)]
+        );
+        // As if a false magic had been found inside the block: the block
+        // cut there (and closed with an end-of-stream magic) never decodes.
+        for cut in (first + 200..end - 8).step_by(997) {
+            assert!(decode(first..cut, crc).is_err(), "cut at bit {cut}");
+        }
+    }
+
+    #[test]
     fn the_scan_finds_magics_at_every_bit_offset() {
         for shift in 0..8u64 {
             for magic in [BLOCK_MAGIC, EOS_MAGIC] {

@@ -362,7 +362,9 @@ struct Pool {
 }
 
 impl Pool {
-    fn submit(&mut self, job: Job, threads: usize) {
+    /// Queues `job`, starting a thread for it if fewer than `threads` run;
+    /// false if not a single thread could be started.
+    fn submit(&mut self, job: Job, threads: usize) -> bool {
         if self.started < threads {
             let rx = self.job_rx.clone();
             let spawned = std::thread::Builder::new()
@@ -372,15 +374,13 @@ impl Pool {
                         job();
                     }
                 });
-            if spawned.is_ok() || self.started == 0 {
-                self.started += 1;
+            match spawned {
+                Ok(_) => self.started += 1,
+                Err(_) if self.started == 0 => return false,
+                Err(_) => {}
             }
         }
-        if self.started == 0 {
-            job(); // no thread could be started: decode here
-            return;
-        }
-        let _ = self.jobs.send(job);
+        self.jobs.send(job).is_ok()
     }
 }
 
@@ -422,6 +422,14 @@ impl Dispatcher {
                     Next::Unit(unit) => {
                         let (out, pieces) = unbounded();
                         let seq = next_seq;
+                        let shared = shared.clone();
+                        let (release, open) = (unit.release, unit.open);
+                        let job = Box::new(move || decode_unit(seq, release, open, &shared, &out));
+                        if !pool.submit(job, threads) {
+                            // No thread to decode on: all of it sequentially.
+                            fallback = Some(unit.restart);
+                            break;
+                        }
                         next_seq += 1;
                         queue.push_back(InFlight {
                             seq,
@@ -429,12 +437,6 @@ impl Dispatcher {
                             restart: unit.restart,
                             pieces,
                         });
-                        let shared = shared.clone();
-                        let (release, open) = (unit.release, unit.open);
-                        pool.submit(
-                            Box::new(move || decode_unit(seq, release, open, &shared, &out)),
-                            threads,
-                        );
                     }
                     Next::End => planned_all = true,
                     Next::Sequential { restart } => fallback = Some(restart),
