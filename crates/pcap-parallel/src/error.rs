@@ -64,7 +64,9 @@ pub enum Error {
     /// A zstd frame asks for a larger window than
     /// [`crate::Decoding::max_zstd_window`] allows: decoding it would hold
     /// that much decoded data in memory. Raise the limit to read it.
-    #[error("{name}: {window}, after {offset} decompressed bytes (raise the limit to read it)")]
+    #[error(
+        "{name}: {window}, after {offset} decompressed bytes (raise Decoding::max_zstd_window to read it)"
+    )]
     ZstdWindow {
         /// The input's name.
         name: String,

@@ -376,7 +376,11 @@ mod tests {
                 .map(|_| out)
         };
         let block = decode(first..end, crc).unwrap();
-        assert!(block.len() > 50_000 && data.starts_with(&block), "{}", block.len());
+        assert!(
+            block.len() > 50_000 && data.starts_with(&block),
+            "{}",
+            block.len()
+        );
         // As if a false magic had been found inside the block: the block
         // cut there (and closed with an end-of-stream magic) never decodes.
         for cut in (first + 200..end - 8).step_by(997) {
