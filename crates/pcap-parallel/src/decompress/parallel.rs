@@ -257,6 +257,11 @@ impl Budget {
         self.changed.notify_all();
     }
 
+    /// The sequence number of the head (the next unit to hand on).
+    fn head(&self) -> u64 {
+        self.state.lock().expect("budget lock").head
+    }
+
     fn is_closed(&self) -> bool {
         self.state.lock().expect("budget lock").closed
     }
@@ -279,6 +284,13 @@ struct InFlight {
 struct Shared {
     budget: Budget,
     spent: Receiver<Vec<u8>>,
+}
+
+impl Shared {
+    /// The sequence number of a unit queued when none is in flight.
+    fn first_seq(&self) -> u64 {
+        self.budget.head()
+    }
 }
 
 /// A fresh or recycled buffer of `BLOCK_LEN` initialised bytes.
@@ -384,6 +396,49 @@ impl Pool {
     }
 }
 
+/// What planning found, besides the units queued.
+enum Planned {
+    /// The queue is full; more to come.
+    More,
+    /// Every unit is queued.
+    All,
+    /// The rest is decoded sequentially from this compressed offset.
+    Sequential(u64),
+}
+
+/// Plans and queues units until `4 × threads + 2` are in flight.
+fn queue_units(
+    planner: &mut dyn Planner,
+    pool: &mut Pool,
+    queue: &mut VecDeque<InFlight>,
+    shared: &Arc<Shared>,
+    threads: usize,
+) -> Planned {
+    while queue.len() < 4 * threads + 2 {
+        let unit = match planner.next() {
+            Next::Unit(unit) => unit,
+            Next::End => return Planned::All,
+            Next::Sequential { restart } => return Planned::Sequential(restart),
+        };
+        let (out, pieces) = unbounded();
+        let seq = queue.back().map_or(shared.first_seq(), |u| u.seq + 1);
+        let shared = shared.clone();
+        let (release, open) = (unit.release, unit.open);
+        let job = Box::new(move || decode_unit(seq, release, open, &shared, &out));
+        if !pool.submit(job, threads) {
+            // No thread to decode on: all of it sequentially.
+            return Planned::Sequential(unit.restart);
+        }
+        queue.push_back(InFlight {
+            seq,
+            compressed_end: unit.compressed.end,
+            restart: unit.restart,
+            pieces,
+        });
+    }
+    Planned::More
+}
+
 /// The dispatcher: plans, queues and hands on units in order, until the
 /// input ends, the reader hangs up, or a failure sends it sequential.
 pub(crate) struct Dispatcher {
@@ -408,7 +463,6 @@ impl Dispatcher {
             started: 0,
         };
         let mut queue: VecDeque<InFlight> = VecDeque::new();
-        let mut next_seq = 0u64;
         let mut planned_all = false;
         let mut fallback: Option<u64> = None;
         let mut emitted = 0u64;
@@ -417,29 +471,11 @@ impl Dispatcher {
         let mut restart = (0u64, 0u64);
         loop {
             let threads = self.threads.load(Ordering::Relaxed).max(1);
-            while !planned_all && fallback.is_none() && queue.len() < 4 * threads + 2 {
-                match planner.next() {
-                    Next::Unit(unit) => {
-                        let (out, pieces) = unbounded();
-                        let seq = next_seq;
-                        let shared = shared.clone();
-                        let (release, open) = (unit.release, unit.open);
-                        let job = Box::new(move || decode_unit(seq, release, open, &shared, &out));
-                        if !pool.submit(job, threads) {
-                            // No thread to decode on: all of it sequentially.
-                            fallback = Some(unit.restart);
-                            break;
-                        }
-                        next_seq += 1;
-                        queue.push_back(InFlight {
-                            seq,
-                            compressed_end: unit.compressed.end,
-                            restart: unit.restart,
-                            pieces,
-                        });
-                    }
-                    Next::End => planned_all = true,
-                    Next::Sequential { restart } => fallback = Some(restart),
+            if !planned_all && fallback.is_none() {
+                match queue_units(&mut *planner, &mut pool, &mut queue, &shared, threads) {
+                    Planned::More => {}
+                    Planned::All => planned_all = true,
+                    Planned::Sequential(from) => fallback = Some(from),
                 }
             }
             let Some(head) = queue.front_mut() else { break };
