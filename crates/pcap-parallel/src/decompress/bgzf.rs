@@ -2,12 +2,13 @@
 //! 64 KiB, each saying its own length in a `BC` extra field, so every
 //! member can be found from the headers alone and decoded on its own.
 //!
-//! Each member is decoded with its CRC and length checked, and must end
-//! exactly where its header said. A member without the field (a plain gzip
+//! Consecutive members are decoded together as one unit of about
+//! [`super::parallel::GROUP`] compressed bytes, each member's CRC and
+//! length checked; the unit must end exactly where a member ends. A member without the field (a plain gzip
 //! member appended to a BGZF file) ends the plan: from there the file is
 //! decoded sequentially.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::sync::Arc;
 
 use super::parallel::{Next, Planner, RangeReader, Release, Source, Unit, read_full};
@@ -53,36 +54,26 @@ impl Planner for MemberPlanner {
         if start == self.src.len() {
             return Next::End;
         }
-        let end = match member_len(&*self.src, start) {
-            Some(len) if start + len <= self.src.len() => start + len,
-            _ => return Next::Sequential { restart: start },
-        };
-        self.at = end;
-        let src = self.src.clone();
+        // Members of at most 64 KiB are grouped into units of about
+        // GROUP compressed bytes, so that handing on a unit costs little
+        // beside decoding it.
+        while self.at < self.src.len() && self.at - start < super::parallel::GROUP {
+            match member_len(&*self.src, self.at) {
+                Some(len) if self.at + len <= self.src.len() => self.at += len,
+                _ if self.at == start => return Next::Sequential { restart: start },
+                _ => break, // the next call says so
+            }
+        }
+        let (src, end) = (self.src.clone(), self.at);
         Next::Unit(Unit {
             compressed: start..end,
             restart: start,
             release: Release::Streamed,
             open: Box::new(move || {
+                // The range ends where a member ends, or decoding fails.
                 let input = BufReader::with_capacity(1 << 16, RangeReader::new(src, start..end));
-                Ok(Box::new(Member(flate2::bufread::GzDecoder::new(input))) as Box<dyn Read>)
+                Ok(Box::new(flate2::bufread::MultiGzDecoder::new(input)) as Box<dyn Read>)
             }),
         })
-    }
-}
-
-/// One member's decoder, which must use up exactly the member's bytes.
-struct Member(flate2::bufread::GzDecoder<BufReader<RangeReader>>);
-
-impl Read for Member {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.0.read(buf)?;
-        if n == 0 && !buf.is_empty() && !self.0.get_mut().fill_buf()?.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "gzip member shorter than its BGZF header says",
-            ));
-        }
-        Ok(n)
     }
 }

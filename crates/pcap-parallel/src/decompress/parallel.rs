@@ -45,6 +45,10 @@ use super::Decoding;
 use crate::format::Compression;
 use crate::source::{BLOCK_LEN, BlockSender, Bytes, StreamFailure, pump};
 
+/// Compressed bytes small units (BGZF members, small zstd frames) are
+/// grouped into, so that handing a unit on costs little beside decoding it.
+pub(crate) const GROUP: u64 = 1 << 20;
+
 /// Pieces the head unit may hold without a token from the budget.
 pub(crate) const HEAD_PIECES: usize = 8;
 
@@ -293,30 +297,15 @@ impl Shared {
     }
 }
 
-/// A fresh or recycled buffer of `BLOCK_LEN` initialised bytes.
-fn buffer(spent: &Receiver<Vec<u8>>) -> Vec<u8> {
-    match spent.try_recv() {
-        Ok(mut b) => {
-            b.truncate(BLOCK_LEN);
-            b.resize(BLOCK_LEN, 0);
-            b
-        }
-        Err(_) => vec![0u8; BLOCK_LEN],
-    }
-}
-
-/// Reads `reader` into `buf` until it is full or the reader ends.
-fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
+/// The next piece of `reader` (at most `BLOCK_LEN` bytes), in a recycled
+/// buffer if one is there. Only what is read is written: a small unit
+/// (a BGZF member decodes to 64 KiB) does not pay for zeroing a whole block.
+fn next_piece(reader: &mut dyn Read, spent: &Receiver<Vec<u8>>) -> io::Result<Vec<u8>> {
+    let mut piece = spent.try_recv().unwrap_or_default();
+    piece.clear();
+    piece.reserve_exact(BLOCK_LEN);
+    reader.take(BLOCK_LEN as u64).read_to_end(&mut piece)?;
+    Ok(piece)
 }
 
 /// Decodes one unit on a worker, sending its pieces to `out`.
@@ -334,12 +323,10 @@ fn decode_unit(seq: u64, release: Release, open: OpenUnit, shared: &Shared, out:
         let mut reader = open()?;
         let mut held = Vec::new();
         loop {
-            let mut piece = buffer(&shared.spent);
-            let n = fill(&mut *reader, &mut piece)?;
-            if n == 0 {
+            let piece = next_piece(&mut *reader, &shared.spent)?;
+            if piece.is_empty() {
                 break;
             }
-            piece.truncate(n);
             match release {
                 Release::Streamed => {
                     if !send(piece) {

@@ -13,7 +13,7 @@ use std::io::{self, BufRead, Read};
 
 use zstd::stream::raw::{DParameter, Decoder, Operation};
 
-use super::parallel::{Next, Planner, RangeReader, Release, Source, Unit, read_full};
+use super::parallel::{GROUP, Next, Planner, RangeReader, Release, Source, Unit, read_full};
 use super::peek::Peek;
 use std::sync::Arc;
 
@@ -230,12 +230,16 @@ impl Planner for FramePlanner {
         if start == self.src.len() {
             return Next::End;
         }
-        let Ok(end) = frame_end(&*self.src, start, self.limit) else {
-            // The sequential decoder says what is wrong, where.
-            return Next::Sequential { restart: start };
-        };
-        self.at = end;
-        let (src, limit) = (self.src.clone(), self.limit);
+        // Small frames are grouped into units of about GROUP compressed bytes.
+        while self.at < self.src.len() && self.at - start < GROUP {
+            match frame_end(&*self.src, self.at, self.limit) {
+                Ok(end) => self.at = end,
+                // The sequential decoder says what is wrong, where.
+                Err(_) if self.at == start => return Next::Sequential { restart: start },
+                Err(_) => break, // the next call says so
+            }
+        }
+        let (src, limit, end) = (self.src.clone(), self.limit, self.at);
         Next::Unit(Unit {
             compressed: start..end,
             restart: start,
