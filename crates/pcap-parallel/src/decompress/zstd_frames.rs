@@ -128,10 +128,17 @@ fn check_window(window: u64, limit: u64, frame_offset: u64) -> io::Result<()> {
     Ok(())
 }
 
+thread_local! {
+    /// A decoder kept for the thread's next [`ZstdFrames`]: a decoding
+    /// context keeps its window buffer, so frames decoded one after another
+    /// on a pool thread do not each allocate (and fault in) a new window.
+    static SPARE: std::cell::RefCell<Option<Decoder<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// A zstd decoder that reads frame by frame, checking each frame's window.
 pub(crate) struct ZstdFrames<R> {
     input: Peek<R>,
-    decoder: Decoder<'static>,
+    decoder: Option<Decoder<'static>>,
     in_frame: bool,
     limit: u64,
     /// Compressed offset of `input`'s first byte in the whole file.
@@ -142,12 +149,21 @@ impl<R: Read> ZstdFrames<R> {
     /// Decodes `inner`, which starts at compressed offset `base`; frames
     /// with a window over `limit` bytes are refused.
     pub fn new(inner: R, limit: u64, base: u64) -> io::Result<ZstdFrames<R>> {
-        let mut decoder = Decoder::new()?;
-        // The limit is ours (checked per frame); let libzstd go to its own.
-        decoder.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX))?;
+        let decoder = match SPARE.with(|s| s.borrow_mut().take()) {
+            Some(mut d) => {
+                d.reinit()?; // whatever a failed frame left behind is dropped
+                d
+            }
+            None => {
+                let mut d = Decoder::new()?;
+                // The limit is ours (checked per frame); libzstd's own is the most it can do.
+                d.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX))?;
+                d
+            }
+        };
         Ok(ZstdFrames {
             input: Peek::new(inner, 1 << 17),
-            decoder,
+            decoder: Some(decoder),
             in_frame: false,
             limit,
             base,
@@ -195,7 +211,8 @@ impl<R: Read> Read for ZstdFrames<R> {
             }
             let input = self.input.fill_buf()?;
             let at_end = input.is_empty();
-            let status = self.decoder.run_on_buffers(input, out)?;
+            let decoder = self.decoder.as_mut().expect("kept until dropped");
+            let status = decoder.run_on_buffers(input, out)?;
             self.input.consume(status.bytes_read);
             if status.remaining == 0 {
                 self.in_frame = false;
@@ -209,6 +226,14 @@ impl<R: Read> Read for ZstdFrames<R> {
                 return Ok(status.bytes_written);
             }
         }
+    }
+}
+
+impl<R> Drop for ZstdFrames<R> {
+    fn drop(&mut self) {
+        let decoder = self.decoder.take();
+        // During thread exit the slot may be gone already: then it is dropped.
+        let _ = SPARE.try_with(|s| *s.borrow_mut() = decoder);
     }
 }
 
