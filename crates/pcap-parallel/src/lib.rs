@@ -60,6 +60,7 @@ pub mod tally;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
+pub use decompress::{Decoding, WindowTooLarge};
 pub use engine::{BoxError, Capture, ChunkResult, OnError, Progress, Report, default_workers};
 pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
 pub use flow::{FlowKey, Flows};

@@ -39,6 +39,8 @@ pub fn open_decompressed(path: impl AsRef<Path>) -> Result<(Compression, Box<dyn
         1 << 16,
         std::io::Cursor::new(head).chain(file),
     ));
-    let reader = crate::decompress::decoder(raw, compression).map_err(|e| Error::io(&name, e))?;
+    // The raw reader starts at compressed offset 0 (the head is chained back in).
+    let reader = crate::decompress::decoder(raw, compression, &Default::default(), 0)
+        .map_err(|e| Error::io(&name, e))?;
     Ok((compression, reader))
 }
