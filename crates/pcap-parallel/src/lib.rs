@@ -36,6 +36,7 @@
 //! Every complete packet before a fault in the input is delivered; then the
 //! error names the input, the byte offset and the packet number ([`error`]).
 
+mod admission;
 pub mod chunk;
 mod chunker;
 pub mod decode;
@@ -58,6 +59,7 @@ mod walk;
 pub use chunk::{Chunk, Packets};
 pub use engine::{BoxError, Capture, ChunkResult, OnError, Progress, Report, default_workers};
 pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
+pub use filter::{Filter, FilterError};
 pub use flow::{FlowKey, Flows};
 pub use format::{CaptureFormat, Compression, Endian, PcapVariant};
 pub use packet::{LinkType, Packet, Timestamp};
