@@ -152,6 +152,13 @@ fn signal_after(
     }
 }
 
+/// What an exited child wrote on its piped standard error.
+fn said(child: &mut std::process::Child) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut text).unwrap();
+    text
+}
+
 #[test]
 fn interrupted_split_and_exec_leave_only_complete_outputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,10 +182,12 @@ fn interrupted_split_and_exec_leave_only_complete_outputs() {
                 "2",
             ])
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let status = signal_after(&mut child, sig, Duration::from_millis(300));
         assert_eq!(status.code(), Some(130), "split after signal {sig}");
+        assert_eq!(said(&mut child), "pcap-parallel: interrupted\n");
         let mut names: Vec<PathBuf> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -230,12 +239,13 @@ fn interrupted_split_and_exec_leave_only_complete_outputs() {
             ])
             .env("TMPDIR", &tmp)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let start = Instant::now();
         let status = signal_after(&mut child, sig, Duration::from_millis(500));
         assert_eq!(status.code(), Some(130), "exec after signal {sig}");
+        assert_eq!(said(&mut child), "pcap-parallel: interrupted\n");
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the running commands were stopped"

@@ -2,7 +2,7 @@
 //! over its chunks.
 //!
 //! One thread produces chunks in file order (for a mapped file, after the
-//! parallel boundary search of [`crate::chunker`]; for a stream, as the
+//! parallel boundary search of `chunker`; for a stream, as the
 //! stream is read). Worker threads take chunks from a bounded channel and
 //! run user code on them, catching panics. Results are put back in file
 //! order before they reach the caller. At most a fixed number of chunks are
@@ -101,7 +101,7 @@ pub struct Report {
     /// Chunks whose closure failed.
     pub failed_chunks: usize,
     /// Segments whose guessed first boundary was wrong and were walked again
-    /// (mapped input; see [`crate::chunker`]).
+    /// (mapped input; see the `chunker` module).
     pub redone_segments: usize,
     /// Segments searched for boundaries in parallel (mapped input).
     pub segments: usize,

@@ -18,7 +18,7 @@
 //!
 //! ## How it works
 //!
-//! * [`format`]: the compression and capture format are told by magic
+//! * [`format`](mod@format): the compression and capture format are told by magic
 //!   bytes, never by the file name.
 //! * `source`: a plain file is memory-mapped; compressed input and standard
 //!   input are streamed through a bounded buffer, decompressed on a thread of
