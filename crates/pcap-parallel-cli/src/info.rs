@@ -68,11 +68,8 @@ fn summarise(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
     };
     drop(bar);
     run::usage_error_in(&mut report)?;
-    if report.chunks == 0
-        && let Some(e) = &report.input_error
-        && !matches!(e, pcap_parallel::Error::Cancelled)
-    {
-        // Nothing could be read: no summary of nothing.
+    if run::nothing_read(&report) {
+        let e = report.input_error.expect("nothing read: an error");
         return Ok(unreadable(&id.name, &e.to_string(), args.json));
     }
     let error = report.input_error.as_ref().map(|e| e.to_string());

@@ -155,6 +155,17 @@ impl Drop for Bar {
     }
 }
 
+/// True when nothing of the input could be read (it is missing its header,
+/// say): a command then prints no results at all, only the error, rather
+/// than a summary or table of nothing.
+pub fn nothing_read(report: &Report) -> bool {
+    report.chunks == 0
+        && report
+            .input_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, pcap_parallel::Error::Cancelled))
+}
+
 /// Prints what was skipped and the input error, if any (after the results
 /// of everything before it), and says whether the command failed. Damage
 /// passed over under `--on-error skip` is a warning, not a failure.

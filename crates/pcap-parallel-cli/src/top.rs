@@ -273,6 +273,9 @@ pub fn run(args: TopArgs) -> anyhow::Result<Status> {
     };
     drop(bar);
     run::usage_error_in(&mut report)?;
+    if run::nothing_read(&report) {
+        return Ok(run::finish(report.input_error, &report.skipped));
+    }
     let table = Table::new(tally.counts, args.by, args.limit);
     match (args.json, args.csv) {
         (true, _) => table.print_json(&args.file),

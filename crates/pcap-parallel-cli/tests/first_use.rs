@@ -284,6 +284,13 @@ fn no_summary_for_a_file_that_cannot_be_read() {
         let lines = json_lines(&run(&["info", "--json", f]));
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].as_object().unwrap().len(), 2, "{f}: {}", lines[0]);
+        // Nor an empty table.
+        for args in [vec!["top", f], vec!["top", "--json", f]] {
+            let out = run(&args);
+            assert_eq!(out.status.code(), Some(1));
+            assert_eq!(stdout(&out), "", "{args:?}: no table");
+            assert_eq!(stderr(&out).lines().count(), 1, "{args:?}");
+        }
     }
 }
 
