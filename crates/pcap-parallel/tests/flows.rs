@@ -137,7 +137,8 @@ fn conversations_and_datagrams_stay_whole() {
         }
         total += conversations;
     }
-    assert!(total > 100, "{total} conversations checked");
+    let least = if whole_corpus() { 100 } else { 40 };
+    assert!(total > least, "{total} conversations checked");
 }
 
 #[test]

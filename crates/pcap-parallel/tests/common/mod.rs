@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// The real captures shipped with the repository, with their manifest.
@@ -33,7 +34,10 @@ pub fn corpus() -> Option<PathBuf> {
         explicit.is_some() || std::env::var("PCAP_CORPUS_REQUIRED").is_ok_and(|v| v == "1");
     let dir = match explicit {
         Some(d) => PathBuf::from(d),
-        None => repo_root().join("../shared/corpus"),
+        None => match repo_root().parent() {
+            Some(beside) => beside.join("shared/corpus"),
+            None => PathBuf::from("../shared/corpus"),
+        },
     };
     if dir.join("MANIFEST.tsv").is_file() {
         return Some(dir);
