@@ -44,6 +44,11 @@ pub struct Common {
     /// A pcap record claiming more captured bytes than this is damage.
     #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
     pub max_caplen: u32,
+
+    /// The largest window a zstd frame may ask for (zstd keeps that much
+    /// decoded data in memory); `zstd --long=31` from a pipe needs 2G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
+    pub max_zstd_window: u64,
 }
 
 /// What to do at damaged input.

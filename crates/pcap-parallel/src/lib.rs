@@ -57,6 +57,7 @@ mod streaming;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
+pub use decompress::{Decoding, WindowTooLarge};
 pub use engine::{BoxError, Capture, ChunkResult, OnError, Progress, Report, default_workers};
 pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
 pub use filter::{Filter, FilterError};
