@@ -1,12 +1,19 @@
 //! `info`: a capinfos-like summary, computed in parallel.
+//!
+//! Every input gets its answer, in order: a summary, or (for an input of
+//! which nothing could be read: missing, not a capture, a header this reader
+//! does not accept) only its error, which `--json` prints as a line of its
+//! own, `{"file": ..., "error": ...}`, so that scripts can line the lines up
+//! with their inputs.
 
 use clap::Args;
-use pcap_parallel::summary::{self, Summary};
-use pcap_parallel::{Capture, Timestamp};
-use serde_json::{Value, json};
+use pcap_parallel::Capture;
+use pcap_parallel::summary::summarise;
 
+use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status};
-use crate::{Chunking, Common, Input};
+use crate::summary::{Summary, Unreadable};
+use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
@@ -21,155 +28,66 @@ pub struct InfoArgs {
     #[command(flatten)]
     common: Common,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
     chunking: Chunking,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
+    flow: FlowArgs,
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
+    let split = args.chunking.checked()?;
     let mut status = Status::Ok;
     for file in &args.files {
-        let capture = match run::open(file, &args.common, args.chunking.split()) {
-            Ok(c) => c,
+        let outcome = match run::open(file, &args.common, split) {
+            Ok(capture) => summarise_one(capture, &args)?,
             Err(e) if e.downcast_ref::<run::UsageError>().is_some() => return Err(e),
-            Err(e) => {
-                eprintln!("pcap-parallel: {e:#}");
-                status = Status::Failed;
-                continue;
-            }
+            Err(e) => unreadable(&file.display().to_string(), &format!("{e:#}"), args.json),
         };
-        match summarise(capture, &args)? {
+        match outcome {
             Status::Ok => {}
             Status::Interrupted => return Ok(Status::Interrupted),
             Status::Failed => status = Status::Failed,
         }
+        streams::flush();
     }
     Ok(status)
 }
 
-fn summarise(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
+/// Reads one capture and prints its summary.
+fn summarise_one(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
     let name = capture.name().to_string();
     let (capture, bar) = Bar::attach(capture, &args.common, &name);
     let flows = args.chunking.flows.map(|k| (k, args.flow.key()));
-    let (s, report) = summary::summarise(capture, flows);
+    let (summary, mut report) = summarise(capture, flows);
     drop(bar);
+    run::usage_error_in(&mut report)?;
+    if run::nothing_read(&report) {
+        let e = report.input_error.expect("nothing read: an error");
+        return Ok(unreadable(&name, &e.to_string(), args.json));
+    }
+    let error = report.input_error.as_ref().map(|e| e.to_string());
+    let summary = Summary::new(summary, error);
     if args.json {
-        println!("{}", to_json(&s, report.input_error.as_ref()));
+        outln!("{}", summary.to_json());
     } else {
-        print!("{}", to_text(&s));
+        streams::write_out_fmt(format_args!("{summary}"));
     }
     Ok(run::finish(report.input_error, &report.skipped))
 }
 
-/// The summary as one JSON object (`--json`).
-fn to_json(s: &Summary, error: Option<&pcap_parallel::Error>) -> Value {
-    let interfaces: Vec<Value> = s
-        .interfaces
-        .iter()
-        .map(|i| {
-            json!({
-                "section": i.section, "id": i.id, "link_type": i.link_type.0,
-                "link_type_name": i.link_type.name(), "snaplen": i.snaplen,
-                "ts_resolution": i.ts_resolution,
-            })
-        })
-        .collect();
-    let per_link: Vec<Value> = s
-        .link_types
-        .iter()
-        .map(|(lt, n)| json!({"link_type": lt.0, "link_type_name": lt.name(), "packets": n}))
-        .collect();
-    let p = &s.protocols;
-    json!({
-        "file": s.name,
-        "format": if s.format.is_pcapng() { "pcapng" } else { "pcap" },
-        "format_detail": s.format.name(),
-        "compression": s.compression.name(),
-        "byte_order": s.byte_orders,
-        "ts_resolution": s.ts_resolutions,
-        "interfaces": interfaces,
-        "link_types": per_link,
-        "sections": s.sections,
-        "packets": s.packets,
-        "captured_bytes": s.captured_bytes,
-        "original_bytes": s.original_bytes,
-        "first_time": s.first_time.map(|t| t.to_string()),
-        "last_time": s.last_time.map(|t| t.to_string()),
-        "duration_seconds": s.duration_seconds(),
-        "average_packet_size": s.average_packet_size(),
-        "protocols": {
-            "ipv4": p.ipv4, "ipv6": p.ipv6, "tcp": p.tcp, "udp": p.udp,
-            "icmp": p.icmp, "other_ip": p.other_ip, "not_ip": p.not_ip,
-        },
-        "chunks": s.chunks,
-        "error": error.map(|e| e.to_string()),
-    })
-}
-
-/// The summary as capinfos-like lines.
-fn to_text(s: &Summary) -> String {
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
-    let or_na = |v: Option<String>| v.unwrap_or_else(|| "n/a".into());
-    line("File name:", s.name.clone());
-    line("File format:", s.format.name().to_string());
-    line("Compression:", s.compression.name().to_string());
-    line("Byte order:", s.byte_orders.join(", "));
-    line("Timestamp resolution:", s.ts_resolutions.join(", "));
-    for i in &s.interfaces {
-        line(
-            "Interface:",
-            format!(
-                "section {} id {}: {} ({}), snaplen {}, {}",
-                i.section,
-                i.id,
-                i.link_type.name().unwrap_or("?"),
-                i.link_type.0,
-                i.snaplen,
-                i.ts_resolution
-            ),
+/// The error of an input of which nothing could be read, and its JSON line.
+fn unreadable(file: &str, error: &str, json: bool) -> Status {
+    if json {
+        let line = Unreadable {
+            file,
+            error: error.to_string(),
+        };
+        outln!(
+            "{}",
+            serde_json::to_string(&line).expect("a string pair serialises")
         );
     }
-    line("Packets:", s.packets.to_string());
-    for (lt, n) in &s.link_types {
-        line("  link type:", format!("{lt}: {n}"));
-    }
-    line("Captured bytes:", s.captured_bytes.to_string());
-    line("Original bytes:", s.original_bytes.to_string());
-    line("First packet time:", or_na(s.first_time.map(human_time)));
-    line("Last packet time:", or_na(s.last_time.map(human_time)));
-    line(
-        "Duration:",
-        or_na(s.duration_seconds().map(|d| format!("{d:.9} seconds"))),
-    );
-    line(
-        "Average packet size:",
-        or_na(s.average_packet_size().map(|a| format!("{a:.2} bytes"))),
-    );
-    let p = &s.protocols;
-    line(
-        "Protocols:",
-        format!(
-            "IPv4 {}, IPv6 {}, TCP {}, UDP {}, ICMP {}, other IP {}, not IP {}",
-            p.ipv4, p.ipv6, p.tcp, p.udp, p.icmp, p.other_ip, p.not_ip
-        ),
-    );
-    out
-}
-
-/// `2023-11-14 22:13:20.000057000 UTC (1700000000.000057000)`, or the
-/// epoch seconds alone when the date is out of range.
-fn human_time(t: Timestamp) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:9] UTC"
-    );
-    match time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()) {
-        Ok(d) => match d.format(&format) {
-            Ok(s) => format!("{s} ({t})"),
-            Err(_) => t.to_string(),
-        },
-        Err(_) => t.to_string(),
-    }
+    errln!("pcap-parallel: {error}");
+    Status::Failed
 }

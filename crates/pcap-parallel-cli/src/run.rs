@@ -9,9 +9,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pcap_parallel::{Capture, OnError, Progress, Split};
+use pcap_parallel::{Capture, OnError, Progress, Report, Split};
 
-use crate::{Common, OnErrorArg};
+use crate::args::{Common, OnErrorArg};
+use crate::errln;
 
 /// How a command ended, when it did not end in an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,16 +53,11 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Opens `input` with the common options and `split`.
+/// Opens `input` with the common options and `split` (checked already,
+/// see [`crate::args::Chunking::checked`]).
 pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Capture> {
     if common.jobs == Some(0) {
         return Err(UsageError("--jobs must be at least 1".into()).into());
-    }
-    match split {
-        Split::Packets(0) | Split::Chunks(0) => {
-            return Err(UsageError("a chunk count or size must be at least 1".into()).into());
-        }
-        _ => {}
     }
     let decoding = pcap_parallel::Decoding {
         threads: common.jobs,
@@ -86,11 +82,24 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
     }
     if let Some(expr) = &common.filter {
         // A filter that cannot be honoured is a usage error, never ignored.
-        let filter =
-            pcap_parallel::filter::Filter::new(expr).map_err(|e| UsageError(e.to_string()))?;
+        let filter = pcap_parallel::Filter::new(expr).map_err(|e| UsageError(e.to_string()))?;
         capture = capture.filter(filter);
     }
     Ok(capture)
+}
+
+/// A filter that compiles but does not suit the capture's link type is a
+/// usage error found by the run itself, before any chunk reached the
+/// command: it is taken out of `report` and returned as such, so that the
+/// command prints no results and exits with status 2.
+pub fn usage_error_in(report: &mut Report) -> Result<(), UsageError> {
+    match report.input_error.take() {
+        Some(pcap_parallel::Error::Filter(e)) => Err(UsageError(e.to_string())),
+        other => {
+            report.input_error = other;
+            Ok(())
+        }
+    }
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal and
@@ -152,6 +161,17 @@ impl Drop for Bar {
     }
 }
 
+/// True when nothing of the input could be read (it is missing its header,
+/// say): a command then prints no results at all, only the error, rather
+/// than a summary or table of nothing.
+pub fn nothing_read(report: &Report) -> bool {
+    report.chunks == 0
+        && report
+            .input_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, pcap_parallel::Error::Cancelled))
+}
+
 /// Prints what was skipped and the input error, if any (after the results
 /// of everything before it), and says whether the command failed. Damage
 /// passed over under `--on-error skip` is a warning, not a failure.
@@ -159,25 +179,33 @@ pub fn finish(error: Option<pcap_parallel::Error>, skipped: &[pcap_parallel::Ski
     if !skipped.is_empty() {
         let bytes: u64 = skipped.iter().map(|s| s.len).sum();
         for s in skipped {
-            eprintln!("pcap-parallel: warning: {s}");
+            errln!("pcap-parallel: warning: {s}");
         }
-        eprintln!(
-            "pcap-parallel: warning: {} damaged stretch{} ({bytes} bytes) skipped",
-            skipped.len(),
-            if skipped.len() == 1 { "" } else { "es" }
+        errln!(
+            "pcap-parallel: warning: {} skipped ({})",
+            count(skipped.len() as u64, "damaged stretch", "damaged stretches"),
+            count(bytes, "byte", "bytes")
         );
     }
     match error {
         None => Status::Ok,
         Some(pcap_parallel::Error::Cancelled) => {
-            eprintln!("pcap-parallel: interrupted");
+            // Stopped because an output stream failed: that says it all.
+            if !crate::streams::failed_already() {
+                errln!("pcap-parallel: interrupted");
+            }
             Status::Interrupted
         }
         Some(e) => {
-            eprintln!("pcap-parallel: {:#}", with_hint(e));
+            errln!("pcap-parallel: {:#}", with_hint(e));
             Status::Failed
         }
     }
+}
+
+/// `1 byte`, `2 bytes`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The library's error, with what to do about it where the command line

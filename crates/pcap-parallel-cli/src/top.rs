@@ -2,11 +2,13 @@
 //! built-in command.
 
 use clap::{Args, ValueEnum};
-use pcap_parallel::tally;
+use pcap_parallel::LinkType;
+use pcap_parallel::tally::{self, Key, Missed, Top};
 use serde_json::json;
 
+use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status};
-use crate::{Chunking, Common, Input};
+use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
@@ -25,22 +27,25 @@ pub struct TopArgs {
     #[arg(long, conflicts_with = "csv")]
     json: bool,
 
-    /// CSV output (`key,packets,bytes`).
+    /// CSV output: a header (the key's name, as in --by, then
+    /// `packets,bytes`), then a line per key.
     #[arg(long)]
     csv: bool,
 
     #[command(flatten)]
     common: Common,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
     chunking: Chunking,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
+    flow: FlowArgs,
 }
 
 /// What `top` counts by. Only IP packets count (every IP packet for
-/// src, dst, proto and conversation; those with ports for sport and dport).
+/// src, dst, proto and conversation; those with ports for sport and dport);
+/// bytes are the packets' lengths on the wire (original lengths, whatever
+/// the capture kept of them).
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
     /// Source address.
@@ -71,53 +76,121 @@ impl By {
 }
 
 pub fn run(args: TopArgs) -> anyhow::Result<Status> {
-    let capture = run::open(&args.file, &args.common, args.chunking.split())?;
+    let split = args.chunking.checked()?;
+    let capture = run::open(&args.file, &args.common, split)?;
     let (capture, bar) = Bar::attach(capture, &args.common, "top");
-    let by = args.by;
     let flows = args.chunking.flows.map(|k| (k, args.flow.key()));
-    let (top, report) = tally::count(capture, by.library(), flows);
+    let (top, mut report) = tally::count(capture, args.by.library(), flows);
     drop(bar);
-    let (packets, bytes, keys) = (top.packets, top.bytes, top.keys);
-    let mut rows = top.rows;
-    if args.limit > 0 {
-        rows.truncate(args.limit);
+    run::usage_error_in(&mut report)?;
+    if run::nothing_read(&report) {
+        return Ok(run::finish(report.input_error, &report.skipped));
     }
-    let by_name = by
-        .to_possible_value()
-        .expect("no skipped values")
-        .get_name()
-        .to_string();
-    if args.json {
-        let rows: Vec<_> = rows
+    let missed = top.missed.clone();
+    let table = Table::new(top, args.by, args.limit);
+    match (args.json, args.csv) {
+        (true, _) => table.print_json(&args.file),
+        (_, true) => table.print_csv(),
+        _ => table.print_text(),
+    }
+    streams::flush();
+    if table.keys == 0 && report.input_error.is_none() {
+        explain_empty(&missed, args.common.filter.is_some());
+    }
+    Ok(run::finish(report.input_error, &report.skipped))
+}
+
+/// Says on standard error why a table has no rows.
+fn explain_empty(missed: &Missed, filtered: bool) {
+    if missed.no_ports > 0 {
+        errln!(
+            "pcap-parallel: no packets with ports: {} IP packets, none of them TCP, UDP, SCTP or DCCP",
+            missed.no_ports
+        );
+    } else if missed.not_ip > 0 {
+        let names: Vec<String> = missed.link_types.iter().map(|lt| link_type(*lt)).collect();
+        errln!(
+            "pcap-parallel: no IP packets: link type{} {}",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        );
+    } else if filtered {
+        errln!("pcap-parallel: no packets passed the filter");
+    } else {
+        errln!("pcap-parallel: the capture holds no packets");
+    }
+}
+
+/// `ETHERNET (1)`, or `192` for a link type without a name.
+fn link_type(lt: LinkType) -> String {
+    match lt.name() {
+        Some(name) => format!("{name} ({})", lt.0),
+        None => lt.0.to_string(),
+    }
+}
+
+/// The rows to print, busiest first, and the totals over all keys.
+struct Table {
+    by: String,
+    rows: Vec<(Key, u64, u64)>,
+    packets: u64,
+    bytes: u64,
+    keys: usize,
+}
+
+impl Table {
+    fn new(top: Top, by: By, limit: usize) -> Table {
+        let mut rows = top.rows;
+        if limit > 0 {
+            rows.truncate(limit);
+        }
+        let by = by.to_possible_value().expect("no skipped values");
+        Table {
+            by: by.get_name().to_string(),
+            rows,
+            packets: top.packets,
+            bytes: top.bytes,
+            keys: top.keys,
+        }
+    }
+
+    fn print_json(&self, file: &std::path::Path) {
+        let rows: Vec<_> = self
+            .rows
             .iter()
             .map(|(k, n, b)| json!({"key": k.to_string(), "packets": n, "bytes": b}))
             .collect();
-        println!(
+        outln!(
             "{}",
-            json!({"file": args.file.display().to_string(), "by": by_name, "packets": packets,
-                   "bytes": bytes, "keys": keys, "rows": rows})
+            json!({"file": file.display().to_string(), "by": self.by, "packets": self.packets,
+                   "bytes": self.bytes, "keys": self.keys, "rows": rows})
         );
-    } else if args.csv {
-        println!("{by_name},packets,bytes");
-        for (k, n, b) in &rows {
+    }
+
+    fn print_csv(&self) {
+        outln!("{},packets,bytes", self.by);
+        for (k, n, b) in &self.rows {
             let k = k.to_string();
             if k.contains([',', '"']) {
-                println!("\"{}\",{n},{b}", k.replace('"', "\"\""));
+                outln!("\"{}\",{n},{b}", k.replace('"', "\"\""));
             } else {
-                println!("{k},{n},{b}");
+                outln!("{k},{n},{b}");
             }
         }
-    } else {
-        let width = rows
+    }
+
+    fn print_text(&self) {
+        let by = &self.by;
+        let width = self
+            .rows
             .iter()
             .map(|r| r.0.to_string().len())
             .max()
             .unwrap_or(0)
-            .max(by_name.len());
-        println!("{by_name:<width$} {:>12} {:>15}", "packets", "bytes");
-        for (k, n, b) in &rows {
-            println!("{:<width$} {n:>12} {b:>15}", k.to_string());
+            .max(by.len());
+        outln!("{by:<width$} {:>12} {:>15}", "packets", "bytes");
+        for (k, n, b) in &self.rows {
+            outln!("{:<width$} {n:>12} {b:>15}", k.to_string());
         }
     }
-    Ok(run::finish(report.input_error, &report.skipped))
 }

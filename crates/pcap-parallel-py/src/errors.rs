@@ -34,11 +34,11 @@ fn raise(
 pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
     let message = err.to_string();
     match err {
-        Error::Io { name, source } => match source.kind() {
+        Error::Io { name, error } => match error.kind() {
             std::io::ErrorKind::NotFound => {
-                PyFileNotFoundError::new_err((2, source.to_string(), name))
+                PyFileNotFoundError::new_err((2, error.to_string(), name))
             }
-            _ => PyOSError::new_err((source.raw_os_error().unwrap_or(0), message, name)),
+            _ => PyOSError::new_err((error.raw_os_error().unwrap_or(0), message, name)),
         },
         Error::UnknownFormat { name, .. } => {
             raise(py, "UnknownFormatError", message, Some(name), None, None)

@@ -5,8 +5,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pcap_parallel::filter::Filter;
-use pcap_parallel::{Capture, Limits, OnError, Split};
+use pcap_parallel::{Capture, Decoding, Filter, Limits, OnError, Split};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -171,6 +170,17 @@ impl Opener {
     }
 }
 
+/// Decoding options for the parent process: compressed chunks travel to
+/// worker processes and wait there too, so the parent holds less decoded
+/// data in flight than the library's default (16 MiB instead of 64 MiB),
+/// which keeps its memory flat and small whatever the input size.
+fn parallel_decoding_in_parent() -> Decoding {
+    Decoding {
+        max_in_flight: 16 << 20,
+        ..Decoding::default()
+    }
+}
+
 impl Opener {
     /// Opens the library capture with every option set. Opening reads the
     /// first bytes, which for a pipe may take any time: it runs off the
@@ -180,7 +190,9 @@ impl Opener {
         let opened = match &self.source {
             Source::Path(p) => {
                 let p = p.clone();
-                drive(py, &Watch::new(None), move || Capture::open(p))?
+                drive(py, &Watch::new(None), move || {
+                    Capture::open_with(p, &parallel_decoding_in_parent())
+                })?
             }
             Source::File(slot) => {
                 let obj = slot

@@ -25,7 +25,7 @@ use crate::chunk::Chunk;
 use crate::decode::{self, Ip};
 use crate::engine::{Capture, Report};
 use crate::flow::FlowKey;
-use crate::packet::Packet;
+use crate::packet::{LinkType, Packet};
 
 /// What to count by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,7 +153,46 @@ pub struct Top {
     pub keys: usize,
     /// Every key with its packets and bytes: most packets first, ties by key.
     pub rows: Vec<(Key, u64, u64)>,
+    /// The packets that had no key, for saying why a table is empty.
+    pub missed: Missed,
 }
+
+/// The packets that have no key under [`By`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Missed {
+    /// Packets that are not IP (or whose IP header cannot be read).
+    pub not_ip: u64,
+    /// IP packets without ports, for [`By::Sport`] and [`By::Dport`].
+    pub no_ports: u64,
+    /// The link types of the packets that are not IP, in order of appearance.
+    pub link_types: Vec<LinkType>,
+}
+
+impl Missed {
+    fn add(&mut self, p: &Packet<'_>) {
+        if decode::ip(p.link_type, p.data).is_some() {
+            self.no_ports += 1;
+            return;
+        }
+        self.not_ip += 1;
+        if !self.link_types.contains(&p.link_type) {
+            self.link_types.push(p.link_type);
+        }
+    }
+
+    fn merge(&mut self, o: Missed) {
+        self.not_ip += o.not_ip;
+        self.no_ports += o.no_ports;
+        for lt in o.link_types {
+            if !self.link_types.contains(&lt) {
+                self.link_types.push(lt);
+            }
+        }
+    }
+}
+
+/// One chunk's (or shard's) counts, and what had no key.
+type Counted = (Vec<(Key, (u64, u64))>, Missed);
 
 /// Packets and bytes per key of one chunk, counted under the narrowest key
 /// type (hashing an address is cheaper than hashing a [`Key`]), widened at
@@ -162,16 +201,21 @@ fn count_chunk<K: std::hash::Hash + Eq>(
     chunk: &Chunk,
     key: impl Fn(&Packet<'_>) -> Option<K>,
     widen: impl Fn(K) -> Key,
-) -> Vec<(Key, (u64, u64))> {
+) -> Counted {
     let mut counts: HashMap<K, (u64, u64), foldhash::fast::RandomState> = HashMap::default();
+    let mut missed = Missed::default();
     for p in chunk.packets() {
-        if let Some(k) = key(&p) {
-            let e = counts.entry(k).or_insert((0, 0));
-            e.0 += 1;
-            e.1 += p.original_len as u64;
+        match key(&p) {
+            Some(k) => {
+                let e = counts.entry(k).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += p.original_len as u64;
+            }
+            None => missed.add(&p),
         }
     }
-    counts.into_iter().map(|(k, v)| (widen(k), v)).collect()
+    let counts = counts.into_iter().map(|(k, v)| (widen(k), v)).collect();
+    (counts, missed)
 }
 
 /// Counts packets and bytes per key over `capture`, chunk by chunk (or, with
@@ -180,7 +224,9 @@ fn count_chunk<K: std::hash::Hash + Eq>(
 /// before a fault.
 pub fn count(capture: Capture, by: By, flows: Option<(usize, FlowKey)>) -> (Top, Report) {
     let mut total = Counts::default();
-    let mut add = |counts: Vec<(Key, (u64, u64))>| {
+    let mut missed = Missed::default();
+    let mut add = |(counts, m): Counted| {
+        missed.merge(m);
         for (k, (n, b)) in counts {
             let e = total.entry(k).or_insert((0, 0));
             e.0 += n;
@@ -190,15 +236,16 @@ pub fn count(capture: Capture, by: By, flows: Option<(usize, FlowKey)>) -> (Top,
     let report = match flows {
         Some((k, flow_key)) => {
             let (counts, mut report) = capture.flows(k).key(flow_key).fold_report(
-                |_| Counts::default(),
-                |c, p| {
-                    if let Some(key) = decode::ip(p.link_type, p.data).and_then(|ip| key(by, &ip)) {
+                |_| (Counts::default(), Missed::default()),
+                |(c, m), p| match decode::ip(p.link_type, p.data).and_then(|ip| key(by, &ip)) {
+                    Some(key) => {
                         let e = c.entry(key).or_insert((0, 0));
                         e.0 += 1;
                         e.1 += p.original_len as u64;
                     }
+                    None => m.add(p),
                 },
-                |_, c| c.into_iter().collect::<Vec<_>>(),
+                |_, (c, m)| (c.into_iter().collect::<Vec<_>>(), m),
             );
             match counts {
                 Ok(shards) => shards.into_iter().for_each(&mut add),
@@ -242,6 +289,7 @@ pub fn count(capture: Capture, by: By, flows: Option<(usize, FlowKey)>) -> (Top,
         bytes,
         keys,
         rows,
+        missed,
     };
     (top, report)
 }
