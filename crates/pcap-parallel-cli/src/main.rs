@@ -115,6 +115,11 @@ pub struct Common {
     /// A pcap record claiming more captured bytes than this is damage.
     #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
     pub max_caplen: u32,
+
+    /// A pcapng section describing more interfaces than this is damage
+    /// (each costs memory while its section is read).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    pub max_interfaces: u32,
 }
 
 /// What to do at damaged input.

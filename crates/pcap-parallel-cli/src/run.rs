@@ -72,6 +72,7 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
         })
         .limits(pcap_parallel::Limits {
             max_packet_len: common.max_caplen,
+            max_interfaces: common.max_interfaces,
             ..pcap_parallel::Limits::default()
         })
         .cancel_flag(interrupt_flag());

@@ -174,7 +174,7 @@ impl Chunk {
                     return Vec::new();
                 };
                 let mut out = section.raw_shb.to_vec();
-                for iface in &section.interfaces[..count.min(section.interfaces.len())] {
+                for iface in section.interfaces.iter().take(count) {
                     out.extend_from_slice(&iface.raw);
                 }
                 out
@@ -259,12 +259,27 @@ impl Chunk {
     /// the state of the section after each section header and interface
     /// description in the chunk, in order. Keeping the last state of each
     /// section (by [`Section::offset`]) over all chunks gives every section
-    /// with all its interfaces. Empty for pcap.
+    /// with all its interfaces. Each state costs O(1) (see
+    /// [`crate::pcapng::InterfaceTable`]). Empty for pcap.
     pub fn section_states(&self) -> Vec<Arc<Section>> {
         match &self.context {
             Context::Pcapng(start) => start.iter().chain(self.described.iter()).cloned().collect(),
             Context::Pcap(_) => Vec::new(),
         }
+    }
+
+    /// pcapng: the last state of each section the chunk sees (the one in
+    /// force at its start, and those it starts), in order. Every earlier
+    /// state of a section is a prefix of its last one.
+    pub(crate) fn final_section_states(&self) -> Vec<Arc<Section>> {
+        let mut out: Vec<Arc<Section>> = Vec::new();
+        for s in self.section_states() {
+            match out.last_mut() {
+                Some(last) if last.offset == s.offset => *last = s,
+                _ => out.push(s),
+            }
+        }
+        out
     }
 
     /// The link types the chunk's packets may have: the pcap file's, or
@@ -274,9 +289,11 @@ impl Chunk {
             Context::Pcap(h) => vec![(h.link_type, h.endian)],
             Context::Pcapng(_) => Vec::new(),
         };
-        for s in self.section_states() {
-            for i in &s.interfaces {
-                if !out.contains(&(i.link_type, s.endian)) {
+        let mut seen: std::collections::HashSet<(LinkType, crate::Endian)> =
+            out.iter().copied().collect();
+        for s in self.final_section_states() {
+            for i in s.interfaces.iter() {
+                if seen.insert((i.link_type, s.endian)) {
                     out.push((i.link_type, s.endian));
                 }
             }

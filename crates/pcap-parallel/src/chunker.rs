@@ -173,9 +173,10 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 && s.start_endian == state.endian()
                 && match s.walker {
                     Walker::Pcapng {
-                        interfaces: Interfaces::Unknown { need, .. },
+                        interfaces: Interfaces::Unknown { need, here },
+                        limits,
                         ..
-                    } => need <= known,
+                    } => need <= known && known + here <= limits.max_interfaces as usize,
                     _ => true,
                 }
         };
@@ -198,11 +199,11 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 Walker::Pcapng {
                     endian,
                     interfaces: Interfaces::Unknown { here, .. },
-                    max_block_len,
+                    limits,
                 } => Walker::Pcapng {
                     endian,
                     interfaces: Interfaces::Known(known + here),
-                    max_block_len,
+                    limits,
                 },
                 w => w,
             };
@@ -237,10 +238,10 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             // Past the damage, in the same section as far as anyone can tell.
             let count = known_interfaces(&end_state);
             state = match end_state {
-                Walker::Pcapng { max_block_len, .. } => Walker::Pcapng {
+                Walker::Pcapng { limits, .. } => Walker::Pcapng {
                     endian: Some(endian),
                     interfaces: Interfaces::Known(count),
-                    max_block_len,
+                    limits,
                 },
                 w => w,
             };
@@ -390,7 +391,7 @@ pub(crate) fn resync_after(
 ) -> Option<(usize, Endian)> {
     let window = match walker {
         Walker::Pcap(h) => h.record_header_len() + h.max_caplen as usize,
-        Walker::Pcapng { max_block_len, .. } => *max_block_len as usize,
+        Walker::Pcapng { limits, .. } => limits.max_block_len as usize,
     };
     let mut pos = from + 1;
     while pos < buf.len() {

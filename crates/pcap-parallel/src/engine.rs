@@ -752,7 +752,7 @@ impl Capture {
                 Walker::Pcapng {
                     endian: None,
                     interfaces: Interfaces::Known(0),
-                    max_block_len: limits.max_block_len,
+                    limits,
                 },
                 0,
             ),

@@ -186,6 +186,9 @@ pub enum Fault {
         interface: u32,
         defined: usize,
     },
+    /// A pcapng section describes more interfaces than
+    /// [`crate::Limits::max_interfaces`] allows.
+    TooManyInterfaces { max: u32 },
     /// A packet block's captured length runs past the end of the block.
     PacketExceedsBlock {
         block: BlockName,
@@ -272,6 +275,10 @@ impl fmt::Display for Fault {
             } => write!(
                 f,
                 "{block} refers to interface {interface} but the section describes {defined}"
+            ),
+            Fault::TooManyInterfaces { max } => write!(
+                f,
+                "the section describes more than {max} interfaces (the limit; raise it to read this capture)"
             ),
             Fault::PacketExceedsBlock {
                 block,

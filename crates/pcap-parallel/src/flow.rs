@@ -444,7 +444,7 @@ impl Flows {
                         match w.section {
                             Some((off, written)) if off == sec.offset => {
                                 if written < needed {
-                                    for i in &sec.interfaces[written..] {
+                                    for i in sec.interfaces.iter().skip(written) {
                                         w.buf.extend_from_slice(&i.raw);
                                     }
                                     w.section = Some((off, sec.interfaces.len()));
@@ -452,7 +452,7 @@ impl Flows {
                             }
                             _ => {
                                 w.buf.extend_from_slice(&sec.raw_shb);
-                                for i in &sec.interfaces {
+                                for i in sec.interfaces.iter() {
                                     w.buf.extend_from_slice(&i.raw);
                                 }
                                 w.section = Some((sec.offset, sec.interfaces.len()));
@@ -498,7 +498,7 @@ impl Flows {
                         Some(h) => Some(h.raw.to_vec()),
                         None => chunk.section_states().last().map(|s| {
                             let mut v = s.raw_shb.to_vec();
-                            for i in &s.interfaces {
+                            for i in s.interfaces.iter() {
                                 v.extend_from_slice(&i.raw);
                             }
                             v

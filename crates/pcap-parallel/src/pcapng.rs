@@ -12,7 +12,7 @@
 //! [`read_block`] checks a block's framing and fixed fields; what depends on
 //! the section (which interfaces exist) is checked by the walker.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{BlockName, Fault};
 use crate::format::Endian;
@@ -389,6 +389,129 @@ impl Interface {
     }
 }
 
+/// The interfaces a section has described up to some point of the file.
+///
+/// A section's interface list only ever grows, so every state of it is a
+/// prefix of one list. A table is such a prefix: a length and a shared
+/// array of write-once slots. Adding an interface fills the next slot in
+/// place when it is free (or already holds the same interface, as when a
+/// chunk's blocks are walked a second time), and copies the table into a
+/// twice larger array only when the array is full or the slot holds
+/// something else. So recording the state after every one of `n`
+/// descriptions costs O(n) time and memory in all, never O(n²), and a
+/// lookup by id is one array access.
+///
+/// Read a table through a section (`chunk.section()`): `len()`, `get(id)`, `iter()`.
+#[derive(Clone)]
+pub struct InterfaceTable {
+    slots: Arc<[OnceLock<Interface>]>,
+    len: usize,
+}
+
+impl InterfaceTable {
+    /// A table without interfaces.
+    pub fn new() -> InterfaceTable {
+        InterfaceTable {
+            slots: Arc::from(Vec::new()),
+            len: 0,
+        }
+    }
+
+    /// How many interfaces are described.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no interface is described.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The interface with id `id`, if it is described.
+    #[inline]
+    pub fn get(&self, id: usize) -> Option<&Interface> {
+        if id < self.len {
+            self.slots[id].get()
+        } else {
+            None
+        }
+    }
+
+    /// Interface 0, if described.
+    #[inline]
+    pub fn first(&self) -> Option<&Interface> {
+        self.get(0)
+    }
+
+    /// The interfaces, by id.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Interface> + DoubleEndedIterator + '_ {
+        self.slots[..self.len]
+            .iter()
+            .map(|s| s.get().expect("slots below the length are set"))
+    }
+
+    /// This table with `iface` added as the next id.
+    pub(crate) fn pushed(&self, iface: Interface) -> InterfaceTable {
+        let iface = match self.slots.get(self.len) {
+            Some(slot) => match slot.set(iface) {
+                Ok(()) => return self.sharing(self.len + 1),
+                Err(iface) if slot.get() == Some(&iface) => return self.sharing(self.len + 1),
+                // Another history of the section took this slot.
+                Err(iface) => iface,
+            },
+            None => iface,
+        };
+        let capacity = (self.len + 1).next_power_of_two().max(4);
+        let slots: Vec<OnceLock<Interface>> = self
+            .iter()
+            .cloned()
+            .chain(std::iter::once(iface))
+            .map(OnceLock::from)
+            .chain(std::iter::repeat_with(OnceLock::new))
+            .take(capacity)
+            .collect();
+        InterfaceTable {
+            slots: slots.into(),
+            len: self.len + 1,
+        }
+    }
+
+    fn sharing(&self, len: usize) -> InterfaceTable {
+        InterfaceTable {
+            slots: self.slots.clone(),
+            len,
+        }
+    }
+}
+
+impl Default for InterfaceTable {
+    fn default() -> Self {
+        InterfaceTable::new()
+    }
+}
+
+impl std::fmt::Debug for InterfaceTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for InterfaceTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for InterfaceTable {}
+
+impl<'a> IntoIterator for &'a InterfaceTable {
+    type Item = &'a Interface;
+    type IntoIter = Box<dyn Iterator<Item = &'a Interface> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
 /// A pcapng section: its byte order, header and interfaces (as far as they
 /// have been described at some point of the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,7 +523,7 @@ pub struct Section {
     /// Byte offset of the SHB in the input.
     pub offset: u64,
     /// Interfaces described so far, by id.
-    pub interfaces: Vec<Interface>,
+    pub interfaces: InterfaceTable,
     /// The SHB exactly as in the file.
     pub(crate) raw_shb: Arc<[u8]>,
 }
@@ -415,16 +538,15 @@ impl Section {
                 block.endian.u16(block.body, 6),
             ),
             offset,
-            interfaces: Vec::new(),
+            interfaces: InterfaceTable::new(),
             raw_shb: raw.into(),
         }
     }
-}
 
-impl Section {
     /// Applies the SHB or IDB at `off` in `buf` (already checked) to the
-    /// section state: an SHB starts a new section, an IDB adds an interface.
-    /// `base` is the input offset of `buf[0]`.
+    /// section state: an SHB starts a new section, an IDB adds an interface
+    /// (in O(1), see [`InterfaceTable`]). `base` is the input offset of
+    /// `buf[0]`.
     pub(crate) fn apply(
         buf: &[u8],
         off: usize,
@@ -439,11 +561,14 @@ impl Section {
         match block.btype {
             SHB => Some(Arc::new(Section::new(&block, raw, base + off as u64))),
             IDB => {
-                let mut s = section?;
-                Arc::make_mut(&mut s)
-                    .interfaces
-                    .push(Interface::parse(&block, raw));
-                Some(s)
+                let s = section?;
+                Some(Arc::new(Section {
+                    endian: s.endian,
+                    version: s.version,
+                    offset: s.offset,
+                    interfaces: s.interfaces.pushed(Interface::parse(&block, raw)),
+                    raw_shb: s.raw_shb.clone(),
+                }))
             }
             _ => section,
         }

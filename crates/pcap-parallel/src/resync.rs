@@ -108,9 +108,9 @@ fn find_boundary_in(
             h.record_header_len() + h.max_caplen as usize,
             [(h.endian, true), (h.endian, false)],
         ),
-        Walker::Pcapng { max_block_len, .. } => (
+        Walker::Pcapng { limits, .. } => (
             4,
-            *max_block_len as usize,
+            limits.max_block_len as usize,
             [(hint, false), (hint.swapped(), false)],
         ),
     };

@@ -131,7 +131,7 @@ impl Cutter {
             CaptureFormat::Pcapng => Walker::Pcapng {
                 endian: None,
                 interfaces: Interfaces::Known(0),
-                max_block_len: limits.max_block_len,
+                limits,
             },
         };
         Ok(Cutter {
@@ -347,11 +347,7 @@ impl Cutter {
                 }
                 (rh, h.record_len(&buf[start..])?)
             }
-            Walker::Pcapng {
-                endian,
-                max_block_len,
-                ..
-            } => {
+            Walker::Pcapng { endian, limits, .. } => {
                 let n = fill_exact(&mut self.reader, buf, 12).map_err(ReadFail::Io)?;
                 if n == 0 {
                     return Ok(None);
@@ -359,7 +355,7 @@ impl Cutter {
                 if n < 12 {
                     return Err(Fault::TruncatedBlockHeader { have: n }.into());
                 }
-                let (_, _, len) = pcapng::block_len(&buf[start..], *endian, *max_block_len)?;
+                let (_, _, len) = pcapng::block_len(&buf[start..], *endian, limits.max_block_len)?;
                 (12, len)
             }
         };
