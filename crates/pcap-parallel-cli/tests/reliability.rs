@@ -7,10 +7,10 @@
 mod common;
 mod support;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
 #[allow(unused_imports)]
 use common::corpus_dir;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use support::*;
@@ -151,7 +151,13 @@ fn a_hundred_thousand_interfaces_cost_linear_memory() {
     }
     // Above the limit: exit 1, one line naming the limit, no crash.
     let out = run_limited(
-        &["info", "-q", "--max-interfaces", "50000", plain.to_str().unwrap()],
+        &[
+            "info",
+            "-q",
+            "--max-interfaces",
+            "50000",
+            plain.to_str().unwrap(),
+        ],
         LIMIT,
         None,
     );

@@ -771,6 +771,13 @@ impl Capture {
         );
         produced.redone = plan.redone;
         produced.skipped = plan.skipped;
+        if spool_error.is_some() {
+            // The record cut short where decompression failed is that
+            // failure, reported as such (as a stream does), not damage.
+            produced
+                .skipped
+                .retain(|k| !(k.fault.is_truncation() && k.offset + k.len == data.len() as u64));
+        }
         produced.segments = plan.segments;
         for (index, spec) in plan.chunks.into_iter().enumerate() {
             let chunk = Chunk {
@@ -783,6 +790,15 @@ impl Capture {
                 context: spec.context,
                 described: spec.described.into(),
                 filter: None,
+                gaps: spec
+                    .holes
+                    .iter()
+                    .map(|h| crate::chunk::Gap {
+                        at: h.start - spec.start,
+                        skip: h.len(),
+                        resume: h.end as u64,
+                    })
+                    .collect(),
             };
             if !send(chunk) {
                 break;

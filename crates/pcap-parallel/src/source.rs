@@ -51,6 +51,39 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Fills every read whole (short only at the end of input or before an
+/// error, which the next read returns), so that a decompressor sees its
+/// input in the same pieces whether it comes from a file, memory or a
+/// pipe. With corrupt input, how much a decompressor emits before it
+/// notices depends on those pieces: this way the same bytes give the same
+/// output however they arrive.
+struct FullReads<R> {
+    inner: R,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Read for FullReads<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.inner.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if filled == 0 => return Err(e),
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(filled)
+    }
+}
+
 /// A failure of the decompressing (or reading) thread, carried to the reader.
 #[derive(Debug)]
 pub(crate) struct StreamFailure {
@@ -165,9 +198,12 @@ fn spawn_stream(
     input_len: Option<u64>,
 ) -> io::Result<StreamReader> {
     let consumed = Arc::new(AtomicU64::new(0));
-    let counting = Box::new(Counting {
-        inner: raw,
-        count: consumed.clone(),
+    let counting = Box::new(FullReads {
+        inner: Counting {
+            inner: raw,
+            count: consumed.clone(),
+        },
+        error: None,
     });
     spawn_decoded(
         decompress::decoder(counting, compression)?,
