@@ -8,6 +8,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use clap::Args;
 use pcap_parallel::{CaptureFormat, Chunk};
 
+use crate::exec_output::{Spool, Turn, collect_stderr, collect_stdout};
 use crate::run::{self, Bar, Status, UsageError};
 use crate::{Chunking, Common};
 
@@ -55,10 +56,12 @@ fn stop_group(child: &mut std::process::Child) -> std::io::Result<ExitStatus> {
     }
 }
 
-/// What one run produced.
+/// What one run produced: what is left to print of its standard output
+/// (the rest went straight out while it was its turn), and its standard
+/// error.
 struct RunOutput {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    stdout: Spool,
+    stderr: Spool,
     status: ExitStatus,
 }
 
@@ -80,30 +83,45 @@ enum Input<'a> {
     },
 }
 
+/// Why a run could not be made or its output was lost.
+#[derive(Debug)]
+enum RunError {
+    /// Writing the chunk's temporary capture for `{}` failed.
+    TempFile(std::io::Error),
+    /// Starting or waiting for the command failed.
+    Command(std::io::Error),
+    /// Keeping the command's output until its turn failed.
+    Output(std::io::Error),
+}
+
+/// Writes `chunk` as a temporary capture for `{}`; removed when dropped.
+fn chunk_file(chunk: &Chunk) -> std::io::Result<tempfile::NamedTempFile> {
+    let suffix = match chunk.format() {
+        CaptureFormat::Pcapng => ".pcapng",
+        CaptureFormat::Pcap { .. } => ".pcap",
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix(&crate::stale::ours(crate::stale::CHUNK_PREFIX))
+        .suffix(suffix)
+        .tempfile()?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
+        chunk.write_standalone(&mut w)?;
+        w.flush()?;
+    }
+    Ok(f)
+}
+
 fn run_one(
     input: Input<'_>,
     command: &[OsString],
     placeholder: bool,
-) -> std::io::Result<RunOutput> {
+    turn: (&Turn, usize),
+) -> Result<RunOutput, RunError> {
     // A chunk given as `{}` is written to a temporary capture that lives
     // until this function returns, and is then removed.
     let temp = match input {
-        Input::Chunk(chunk) if placeholder => {
-            let suffix = match chunk.format() {
-                CaptureFormat::Pcapng => ".pcapng",
-                CaptureFormat::Pcap { .. } => ".pcap",
-            };
-            let mut f = tempfile::Builder::new()
-                .prefix("pcap-parallel-chunk-")
-                .suffix(suffix)
-                .tempfile()?;
-            {
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
-                chunk.write_standalone(&mut w)?;
-                w.flush()?;
-            }
-            Some(f)
-        }
+        Input::Chunk(chunk) if placeholder => Some(chunk_file(chunk).map_err(RunError::TempFile)?),
         _ => None,
     };
     let path = match (&input, &temp) {
@@ -143,11 +161,11 @@ fn run_one(
             .env("PCAP_PARALLEL_PACKETS", chunk.packet_count().to_string()),
         Input::Shard { index, .. } => cmd.env("PCAP_PARALLEL_CHUNK", index.to_string()),
     };
-    let mut child = cmd.spawn()?;
+    let mut child = cmd.spawn().map_err(RunError::Command)?;
     // Read both outputs while feeding stdin, and stop the command if we are
     // interrupted (a SIGTERM sent to us alone would otherwise leave it running).
     let interrupted = crate::run::interrupt_flag();
-    let (stdout, stderr, status) = std::thread::scope(|s| -> std::io::Result<_> {
+    let (stdout, stderr, status) = std::thread::scope(|s| -> Result<_, RunError> {
         if let Some(mut stdin) = child.stdin.take() {
             s.spawn(move || {
                 // A command may stop reading early (`head`): not an error of ours.
@@ -158,34 +176,27 @@ fn run_one(
                 };
             });
         }
-        let mut out = child.stdout.take().expect("piped");
-        let mut err = child.stderr.take().expect("piped");
-        let out = s.spawn(move || {
-            let mut v = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut out, &mut v);
-            v
-        });
-        let err = s.spawn(move || {
-            let mut v = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut err, &mut v);
-            v
-        });
+        let out = child.stdout.take().expect("piped");
+        let err = child.stderr.take().expect("piped");
+        let out = s.spawn(move || collect_stdout(out, turn.1, turn.0));
+        let err = s.spawn(move || collect_stderr(err));
         let mut pause = std::time::Duration::from_micros(100);
         let status = loop {
-            if let Some(status) = child.try_wait()? {
+            if let Some(status) = child.try_wait().map_err(RunError::Command)? {
                 break status;
             }
             if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
-                break stop_group(&mut child)?;
+                break stop_group(&mut child).map_err(RunError::Command)?;
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(std::time::Duration::from_millis(10));
         };
-        Ok((
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default(),
-            status,
-        ))
+        let joined = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<Spool>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("output reader panicked")))
+                .map_err(RunError::Output)
+        };
+        Ok((joined(out)?, joined(err)?, status))
     })?;
     Ok(RunOutput {
         stdout,
@@ -199,9 +210,20 @@ fn attempt(
     input: Input<'_>,
     command: &[OsString],
     placeholder: bool,
+    turn: (&Turn, usize),
 ) -> Result<RunOutput, pcap_parallel::BoxError> {
-    let out = run_one(input, command, placeholder)
-        .map_err(|e| format!("could not run {}: {e}", command[0].to_string_lossy()))?;
+    let name = command[0].to_string_lossy();
+    let out = run_one(input, command, placeholder, turn).map_err(|e| match e {
+        RunError::TempFile(e) => format!(
+            "could not write the chunk's temporary capture for {{}} (in {}): {e}",
+            std::env::temp_dir().display()
+        ),
+        RunError::Command(e) => format!("could not run {name}: {e}"),
+        RunError::Output(e) => format!(
+            "the output of {name} was lost: it could not be kept in a temporary file (in {}) until its turn: {e}",
+            std::env::temp_dir().display()
+        ),
+    })?;
     if out.status.success() {
         Ok(out)
     } else {
@@ -209,27 +231,38 @@ fn attempt(
     }
 }
 
-/// Prints a run's output: standard output whole, standard error line by
-/// line behind the chunk's label.
-fn print(out: &RunOutput, label: &str) {
-    let mut so = std::io::stdout().lock();
-    let _ = so.write_all(&out.stdout);
-    let _ = so.flush();
+/// Prints what is left of a run's output (its turn has come): standard
+/// output whole, standard error line by line behind the chunk's label.
+fn print(out: &mut RunOutput, label: &str, turn: &Turn) {
+    if !turn.has_failed() {
+        let mut so = std::io::stdout().lock();
+        if let Err(e) = out.stdout.drain_to(&mut so).and_then(|()| so.flush()) {
+            turn.fail(e);
+        }
+    }
     let mut se = std::io::stderr().lock();
-    for line in out.stderr.split_inclusive(|&b| b == b'\n') {
+    let Ok(mut lines) = out.stderr.reader() else {
+        return;
+    };
+    let mut line = Vec::new();
+    while let Ok(n) = lines.read_until(b'\n', &mut line) {
+        if n == 0 {
+            break;
+        }
         let _ = se.write_all(label.as_bytes());
-        let _ = se.write_all(line);
+        let _ = se.write_all(&line);
         if !line.ends_with(b"\n") {
             let _ = se.write_all(b"\n");
         }
+        line.clear();
     }
 }
 
 /// Prints a failed run's output and says what went wrong.
-fn failure_text(e: &pcap_parallel::BoxError, label: &str) -> String {
-    match e.downcast_ref::<FailedRun>() {
+fn failure_text(e: &mut pcap_parallel::BoxError, label: &str, turn: &Turn) -> String {
+    match e.downcast_mut::<FailedRun>() {
         Some(FailedRun(out)) => {
-            print(out, label);
+            print(out, label, turn);
             describe(&out.status)
         }
         None => e.to_string(),
@@ -243,8 +276,14 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
     let workers = capture.worker_count();
     let (capture, bar) = Bar::attach(capture, &args.common, "exec");
     let dir = tempfile::Builder::new()
-        .prefix("pcap-parallel-shards-")
-        .tempdir()?;
+        .prefix(&crate::stale::ours(crate::stale::SHARDS_PREFIX))
+        .tempdir()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "could not make a temporary directory for the shards in {}: {e}",
+                std::env::temp_dir().display()
+            )
+        })?;
     let files = pcap_parallel::output::ShardFiles::new(dir.path(), "shard");
     let (names, report) = capture
         .flows(shards)
@@ -261,12 +300,13 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
         }
     };
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = crossbeam_channel::unbounded();
+    let turn = Turn::default();
+    let (tx, rx) = crossbeam_channel::bounded(2 * workers + 2);
     let mut failures = Vec::new();
     std::thread::scope(|s| {
         for _ in 0..workers.min(names.len()).max(1) {
             let tx = tx.clone();
-            let (next, names) = (&next, &names);
+            let (next, names, turn) = (&next, &names, &turn);
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -282,6 +322,7 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
                         },
                         &args.command,
                         placeholder,
+                        (turn, i),
                     );
                     if tx.send((i, r)).is_err() {
                         break;
@@ -298,9 +339,13 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
             while let Some(r) = pending.remove(&want) {
                 let label = format!("[shard {want}] ");
                 match r {
-                    Ok(out) => print(&out, &label),
-                    Err(e) => failures.push(format!("shard {want}: {}", failure_text(&e, &label))),
+                    Ok(mut out) => print(&mut out, &label, &turn),
+                    Err(mut e) => failures.push(format!(
+                        "shard {want}: {}",
+                        failure_text(&mut e, &label, &turn)
+                    )),
                 }
+                turn.pass(want);
                 want += 1;
             }
         }
@@ -319,10 +364,24 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
         }
         status = Status::Failed;
     }
-    Ok(status)
+    Ok(stdout_failure(&turn).unwrap_or(status))
+}
+
+/// Says so if writing our standard output failed: the commands' output
+/// was lost, which is a failure.
+fn stdout_failure(turn: &Turn) -> Option<Status> {
+    let e = turn.take_error()?;
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("pcap-parallel: writing standard output: {e}");
+    }
+    Some(Status::Failed)
 }
 
 pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
+    // What runs that were killed left in $TMPDIR.
+    let tmp = std::env::temp_dir();
+    crate::stale::remove_stale(&tmp, crate::stale::CHUNK_PREFIX);
+    crate::stale::remove_stale(&tmp, crate::stale::SHARDS_PREFIX);
     let placeholder = args.command[1..]
         .iter()
         .any(|a| a.to_string_lossy().contains("{}"));
@@ -341,16 +400,35 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
     let command = &args.command;
     let mut failures: Vec<String> = Vec::new();
     let mut runs = 0usize;
+    let turn = Turn::default();
     let report = capture.run(
-        |chunk| attempt(Input::Chunk(chunk), command, placeholder),
+        |chunk| {
+            // A chunk without packets (an input that holds none) runs nothing.
+            if chunk.packet_count() == 0 {
+                return Ok(None);
+            }
+            attempt(
+                Input::Chunk(chunk),
+                command,
+                placeholder,
+                (&turn, chunk.index()),
+            )
+            .map(Some)
+        },
         |r| {
-            runs += 1;
             let label = format!("[chunk {}] ", r.index);
             match r.result {
-                Ok(out) => print(&out, &label),
-                Err(failure) => {
-                    let what = match &failure.cause {
-                        pcap_parallel::ChunkFailureCause::Error(e) => failure_text(e, &label),
+                Ok(None) => {}
+                Ok(Some(mut out)) => {
+                    runs += 1;
+                    print(&mut out, &label, &turn);
+                }
+                Err(mut failure) => {
+                    runs += 1;
+                    let what = match &mut failure.cause {
+                        pcap_parallel::ChunkFailureCause::Error(e) => {
+                            failure_text(e, &label, &turn)
+                        }
                         cause => cause.to_string(),
                     };
                     failures.push(format!(
@@ -363,6 +441,7 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
                     ));
                 }
             }
+            turn.pass(r.index);
         },
     );
     drop(bar);
@@ -375,6 +454,11 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
         if status != Status::Interrupted {
             status = Status::Failed;
         }
+    }
+    if status != Status::Interrupted
+        && let Some(failed) = stdout_failure(&turn)
+    {
+        status = failed;
     }
     Ok(status)
 }

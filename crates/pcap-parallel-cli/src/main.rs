@@ -6,9 +6,11 @@
 //! usage error.
 
 mod exec;
+mod exec_output;
 mod info;
 mod run;
 mod split;
+mod stale;
 mod top;
 
 use std::path::PathBuf;

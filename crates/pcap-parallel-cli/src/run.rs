@@ -54,8 +54,16 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 
 /// Opens `input` with the common options and `split`.
 pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Capture> {
-    if common.jobs == Some(0) {
-        return Err(UsageError("--jobs must be at least 1".into()).into());
+    match common.jobs {
+        Some(0) => return Err(UsageError("--jobs must be at least 1".into()).into()),
+        Some(j) if j > pcap_parallel::MAX_WORKERS => {
+            return Err(UsageError(format!(
+                "--jobs must be at most {} (got {j})",
+                pcap_parallel::MAX_WORKERS
+            ))
+            .into());
+        }
+        _ => {}
     }
     match split {
         Split::Packets(0) | Split::Chunks(0) => {

@@ -1,5 +1,6 @@
 //! `split`: every chunk written as a standalone capture file, atomically.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -33,6 +34,11 @@ pub struct SplitArgs {
     #[arg(short, long)]
     force: bool,
 
+    /// Print the parts' paths each followed by a NUL byte rather than a
+    /// newline (for `xargs -0`: paths may hold newlines).
+    #[arg(short = '0', long)]
+    print0: bool,
+
     /// With --flows: the most output files open at once.
     #[arg(long, value_name = "N", default_value_t = 32)]
     max_open: usize,
@@ -56,7 +62,9 @@ struct SplitSize {
     #[arg(long, value_name = "SIZE", value_parser = crate::parse_size)]
     bytes: Option<u64>,
 
-    /// This many parts of about equal size.
+    /// At most K parts of about equal size: fewer when the input has fewer
+    /// packets (a part always holds one), ends early, or is damaged (damage
+    /// passed over with --on-error skip stays inside a part).
     #[arg(long, value_name = "K")]
     chunks: Option<usize>,
 
@@ -141,87 +149,299 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
-    let existing: Vec<(u64, PathBuf)> = std::fs::read_dir(&args.out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            part_number(&name, &prefix, &ext).map(|n| (n, e.path()))
-        })
-        .collect();
-    if !existing.is_empty() && !args.force {
-        anyhow::bail!(
-            "{} already holds parts named {prefix}-*{ext} (use --force to replace them)",
-            args.out.display()
-        );
-    }
+    let parts = PartSet {
+        dir: args.out.clone(),
+        prefix,
+        ext,
+    };
+    let _lock = PrefixLock::take(&parts)?;
+    crate::stale::remove_stale(&parts.dir, crate::stale::SPLIT_PREFIX);
+    let existing = parts.existing(&args.file, args.force)?;
+    let staging = tempfile::Builder::new()
+        .prefix(&crate::stale::ours(crate::stale::SPLIT_PREFIX))
+        .tempdir_in(&parts.dir)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot write there (a staging directory could not be made: {e})",
+                parts.dir.display()
+            )
+        })?;
+    let staged = PartSet {
+        dir: staging.path().to_path_buf(),
+        ..parts.clone()
+    };
 
     let (capture, bar) = Bar::attach(capture, &args.common, "split");
-    if let Some(k) = args.size.flows {
-        let mut files = ShardFiles::new(&args.out, &prefix);
-        files.compression = compression;
-        files.overwrite = args.force;
-        files.max_open = args.max_open.max(1);
-        let (names, report) = capture.flows(k).key(args.flow.key()).write_shards(&files);
-        drop(bar);
-        let status = run::finish(report.input_error, &report.skipped);
-        return match names {
-            Ok(names) => {
-                for n in &names {
-                    println!("{}", n.display());
-                }
-                if status == Status::Ok {
-                    for (n, path) in existing {
-                        if n >= k as u64 {
-                            std::fs::remove_file(&path)
-                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                        }
-                    }
-                }
-                Ok(status)
-            }
-            Err(pcap_parallel::Error::Cancelled) => Ok(Status::Interrupted),
-            Err(e) if status == Status::Ok => Err(e.into()),
-            Err(e) => {
-                eprintln!("pcap-parallel: {e}");
-                Ok(status)
-            }
-        };
+    let written = match args.size.flows {
+        Some(k) => write_flows(capture, &args, k, &staged, compression),
+        None => write_chunks(capture, &parts, &staged, compression),
+    };
+    drop(bar);
+    let Written {
+        count,
+        status,
+        write_failed,
+    } = written?;
+    if status == Status::Interrupted || write_failed {
+        // `staging` goes, and with it every new part.
+        eprintln!(
+            "pcap-parallel: no part written: {} is as it was",
+            parts.dir.display()
+        );
+        return Ok(if status == Status::Interrupted {
+            status
+        } else {
+            Status::Failed
+        });
     }
-    let out = &args.out;
-    let force = args.force;
-    let mut failed = false;
-    let mut written = 0u64;
+    let names = parts.commit(&staged, count, existing)?;
+    for n in &names {
+        let mut out = std::io::stdout().lock();
+        let sep: &[u8] = if args.print0 { b"\0" } else { b"\n" };
+        let r = out
+            .write_all(n.as_os_str().as_encoded_bytes())
+            .and_then(|()| out.write_all(sep));
+        if let Err(e) = r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                break;
+            }
+            return Err(anyhow::anyhow!("writing standard output: {e}"));
+        }
+    }
+    Ok(status)
+}
+
+/// What writing the parts came to.
+struct Written {
+    /// Parts written (part numbers 0..count).
+    count: u64,
+    /// How reading the input ended.
+    status: Status,
+    /// A part could not be written.
+    write_failed: bool,
+}
+
+/// Writes each chunk as part `PREFIX-NNNNNNNN.EXT` of `staged`.
+fn write_chunks(
+    capture: pcap_parallel::Capture,
+    parts: &PartSet,
+    staged: &PartSet,
+    compression: OutputCompression,
+) -> anyhow::Result<Written> {
+    let mut write_failed = false;
+    let mut count = 0u64;
     let report = capture.run(
         |chunk| {
-            let path = out.join(format!("{prefix}-{:0DIGITS$}{ext}", chunk.index()));
-            write_chunk(chunk, &path, compression, force)
-                .map(|_| path)
-                .map_err(|e| e.into())
+            let n = chunk.index() as u64;
+            write_chunk(chunk, &staged.path(n), compression, false)
+                .map_err(|e| format!("{}: {e}", parts.path(n).display()).into())
         },
         |r| match r.result {
-            Ok(path) => {
-                written += 1;
-                println!("{}", path.display());
-            }
+            Ok(_) => count += 1,
             Err(e) => {
-                failed = true;
-                eprintln!("pcap-parallel: {e}");
+                write_failed = true;
+                if let pcap_parallel::ChunkFailureCause::Error(e) = &e.cause {
+                    eprintln!("pcap-parallel: {e}");
+                } else {
+                    eprintln!("pcap-parallel: {e}");
+                }
             }
         },
     );
-    drop(bar);
     let status = run::finish(report.input_error, &report.skipped);
-    if status == Status::Ok && !failed {
-        // Parts of an earlier, longer split would now be misleading.
+    Ok(Written {
+        count,
+        status,
+        write_failed,
+    })
+}
+
+/// Writes the flow shards as parts of `staged`.
+fn write_flows(
+    capture: pcap_parallel::Capture,
+    args: &SplitArgs,
+    shards: usize,
+    staged: &PartSet,
+    compression: OutputCompression,
+) -> anyhow::Result<Written> {
+    let mut files = ShardFiles::new(&staged.dir, &staged.prefix);
+    files.compression = compression;
+    files.max_open = args.max_open.max(1);
+    let (names, report) = capture
+        .flows(shards)
+        .key(args.flow.key())
+        .write_shards(&files);
+    let status = run::finish(report.input_error, &report.skipped);
+    match names {
+        Ok(names) => Ok(Written {
+            count: names.len() as u64,
+            status,
+            write_failed: false,
+        }),
+        Err(pcap_parallel::Error::Cancelled) => Ok(Written {
+            count: 0,
+            status: Status::Interrupted,
+            write_failed: false,
+        }),
+        Err(e) => {
+            eprintln!("pcap-parallel: {e}");
+            Ok(Written {
+                count: 0,
+                status,
+                write_failed: true,
+            })
+        }
+    }
+}
+
+/// The parts of one split: `DIR/PREFIX-NNNNNNNN.EXT`.
+#[derive(Debug, Clone)]
+struct PartSet {
+    dir: PathBuf,
+    prefix: String,
+    ext: String,
+}
+
+impl PartSet {
+    fn path(&self, n: u64) -> PathBuf {
+        self.dir
+            .join(format!("{}-{n:0DIGITS$}{}", self.prefix, self.ext))
+    }
+
+    /// The parts already in the directory, checked: without `force` there
+    /// must be none; none may be the input itself (a split never deletes or
+    /// overwrites its input, whatever its name), and none a directory.
+    fn existing(&self, input: &Path, force: bool) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+        use std::os::unix::fs::MetadataExt;
+        let found: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                part_number(&name, &self.prefix, &self.ext).map(|n| (n, e.path()))
+            })
+            .collect();
+        let input_id = (input.as_os_str() != "-")
+            .then(|| std::fs::metadata(input).ok())
+            .flatten()
+            .map(|m| (m.dev(), m.ino()));
+        for (_, path) in &found {
+            let meta = std::fs::symlink_metadata(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if Some((meta.dev(), meta.ino())) == input_id {
+                return Err(UsageError(format!(
+                    "the input {} is named like a part of this split in {}: it would be \
+                     replaced; choose another --prefix or output directory",
+                    input.display(),
+                    self.dir.display()
+                ))
+                .into());
+            }
+            if meta.is_dir() {
+                return Err(UsageError(format!(
+                    "{} is a directory named like a part: not replacing it",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+        if !found.is_empty() && !force {
+            anyhow::bail!(
+                "{} already holds parts named {}-*{} (use --force to replace them)",
+                self.dir.display(),
+                self.prefix,
+                self.ext
+            );
+        }
+        Ok(found)
+    }
+
+    /// Puts the `count` parts written in `staged` in place of the
+    /// `existing` ones: the old parts past the new set are removed, then
+    /// each new part is renamed in (over the old part of its number). The
+    /// prefix lock keeps other splits out meanwhile.
+    fn commit(
+        &self,
+        staged: &PartSet,
+        count: u64,
+        existing: Vec<(u64, PathBuf)>,
+    ) -> anyhow::Result<Vec<PathBuf>> {
         for (n, path) in existing {
-            if n >= written {
+            if n >= count {
                 std::fs::remove_file(&path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             }
         }
+        let mut names = Vec::with_capacity(count as usize);
+        for n in 0..count {
+            let (from, to) = (staged.path(n), self.path(n));
+            std::fs::rename(&from, &to).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (parts below {n} are in place, the others in {})",
+                    to.display(),
+                    staged.dir.display()
+                )
+            })?;
+            names.push(to);
+        }
+        Ok(names)
     }
-    Ok(if failed { Status::Failed } else { status })
+}
+
+/// An exclusive lock on a prefix in an output directory, so that two
+/// splits never write the same parts at once: a lock file
+/// `DIR/.PREFIX.pcap-parallel.lock`, held with `flock` (released by the
+/// kernel if the process dies) and removed when the split ends.
+struct PrefixLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl PrefixLock {
+    fn take(parts: &PartSet) -> anyhow::Result<PrefixLock> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let path = parts
+            .dir
+            .join(format!(".{}.pcap-parallel.lock", parts.prefix));
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    anyhow::bail!(
+                        "another split is writing parts named {}-* in {} (it holds {})",
+                        parts.prefix,
+                        parts.dir.display(),
+                        path.display()
+                    );
+                }
+                return Err(anyhow::anyhow!("{}: {e}", path.display()));
+            }
+            // The holder before us may have removed the file after we
+            // opened it: then ours is not the lock; take the new one.
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if same {
+                return Ok(PrefixLock { path, _file: file });
+            }
+        }
+    }
+}
+
+impl Drop for PrefixLock {
+    fn drop(&mut self) {
+        // Removed while still held, then released when the file closes.
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 #[cfg(test)]

@@ -177,6 +177,13 @@ impl std::fmt::Debug for Capture {
     }
 }
 
+/// The most workers a capture runs with: more are clamped to this many.
+/// Each worker is a thread with chunks in flight, so an absurd count
+/// (`-j 4294967296`) must not become threads or allocations; well past any
+/// core count, it still lets commands that mostly wait (`exec`) run many
+/// at once.
+pub const MAX_WORKERS: usize = 1024;
+
 /// The number of cores available to this process.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -220,7 +227,7 @@ impl Capture {
 
     fn new(name: String, mut input: Input, compression: Compression) -> Result<Capture> {
         let head = match &mut input {
-            Input::Whole(b) => (**b).as_ref()[..(**b).as_ref().len().min(4)].to_vec(),
+            Input::Whole(b, _) => (**b).as_ref()[..(**b).as_ref().len().min(4)].to_vec(),
             Input::Stream(s) => {
                 read_up_to(s, 4).map_err(|e| source::StreamFailure::into_error(e, &name))?
             }
@@ -254,7 +261,7 @@ impl Capture {
 
     /// How many chunks are processed at once.
     pub fn worker_count(&self) -> usize {
-        self.workers.max(1)
+        self.workers.clamp(1, MAX_WORKERS)
     }
 
     /// The input's name (its path, or `-`).
@@ -275,7 +282,7 @@ impl Capture {
     /// True when the input is memory-mapped (or in memory), false when it is
     /// streamed.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.input, Input::Whole(_))
+        matches!(self.input, Input::Whole(..))
     }
 
     /// How to divide the capture into chunks (default: [`Split::Auto`]).
@@ -284,7 +291,8 @@ impl Capture {
         self
     }
 
-    /// How many chunks are processed at once (default: the cores available).
+    /// How many chunks are processed at once (default: the cores
+    /// available; at least 1, at most [`MAX_WORKERS`]).
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
@@ -476,7 +484,7 @@ impl Capture {
         F: Fn(&Chunk) -> std::result::Result<R, BoxError> + Sync,
         D: FnMut(ChunkResult<R>),
     {
-        let workers = self.workers.max(1);
+        let workers = self.worker_count();
         let stop = AtomicBool::new(false);
         let cancel = self.cancel.clone();
         let cancelled = || {
@@ -497,13 +505,20 @@ impl Capture {
         for _ in 0..in_flight {
             tok_tx.send(()).expect("room for every token");
         }
+        // A mapped file that shrinks under the run ends it: see `crate::mapped`.
+        let watch = match &self.input {
+            Input::Whole(_, map) => map.clone(),
+            Input::Stream(_) => None,
+        };
+        let changed = AtomicBool::new(false);
+        let input_name = self.name.clone();
         let stream_pos = match &self.input {
             Input::Stream(s) => Some(s.consumed.clone()),
-            Input::Whole(_) => None,
+            Input::Whole(..) => None,
         };
         if let Some(p) = &progress {
             let total = match &self.input {
-                Input::Whole(b) => (**b).as_ref().len() as u64,
+                Input::Whole(b, _) => (**b).as_ref().len() as u64,
                 Input::Stream(s) => s.input_len.unwrap_or(0),
             };
             p.bytes_total.store(total, Ordering::Relaxed);
@@ -595,6 +610,13 @@ impl Capture {
             let mut pending: BTreeMap<usize, (ChunkResult<R>, u64)> = BTreeMap::new();
             let mut next = 0usize;
             let mut emit = |(r, bytes): (ChunkResult<R>, u64), report: &mut Report| {
+                if changed.load(Ordering::Relaxed) || watch.as_ref().is_some_and(|m| m.changed()) {
+                    // Computed from a file that changed: never handed out.
+                    changed.store(true, Ordering::Relaxed);
+                    stop.store(true, Ordering::Relaxed);
+                    let _ = tok_tx.send(());
+                    return;
+                }
                 report.chunks += 1;
                 report.packets += r.packet_count;
                 report.bytes += bytes;
@@ -642,6 +664,10 @@ impl Capture {
                 }
             }
         });
+        if changed.load(Ordering::Relaxed) || watch.as_ref().is_some_and(|m| m.changed()) {
+            report.input_error = Some(Error::InputChanged { name: input_name });
+            report.skipped.clear();
+        }
         if report.input_error.is_none() && self_cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             report.input_error = Some(Error::Cancelled);
         }
@@ -681,7 +707,7 @@ impl Capture {
         } = self;
         let skip_damage = on_error == OnError::Skip;
         let (bytes, spool_error) = match (input, split) {
-            (Input::Whole(b), _) => (b, None),
+            (Input::Whole(b, _), _) => (b, None),
             (Input::Stream(stream), Split::Chunks(_)) => {
                 let (bytes, err) = match spool(head, stream, &name) {
                     Ok(x) => x,

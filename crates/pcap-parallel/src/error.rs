@@ -73,6 +73,18 @@ pub enum Error {
     #[error("invalid option: {0}")]
     InvalidOption(String),
 
+    /// The input file shrank while it was being read (another program
+    /// truncated or rewrote it): what was read after that cannot be
+    /// trusted, and was not delivered. See the `mapped` module docs.
+    #[error(
+        "{name}: the file changed during the run (it shrank while it was being read); \
+         nothing read after that was used: run again on a copy that stays put"
+    )]
+    InputChanged {
+        /// The input's name.
+        name: String,
+    },
+
     /// The run was cancelled through [`crate::Capture::cancel_flag`].
     #[error("cancelled")]
     Cancelled,

@@ -45,6 +45,7 @@ pub mod error;
 pub mod filter;
 pub mod flow;
 pub mod format;
+mod mapped;
 pub mod output;
 pub mod packet;
 pub mod pcap;
@@ -56,7 +57,9 @@ mod streaming;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
-pub use engine::{BoxError, Capture, ChunkResult, OnError, Progress, Report, default_workers};
+pub use engine::{
+    BoxError, Capture, ChunkResult, MAX_WORKERS, OnError, Progress, Report, default_workers,
+};
 pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
 pub use flow::{FlowKey, Flows};
 pub use format::{CaptureFormat, Compression, Endian, PcapVariant};

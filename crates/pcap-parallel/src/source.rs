@@ -20,6 +20,7 @@ use crossbeam_channel::{Receiver, bounded};
 use crate::decompress;
 use crate::error::{Error, Result};
 use crate::format::Compression;
+use crate::mapped::GuardedMap;
 
 /// Bytes shared between the input and the chunks cut from it.
 pub(crate) type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
@@ -31,8 +32,10 @@ pub const BLOCK_QUEUE: usize = 4;
 
 /// The opened input, before its capture format is looked at.
 pub(crate) enum Input {
-    /// All bytes are addressable at once (a mapped file, or bytes in memory).
-    Whole(Bytes),
+    /// All bytes are addressable at once (a mapped file, or bytes in
+    /// memory); a mapped file comes with its map, to tell whether the file
+    /// changed under it.
+    Whole(Bytes, Option<Arc<GuardedMap>>),
     /// Bytes arrive in order and are seen once.
     Stream(StreamReader),
 }
@@ -304,6 +307,12 @@ fn spawn_decoded(
 }
 
 /// Opens `path` (`-` for standard input) and detects its compression.
+///
+/// A regular file is mapped (plain) or streamed (compressed). Anything else
+/// that can be opened (a FIFO, a character device, `<(process
+/// substitution)`) and a file whose size the kernel does not report (those
+/// of `/proc` and `/sys` say 0) is read once, from the start, as a stream:
+/// nothing is probed out of order.
 pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
     let name = path.display().to_string();
     if path.as_os_str() == "-" {
@@ -311,23 +320,15 @@ pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
     }
     let file = File::open(path).map_err(|e| Error::io(&name, e))?;
     let meta = file.metadata().map_err(|e| Error::io(&name, e))?;
+    if !meta.is_file() || meta.len() == 0 {
+        return from_reader(Box::new(file), &name);
+    }
     let mut head = [0u8; Compression::MAGIC_LEN];
     let got = read_at_most(&file, &mut head).map_err(|e| Error::io(&name, e))?;
     let compression = Compression::detect(&head[..got]);
-    if !meta.is_file() {
-        // A FIFO or character device: its bytes can be read only once.
-        return from_reader(Box::new(file), &name);
-    }
     if compression == Compression::None {
-        if meta.len() == 0 {
-            return Ok((Input::Whole(Arc::new(Vec::new())), compression));
-        }
-        // SAFETY: the map is read-only. As with every tool that maps its
-        // input (ripgrep, for one), a file truncated by another process
-        // while it is mapped makes reads fault; that is documented in the
-        // crate docs.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&name, e))?;
-        return Ok((Input::Whole(Arc::new(map)), compression));
+        let map = Arc::new(GuardedMap::new(file).map_err(|e| Error::io(&name, e))?);
+        return Ok((Input::Whole(map.clone(), Some(map)), compression));
     }
     let stream = spawn_stream(
         Box::new(BufReader::with_capacity(1 << 16, file)),
@@ -357,7 +358,7 @@ fn read_at_most(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 pub(crate) fn from_bytes(bytes: Bytes) -> Result<(Input, Compression)> {
     let compression = Compression::detect(&(*bytes).as_ref()[..(*bytes).as_ref().len().min(8)]);
     if compression == Compression::None {
-        return Ok((Input::Whole(bytes), compression));
+        return Ok((Input::Whole(bytes, None), compression));
     }
     let reader = Box::new(io::Cursor::new(ArcBytes(bytes.clone())));
     let len = (*bytes).as_ref().len() as u64;
