@@ -130,7 +130,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
     for file in &args.files {
         let capture = match run::open(file, &args.common, args.chunking.split()) {
             Ok(c) => c,
-            Err(e) if e.downcast_ref::<run::UsageError>().is_some() => return Err(e),
+            Err(e)
+                if e.downcast_ref::<run::UsageError>().is_some()
+                    || e.downcast_ref::<run::Interrupted>().is_some() =>
+            {
+                return Err(e);
+            }
             Err(e) => {
                 eprintln!("pcap-parallel: {e:#}");
                 status = Status::Failed;

@@ -241,6 +241,10 @@ fn main() -> ExitCode {
         Ok(run::Status::Ok) => ExitCode::SUCCESS,
         Ok(run::Status::Failed) => ExitCode::from(EXIT_FAILURE),
         Ok(run::Status::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+        Err(e) if e.downcast_ref::<run::Interrupted>().is_some() => {
+            eprintln!("pcap-parallel: interrupted");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
         Err(e) => {
             let usage = e.downcast_ref::<run::UsageError>().is_some();
             eprintln!("pcap-parallel: {e:#}");

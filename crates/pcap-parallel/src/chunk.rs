@@ -202,6 +202,9 @@ impl Chunk {
                 for iface in section.interfaces.iter().take(count) {
                     out.extend_from_slice(&iface.raw);
                 }
+                for block in section.carried.iter() {
+                    out.extend_from_slice(block);
+                }
                 out
             }
         }
@@ -418,7 +421,7 @@ impl<'a> Iterator for Records<'a> {
                 let range = off..off + block.len;
                 let endian = block.endian;
                 match block.btype {
-                    pcapng::SHB | pcapng::IDB => {
+                    pcapng::SHB | pcapng::IDB | pcapng::DSB | pcapng::NRB => {
                         *section = Section::apply(self.buf, off, self.base, section.take());
                         Some(Record {
                             range,

@@ -389,128 +389,128 @@ impl Interface {
     }
 }
 
-/// The interfaces a section has described up to some point of the file.
+/// A list that only grows, as one point of the file sees it: a section's
+/// interfaces ([`InterfaceTable`]), or the blocks it carries into every
+/// part ([`Section::carried`]).
 ///
-/// A section's interface list only ever grows, so every state of it is a
-/// prefix of one list. A table is such a prefix: a length and a shared
-/// array of write-once slots. Adding an interface fills the next slot in
-/// place when it is free (or already holds the same interface, as when a
-/// chunk's blocks are walked a second time), and copies the table into a
-/// twice larger array only when the array is full or the slot holds
-/// something else. So recording the state after every one of `n`
-/// descriptions costs O(n) time and memory in all, never O(n²), and a
-/// lookup by id is one array access.
+/// Every state of such a list is a prefix of one list. A table is such a
+/// prefix: a length and a shared array of write-once slots. Adding an item
+/// fills the next slot in place when it is free (or already holds the same
+/// item, as when a chunk's blocks are walked a second time), and copies
+/// the table into a twice larger array only when the array is full or the
+/// slot holds something else. So recording the state after every one of
+/// `n` additions costs O(n) time and memory in all, never O(n²), and a
+/// lookup by index is one array access.
 ///
-/// Read a table through a section (`chunk.section()`): `len()`, `get(id)`, `iter()`.
+/// Read a table through a section (`chunk.section()`): `len()`, `get(i)`, `iter()`.
 #[derive(Clone)]
-pub struct InterfaceTable {
-    slots: Arc<[OnceLock<Interface>]>,
+pub struct Table<T> {
+    slots: Arc<[OnceLock<T>]>,
     len: usize,
 }
 
-impl InterfaceTable {
-    /// A table without interfaces.
-    pub fn new() -> InterfaceTable {
-        InterfaceTable {
+/// The interfaces a section has described up to some point of the file, by id.
+pub type InterfaceTable = Table<Interface>;
+
+impl<T: Clone + PartialEq> Table<T> {
+    /// An empty table.
+    pub fn new() -> Table<T> {
+        Table {
             slots: Arc::from(Vec::new()),
             len: 0,
         }
     }
 
-    /// How many interfaces are described.
+    /// How many items it holds.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// True when no interface is described.
+    /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// The interface with id `id`, if it is described.
+    /// Item `i`, if there is one.
     #[inline]
-    pub fn get(&self, id: usize) -> Option<&Interface> {
-        if id < self.len {
-            self.slots[id].get()
+    pub fn get(&self, i: usize) -> Option<&T> {
+        if i < self.len {
+            self.slots[i].get()
         } else {
             None
         }
     }
 
-    /// Interface 0, if described.
+    /// Item 0, if there is one.
     #[inline]
-    pub fn first(&self) -> Option<&Interface> {
+    pub fn first(&self) -> Option<&T> {
         self.get(0)
     }
 
-    /// The interfaces, by id.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Interface> + DoubleEndedIterator + '_ {
+    /// The items, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &T> + DoubleEndedIterator + '_ {
         self.slots[..self.len]
             .iter()
             .map(|s| s.get().expect("slots below the length are set"))
     }
 
-    /// This table with `iface` added as the next id.
-    pub(crate) fn pushed(&self, iface: Interface) -> InterfaceTable {
-        let iface = match self.slots.get(self.len) {
-            Some(slot) => match slot.set(iface) {
+    /// This table with `item` added at the end.
+    pub(crate) fn pushed(&self, item: T) -> Table<T> {
+        let item = match self.slots.get(self.len) {
+            Some(slot) => match slot.set(item) {
                 Ok(()) => return self.sharing(self.len + 1),
-                Err(iface) if slot.get() == Some(&iface) => return self.sharing(self.len + 1),
+                Err(item) if slot.get() == Some(&item) => return self.sharing(self.len + 1),
                 // Another history of the section took this slot.
-                Err(iface) => iface,
+                Err(item) => item,
             },
-            None => iface,
+            None => item,
         };
         let capacity = (self.len + 1).next_power_of_two().max(4);
-        let slots: Vec<OnceLock<Interface>> = self
+        let slots: Vec<OnceLock<T>> = self
             .iter()
             .cloned()
-            .chain(std::iter::once(iface))
+            .chain(std::iter::once(item))
             .map(OnceLock::from)
             .chain(std::iter::repeat_with(OnceLock::new))
             .take(capacity)
             .collect();
-        InterfaceTable {
+        Table {
             slots: slots.into(),
             len: self.len + 1,
         }
     }
 
-    fn sharing(&self, len: usize) -> InterfaceTable {
-        InterfaceTable {
+    fn sharing(&self, len: usize) -> Table<T> {
+        Table {
             slots: self.slots.clone(),
             len,
         }
     }
 }
 
-impl Default for InterfaceTable {
+impl<T: Clone + PartialEq> Default for Table<T> {
     fn default() -> Self {
-        InterfaceTable::new()
+        Table::new()
     }
 }
 
-impl std::fmt::Debug for InterfaceTable {
+impl<T: Clone + PartialEq + std::fmt::Debug> std::fmt::Debug for Table<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
 }
 
-impl PartialEq for InterfaceTable {
+impl<T: Clone + PartialEq> PartialEq for Table<T> {
     fn eq(&self, other: &Self) -> bool {
         self.len == other.len && self.iter().eq(other.iter())
     }
 }
 
-impl Eq for InterfaceTable {}
+impl<T: Clone + Eq> Eq for Table<T> {}
 
-impl<'a> IntoIterator for &'a InterfaceTable {
-    type Item = &'a Interface;
-    type IntoIter = Box<dyn Iterator<Item = &'a Interface> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
+/// Most bytes of blocks a section carries into every part (see
+/// [`Section::carried`]); blocks past it stay only where they are.
+pub const MAX_CARRIED_BYTES: usize = 64 << 20;
 
 /// A pcapng section: its byte order, header and interfaces (as far as they
 /// have been described at some point of the file).
@@ -524,6 +524,14 @@ pub struct Section {
     pub offset: u64,
     /// Interfaces described so far, by id.
     pub interfaces: InterfaceTable,
+    /// The blocks met so far that apply to every packet of the section,
+    /// exactly as in the file: decryption secrets (DSB) and name resolution
+    /// (NRB). Every part and shard cut from the section carries those met
+    /// before it, so that TLS in any of them can be decrypted (up to
+    /// [`MAX_CARRIED_BYTES`] of them).
+    pub carried: Table<Arc<[u8]>>,
+    /// Bytes in `carried`.
+    carried_bytes: usize,
     /// The SHB exactly as in the file.
     pub(crate) raw_shb: Arc<[u8]>,
 }
@@ -539,14 +547,16 @@ impl Section {
             ),
             offset,
             interfaces: InterfaceTable::new(),
+            carried: Table::new(),
+            carried_bytes: 0,
             raw_shb: raw.into(),
         }
     }
 
-    /// Applies the SHB or IDB at `off` in `buf` (already checked) to the
-    /// section state: an SHB starts a new section, an IDB adds an interface
-    /// (in O(1), see [`InterfaceTable`]). `base` is the input offset of
-    /// `buf[0]`.
+    /// Applies the SHB, IDB, DSB or NRB at `off` in `buf` (already checked)
+    /// to the section state: an SHB starts a new section, an IDB adds an
+    /// interface, a DSB or NRB is carried (each in O(1), see [`Table`]).
+    /// `base` is the input offset of `buf[0]`.
     pub(crate) fn apply(
         buf: &[u8],
         off: usize,
@@ -563,11 +573,19 @@ impl Section {
             IDB => {
                 let s = section?;
                 Some(Arc::new(Section {
-                    endian: s.endian,
-                    version: s.version,
-                    offset: s.offset,
                     interfaces: s.interfaces.pushed(Interface::parse(&block, raw)),
-                    raw_shb: s.raw_shb.clone(),
+                    ..(*s).clone()
+                }))
+            }
+            DSB | NRB => {
+                let s = section?;
+                if s.carried_bytes + raw.len() > MAX_CARRIED_BYTES {
+                    return Some(s);
+                }
+                Some(Arc::new(Section {
+                    carried: s.carried.pushed(raw.into()),
+                    carried_bytes: s.carried_bytes + raw.len(),
+                    ..(*s).clone()
                 }))
             }
             _ => section,

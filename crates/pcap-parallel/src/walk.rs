@@ -77,7 +77,8 @@ pub(crate) enum Walker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Packet,
-    /// A pcapng Section Header or Interface Description Block.
+    /// A pcapng block the section's state keeps: a section header, an
+    /// interface description, decryption secrets or name resolution.
     SectionState,
     /// Any other pcapng block.
     Other,
@@ -120,6 +121,7 @@ impl Walker {
                         *count += 1;
                         Kind::SectionState
                     }
+                    pcapng::DSB | pcapng::NRB => Kind::SectionState,
                     pcapng::EPB | pcapng::PB | pcapng::SPB => {
                         let id = block.interface_ref().unwrap_or(0);
                         match interfaces {
