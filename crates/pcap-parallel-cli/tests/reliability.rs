@@ -176,3 +176,343 @@ fn all_input<'a>(plain: &'a Path, gz: &'a Path, what: &str) -> &'a str {
         plain.to_str().unwrap()
     }
 }
+
+/// A synthetic capture of about `bytes` bytes.
+fn synthetic(dir: &Path, name: &str, bytes: u64) -> PathBuf {
+    let path = dir.join(name);
+    pcap_synth::Synth::new(11)
+        .write_bytes(
+            std::fs::File::create(&path).unwrap(),
+            pcap_synth::Format::Pcap,
+            bytes,
+        )
+        .unwrap();
+    path
+}
+
+/// 15.3: options that would multiply memory are bounded: one chunk per
+/// record at most (32 bytes of bookkeeping per input byte before), and
+/// absurd worker counts are usage errors, not aborts or panics.
+#[test]
+fn options_that_multiply_memory_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = synthetic(dir.path(), "big.pcap", 32 << 20);
+    let b = big.to_str().unwrap();
+    let whole = run(&["top", "-q", "--csv", "--limit", "0", b]);
+    assert!(whole.status.success());
+    // 32 MiB mapped, a few threads: 512 MiB of address space is plenty
+    // for bookkeeping per chunk, and far short of 32 bytes per byte.
+    for opt in [
+        vec!["--bytes", "1"],
+        vec!["--chunks", "18446744073709551615"],
+        vec!["--packets", "1"],
+    ] {
+        let mut args = vec!["top", "-q", "--csv", "--limit", "0", "-j", "2"];
+        args.extend(&opt);
+        args.push(b);
+        let out = run_limited(&args, 512 << 20, None);
+        assert!(out.status.success(), "{opt:?}: {}", stderr(&out));
+        assert_eq!(out.stdout, whole.stdout, "{opt:?}: the same counts");
+    }
+    for j in ["4294967296", "18446744073709551615", "10000000"] {
+        let out = run(&["info", "-q", "-j", j, b]);
+        assert_eq!(out.status.code(), Some(2), "-j {j}: {}", stderr(&out));
+        assert!(stderr(&out).contains("at most"), "{}", stderr(&out));
+    }
+    let out = run(&["info", "-q", "-j", "1024", b]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// 15.4: `exec` keeps memory bounded however much the commands print, and
+/// their output still comes in chunk order, whole.
+#[test]
+fn exec_output_is_spooled_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = synthetic(dir.path(), "big.pcap", 8 << 20);
+    // Each run prints its chunk number, 100 MiB of its own byte, and the
+    // number again; 4 runs, 2 at a time: 400 MiB through a 256 MiB space.
+    let script = "printf '<%s>' $PCAP_PARALLEL_CHUNK; \
+                  head -c 100M /dev/zero | tr '\\0' $PCAP_PARALLEL_CHUNK; \
+                  printf '<%s>' $PCAP_PARALLEL_CHUNK";
+    use std::os::unix::process::CommandExt;
+    let mut cmd = bin();
+    cmd.args([
+        "exec",
+        "-q",
+        big.to_str().unwrap(),
+        "--chunks",
+        "4",
+        "-j",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .env("MALLOC_ARENA_MAX", "1")
+    .env("TMPDIR", dir.path())
+    .stdout(Stdio::piped());
+    // SAFETY: setrlimit only, in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 256 << 20,
+                rlim_max: 256 << 20,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Read as it comes, checking the order, without holding it.
+    let mut expect_chunk = 0u8;
+    let mut state = 0; // 0: opening tag, 1: body, 2: closing tag
+    let mut count = 0u64;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        pending.extend_from_slice(&buf[..n]);
+        loop {
+            let tag = format!("<{expect_chunk}>");
+            match state {
+                0 | 2 if pending.len() >= tag.len() => {
+                    assert_eq!(&pending[..tag.len()], tag.as_bytes(), "chunk order");
+                    pending.drain(..tag.len());
+                    if state == 2 {
+                        expect_chunk += 1;
+                        count = 0;
+                    }
+                    state = if state == 0 { 1 } else { 0 };
+                }
+                1 if !pending.is_empty() => {
+                    let take = pending.len().min((100 << 20) - count as usize);
+                    assert!(pending[..take].iter().all(|&b| b == b'0' + expect_chunk));
+                    pending.drain(..take);
+                    count += take as u64;
+                    if count == 100 << 20 {
+                        state = 2;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(expect_chunk, 4, "every run's output, whole");
+    // The spools were unnamed files: nothing is left in TMPDIR.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "big.pcap")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn sha(path: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+/// Every file in `dir` and its digest, sorted by name.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let digest = if e.file_type().unwrap().is_file() {
+                sha(&e.path())
+            } else {
+                Vec::new()
+            };
+            (name, digest)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// 15.7: a split never deletes or overwrites its input, whatever it is
+/// named and wherever it lies.
+#[test]
+fn split_never_replaces_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    std::fs::create_dir(&out).unwrap();
+    for name in ["p-00000005.pcap", "p-00000000.pcap"] {
+        let input = out.join(name);
+        std::fs::copy(sample(), &input).unwrap();
+        let before = snapshot(&out);
+        let o = run(&[
+            "split",
+            "-q",
+            input.to_str().unwrap(),
+            "--prefix",
+            "p",
+            "-o",
+            out.to_str().unwrap(),
+            "--packets",
+            "100",
+            "--force",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is named like a part"), "{}", stderr(&o));
+        assert_eq!(snapshot(&out), before, "{name}: nothing touched");
+        std::fs::remove_file(&input).unwrap();
+    }
+    // A hard link to the input is the input too.
+    let input = dir.path().join("in.pcap");
+    std::fs::copy(sample(), &input).unwrap();
+    std::fs::hard_link(&input, out.join("p-00000003.pcap")).unwrap();
+    let o = run(&[
+        "split",
+        "-q",
+        input.to_str().unwrap(),
+        "--prefix",
+        "p",
+        "-o",
+        out.to_str().unwrap(),
+        "--packets",
+        "100",
+        "--force",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(sha(&input), sha(&sample()));
+}
+
+/// A directory where writes fail past `size` bytes: a small tmpfs where
+/// mounting is allowed (root), else nothing (the caller then limits file
+/// sizes with RLIMIT_FSIZE).
+struct SmallDisk {
+    path: PathBuf,
+    mounted: bool,
+}
+
+impl SmallDisk {
+    fn new(parent: &Path, size: &str) -> SmallDisk {
+        let path = parent.join("disk");
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        SmallDisk { path, mounted }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        }
+    }
+}
+
+/// Runs a split whose writes fail past about `limit` bytes a file when
+/// the disk is not a small tmpfs.
+fn split_on(disk: &SmallDisk, args: &[&str], limit: u64) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = bin();
+    cmd.args(args);
+    if !disk.mounted {
+        // SAFETY: setrlimit and signal only, in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    }
+    cmd.output().unwrap()
+}
+
+/// 15.8: a split that fails for want of space leaves the directory as it
+/// was (not new parts 0-4 and old 5-7), and says so; a successful one
+/// leaves exactly the new set.
+#[test]
+fn a_failed_split_leaves_the_directory_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = synthetic(dir.path(), "small.pcap", 1 << 20);
+    let big = synthetic(dir.path(), "big.pcap", 16 << 20);
+    let disk = SmallDisk::new(dir.path(), "4m");
+    let d = disk.path.to_str().unwrap();
+    let first = split_on(
+        &disk,
+        &["split", "-q", small.to_str().unwrap(), "--prefix", "p", "-o", d, "--chunks", "8"],
+        4 << 20,
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = snapshot(&disk.path);
+    assert_eq!(before.len(), 8);
+    for extra in [vec!["--chunks", "8"], vec!["--flows", "3"]] {
+        let mut args = vec!["split", "-q", big.to_str().unwrap(), "--prefix", "p", "-o", d, "--force"];
+        args.extend(&extra);
+        let o = split_on(&disk, &args, 1 << 20);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("no part written") && stderr(&o).contains("as it was"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(snapshot(&disk.path), before, "{extra:?}: as it was");
+    }
+    // With room, a re-split of fewer parts leaves exactly the new set.
+    let o = split_on(
+        &disk,
+        &["split", "-q", small.to_str().unwrap(), "--prefix", "p", "-o", d, "--chunks", "3", "--force"],
+        4 << 20,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = snapshot(&disk.path).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["p-00000000.pcap", "p-00000001.pcap", "p-00000002.pcap"]);
+}
+
+/// 15.8: two splits with the same prefix at once: the second is refused
+/// with a message naming the directory, and the first completes alone.
+#[test]
+fn concurrent_splits_of_one_prefix_do_not_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = synthetic(dir.path(), "big.pcap", 48 << 20);
+    let other = synthetic(dir.path(), "other.pcap", 1 << 20);
+    let out = dir.path().join("parts");
+    let o = out.to_str().unwrap();
+    let mut first = bin()
+        .args(["split", "-q", big.to_str().unwrap(), "--prefix", "p", "-o", o, "--packets", "5000", "-j", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first to hold the lock.
+    let lock = out.join(".p.pcap-parallel.lock");
+    let start = std::time::Instant::now();
+    while !lock.exists() && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = run(&["split", "-q", other.to_str().unwrap(), "--prefix", "p", "-o", o, "--packets", "10", "--force"]);
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another split") && stderr(&second).contains(o),
+        "{}",
+        stderr(&second)
+    );
+    // Only the first split's parts, every one of them, and no lock or staging left.
+    let parts: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    let total = pcap_parallel::Capture::open(&big).unwrap().count().unwrap();
+    assert_eq!(parts.len() as u64, total.div_ceil(5000), "{parts:?}");
+    assert!(parts.iter().all(|p| p.file_name().unwrap().to_string_lossy().starts_with("p-")));
+}
