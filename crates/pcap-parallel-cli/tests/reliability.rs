@@ -516,3 +516,165 @@ fn concurrent_splits_of_one_prefix_do_not_mix() {
     assert_eq!(parts.len() as u64, total.div_ceil(5000), "{parts:?}");
     assert!(parts.iter().all(|p| p.file_name().unwrap().to_string_lossy().starts_with("p-")));
 }
+
+/// 15.2: a command that truncates the input while it is mapped: a clean
+/// error naming the file (not SIGBUS, not "Bad address" blamed on a
+/// command), exit 1, no temporary file left.
+#[test]
+fn an_input_truncated_during_exec_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synthetic(dir.path(), "shrinks.pcap", 24 << 20);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let i = input.to_str().unwrap();
+    let truncate = format!("[ $PCAP_PARALLEL_CHUNK = 0 ] && truncate -s 100 {i}; cat > /dev/null");
+    let with_file = format!("[ $PCAP_PARALLEL_CHUNK = 0 ] && truncate -s 100 {i}; wc -c < {{}}");
+    for (what, script) in [("stdin", truncate), ("{}", with_file)] {
+        pcap_synth::Synth::new(11)
+            .write_bytes(
+                std::fs::File::create(&input).unwrap(),
+                pcap_synth::Format::Pcap,
+                24 << 20,
+            )
+            .unwrap();
+        let out = bin()
+            .args(["exec", "-q", i, "--packets", "2000", "-j", "1", "--", "sh", "-c", &script])
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(i) && err.contains("changed during the run"),
+            "{what}: {err}"
+        );
+        assert!(!err.contains("Bad address"), "{what}: {err}");
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{what}: temporary files");
+    }
+}
+
+/// 15.16: a full $TMPDIR is named as such, not blamed on the command.
+#[test]
+fn a_full_temporary_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::new(dir.path(), "64k");
+    use std::os::unix::process::CommandExt;
+    let mut cmd = bin();
+    cmd.args(["exec", "-q", sample().to_str().unwrap(), "--chunks", "2", "--", "capinfos", "{}"])
+        .env("TMPDIR", &disk.path);
+    if !disk.mounted {
+        // SAFETY: setrlimit and signal only, in the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit { rlim_cur: 4096, rlim_max: 4096 };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("temporary capture"), "{err}");
+    assert!(!err.contains("could not run capinfos"), "{err}");
+}
+
+/// Packets' frame lengths as tshark reads a file (any compression it reads).
+fn tshark_lengths(path: &Path) -> Vec<String> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(path)
+        .args(["-T", "fields", "-e", "frame.len", "-e", "frame.time_epoch"])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect()
+}
+
+/// The TLS secrets tshark finds in a file.
+fn tshark_secrets(path: &Path) -> String {
+    let keys = path.with_extension("keys");
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .arg("--export-tls-session-keys")
+        .arg(&keys)
+        .arg("-q")
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(&keys).unwrap_or_default()
+}
+
+fn parts(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+/// 15.9: decryption secrets injected with editcap reach every part of a
+/// split and every flow shard, as tshark sees them.
+#[test]
+fn decryption_secrets_reach_every_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    let secret = format!("CLIENT_RANDOM {} {}", "00".repeat(31) + "01", "ab".repeat(48));
+    std::fs::write(&keys, format!("{secret}\n")).unwrap();
+    let input = dir.path().join("secrets.pcapng");
+    let s = Command::new("editcap")
+        .args(["-F", "pcapng", "--inject-secrets"])
+        .arg(format!("tls,{}", keys.display()))
+        .arg(sample())
+        .arg(&input)
+        .status()
+        .expect("editcap runs");
+    assert!(s.success());
+    assert!(tshark_secrets(&input).contains(&secret));
+    for (what, opt) in [
+        ("chunks", vec!["--chunks", "3"]),
+        ("flows", vec!["--flows", "4"]),
+        ("flows zstd", vec!["--flows", "3", "--compress", "zstd"]),
+        ("stream", vec!["--packets", "300"]),
+    ] {
+        let out = dir.path().join(what.replace(' ', "-"));
+        let mut args = vec!["split", "-q", "-o", out.to_str().unwrap()];
+        args.extend(&opt);
+        let stdin = what == "stream";
+        args.push(if stdin { "-" } else { input.to_str().unwrap() });
+        let mut cmd = bin();
+        cmd.args(&args);
+        if stdin {
+            cmd.stdin(std::fs::File::open(&input).unwrap());
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        let files = parts(&out);
+        assert!(files.len() >= 3, "{what}: {files:?}");
+        for f in &files {
+            assert!(tshark_secrets(f).contains(&secret), "{what}: {}", f.display());
+        }
+    }
+}
+
+/// 15.10: zstd flow shards read in tshark (Wireshark 4.0) exactly as the
+/// plain shards do (it used to lose packets in files of many small frames).
+#[test]
+fn zstd_flow_shards_read_exactly_in_tshark() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synthetic(dir.path(), "in.pcap", 24 << 20);
+    let (plain, zstd) = (dir.path().join("plain"), dir.path().join("zstd"));
+    for (out, extra) in [(&plain, vec![]), (&zstd, vec!["--compress", "zstd"])] {
+        let mut args = vec!["split", "-q", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--flows", "4"];
+        args.extend(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let (p, z) = (parts(&plain), parts(&zstd));
+    assert_eq!(p.len(), 4);
+    for (a, b) in p.iter().zip(&z) {
+        let want = tshark_lengths(a);
+        assert!(want.len() > 10_000);
+        assert_eq!(tshark_lengths(b), want, "{}", b.display());
+    }
+}
