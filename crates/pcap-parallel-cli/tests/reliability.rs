@@ -678,3 +678,213 @@ fn zstd_flow_shards_read_exactly_in_tshark() {
         assert_eq!(tshark_lengths(b), want, "{}", b.display());
     }
 }
+
+/// 15.11: a named pipe and process substitution (`/dev/fd/N`) are read
+/// like standard input, not probed with pread ("Illegal seek").
+#[test]
+fn named_pipes_are_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = run(&["info", "--json", "-q", sample().to_str().unwrap()]);
+    let want: serde_json::Value = serde_json::from_slice(&want.stdout).unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            w.write_all(&std::fs::read(sample()).unwrap()).unwrap();
+        })
+    };
+    let out = run(&["info", "--json", "-q", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["packets"], want["packets"]);
+    // Process substitution, as bash does it.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} top -q --csv <(cat {})",
+            env!("CARGO_BIN_EXE_pcap-parallel"),
+            sample().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let direct = run(&["top", "-q", "--csv", sample().to_str().unwrap()]);
+    assert_eq!(out.stdout, direct.stdout);
+}
+
+/// 15.16: files whose size the kernel does not report (those of /proc)
+/// are read, not called empty.
+#[test]
+fn files_without_a_reported_size_are_read() {
+    // /proc/self/... is the reader's own: use a file of another process
+    // that holds a capture: a pipe's end seen through /proc/PID/fd.
+    let mut child = Command::new("cat")
+        .arg(sample())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let fd = {
+        use std::os::fd::AsRawFd;
+        child.stdout.as_ref().unwrap().as_raw_fd()
+    };
+    let path = format!("/proc/{}/fd/{fd}", std::process::id());
+    let out = run(&["info", "--json", "-q", &path]);
+    child.wait().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["packets"], 1000);
+    // A real /proc file that is not a capture: told as such, not "empty".
+    let out = run(&["info", "-q", "/proc/self/status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a pcap"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("empty"), "{}", stderr(&out));
+}
+
+/// Sends `sig` to `child` once `ready` holds, and waits (at most 20 s).
+fn signal_when(
+    child: &mut std::process::Child,
+    sig: i32,
+    ready: impl Fn() -> bool,
+) -> (std::process::ExitStatus, std::time::Duration) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "never ready");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let signalled = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s, signalled.elapsed());
+        }
+        assert!(signalled.elapsed() < std::time::Duration::from_secs(20), "no hang");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// 15.12: SIGHUP (a closed terminal) is handled like SIGTERM: exec's
+/// commands are stopped and its temporary files removed; split's staging
+/// files too. And temporary files of a run that was killed outright are
+/// removed by the next run.
+#[test]
+fn sighup_cleans_up_and_stale_files_of_killed_runs_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = synthetic(dir.path(), "big.pcap", 24 << 20);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let marker = dir.path().join("started");
+    let script = format!("touch {}; sleep 30", marker.display());
+    let mut child = bin()
+        .args(["exec", "-q", big.to_str().unwrap(), "--packets", "5000", "-j", "2", "--", "sh", "-c", &script, "{}"])
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (status, took) = signal_when(&mut child, libc::SIGHUP, || marker.exists());
+    assert_eq!(status.code(), Some(130));
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "temporary chunks removed");
+
+    // split: nothing but the earlier parts remains after SIGHUP.
+    let out = dir.path().join("parts");
+    let mut child = bin()
+        .args(["split", "-q", big.to_str().unwrap(), "-o", out.to_str().unwrap(), "--packets", "500", "-j", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (status, _) = signal_when(&mut child, libc::SIGHUP, || {
+        std::fs::read_dir(&out).is_ok_and(|d| {
+            d.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::read_dir(e.path()).is_ok_and(|mut s| s.next().is_some()))
+        })
+    });
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no staging, no lock, no part");
+
+    // A run killed outright (SIGKILL) leaves its temporary chunk: the next
+    // run removes it, and leaves a live process's alone.
+    let mut child = bin()
+        .args(["exec", "-q", big.to_str().unwrap(), "--packets", "5000", "-j", "1", "--", "sh", "-c", "sleep 30", "{}"])
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (status, _) = signal_when(&mut child, libc::SIGKILL, || {
+        std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some())
+    });
+    assert_eq!(status.code(), None);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 1, "left behind");
+    let live = tmp.join(format!("pcap-parallel-chunk-{}-keep.pcap", std::process::id()));
+    std::fs::write(&live, b"x").unwrap();
+    let o = bin()
+        .args(["exec", "-q", sample().to_str().unwrap(), "--", "true"])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let left: Vec<PathBuf> = parts(&tmp);
+    assert_eq!(left, vec![live], "the dead run's file removed, the live one's kept");
+}
+
+/// 15.13: a SIGTERM during the compilation of a huge filter stops the
+/// process at once (it ran 14 minutes through one).
+#[test]
+fn a_signal_during_filter_compilation_stops_the_process() {
+    let hosts: Vec<String> = (0..3000)
+        .map(|i| format!("host 10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255))
+        .collect();
+    let filter = hosts.join(" or ");
+    let mut child = bin()
+        .args(["info", "-q", "--filter", &filter, sample().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, took) = signal_when(&mut child, libc::SIGTERM, || {
+        started.elapsed() > std::time::Duration::from_millis(500)
+    });
+    assert_eq!(status.code(), Some(130));
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+}
+
+/// 15.16: part paths with newlines can be read back with --print0; a
+/// directory named like a part is refused before any work; a read-only
+/// output directory is named as such.
+#[test]
+fn split_outputs_are_named_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("two\nlines");
+    let o = run(&["split", "-q", "-0", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--chunks", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<&[u8]> = o.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()).collect();
+    assert_eq!(names.len(), 3);
+    for n in names {
+        assert!(Path::new(std::str::from_utf8(n).unwrap()).is_file());
+    }
+
+    let out = dir.path().join("d");
+    std::fs::create_dir_all(out.join("sample-00000002.pcap")).unwrap();
+    let o = run(&["split", "-q", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--chunks", "3", "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+
+    // Read-only (root ignores permissions: then this part does not apply).
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), b"").is_err() {
+        let o = run(&["split", "-q", sample().to_str().unwrap(), "-o", ro.to_str().unwrap(), "--flows", "2"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains(ro.to_str().unwrap()), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("sample-0000"), "{}", stderr(&o));
+    }
+}
