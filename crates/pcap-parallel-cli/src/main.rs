@@ -30,8 +30,9 @@ Inputs are pcap or pcapng files, plain or compressed (gzip, bzip2, xz, zstd, lz4
 standard input; the format is told by magic bytes, never by the file name.
 
 Exit status: 0 success (damage skipped under --on-error skip is only a warning), 1 the work
-failed (a broken input, a failed command), 2 usage error, 130 interrupted (SIGINT or SIGTERM: the
-workers stop, temporary files are removed and only complete outputs remain).";
+failed (a broken input, a failed command, an output that could not be written, an input that
+shrank during the run), 2 usage error, 130 interrupted (SIGINT, SIGTERM or SIGHUP: the workers
+stop, temporary files are removed and only complete outputs remain).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -145,7 +146,9 @@ pub struct Chunking {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub bytes: Option<u64>,
 
-    /// This many chunks of about equal size.
+    /// At most K chunks of about equal size: fewer when the input has fewer
+    /// packets (a chunk always holds one) or ends early; damage passed over
+    /// with --on-error skip stays inside a chunk.
     #[arg(long, value_name = "K")]
     pub chunks: Option<usize>,
 

@@ -362,7 +362,11 @@ fn split_never_replaces_its_input() {
             "--force",
         ]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).contains("is named like a part"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is named like a part"),
+            "{}",
+            stderr(&o)
+        );
         assert_eq!(snapshot(&out), before, "{name}: nothing touched");
         std::fs::remove_file(&input).unwrap();
     }
@@ -451,14 +455,33 @@ fn a_failed_split_leaves_the_directory_as_it_was() {
     let d = disk.path.to_str().unwrap();
     let first = split_on(
         &disk,
-        &["split", "-q", small.to_str().unwrap(), "--prefix", "p", "-o", d, "--chunks", "8"],
+        &[
+            "split",
+            "-q",
+            small.to_str().unwrap(),
+            "--prefix",
+            "p",
+            "-o",
+            d,
+            "--chunks",
+            "8",
+        ],
         4 << 20,
     );
     assert!(first.status.success(), "{}", stderr(&first));
     let before = snapshot(&disk.path);
     assert_eq!(before.len(), 8);
     for extra in [vec!["--chunks", "8"], vec!["--flows", "3"]] {
-        let mut args = vec!["split", "-q", big.to_str().unwrap(), "--prefix", "p", "-o", d, "--force"];
+        let mut args = vec![
+            "split",
+            "-q",
+            big.to_str().unwrap(),
+            "--prefix",
+            "p",
+            "-o",
+            d,
+            "--force",
+        ];
         args.extend(&extra);
         let o = split_on(&disk, &args, 1 << 20);
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
@@ -472,12 +495,26 @@ fn a_failed_split_leaves_the_directory_as_it_was() {
     // With room, a re-split of fewer parts leaves exactly the new set.
     let o = split_on(
         &disk,
-        &["split", "-q", small.to_str().unwrap(), "--prefix", "p", "-o", d, "--chunks", "3", "--force"],
+        &[
+            "split",
+            "-q",
+            small.to_str().unwrap(),
+            "--prefix",
+            "p",
+            "-o",
+            d,
+            "--chunks",
+            "3",
+            "--force",
+        ],
         4 << 20,
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let names: Vec<String> = snapshot(&disk.path).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["p-00000000.pcap", "p-00000001.pcap", "p-00000002.pcap"]);
+    assert_eq!(
+        names,
+        ["p-00000000.pcap", "p-00000001.pcap", "p-00000002.pcap"]
+    );
 }
 
 /// 15.8: two splits with the same prefix at once: the second is refused
@@ -489,8 +526,20 @@ fn concurrent_splits_of_one_prefix_do_not_mix() {
     let other = synthetic(dir.path(), "other.pcap", 1 << 20);
     let out = dir.path().join("parts");
     let o = out.to_str().unwrap();
-    let mut first = bin()
-        .args(["split", "-q", big.to_str().unwrap(), "--prefix", "p", "-o", o, "--packets", "5000", "-j", "1"])
+    let first = bin()
+        .args([
+            "split",
+            "-q",
+            big.to_str().unwrap(),
+            "--prefix",
+            "p",
+            "-o",
+            o,
+            "--packets",
+            "5000",
+            "-j",
+            "1",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -501,7 +550,18 @@ fn concurrent_splits_of_one_prefix_do_not_mix() {
     while !lock.exists() && start.elapsed() < std::time::Duration::from_secs(20) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let second = run(&["split", "-q", other.to_str().unwrap(), "--prefix", "p", "-o", o, "--packets", "10", "--force"]);
+    let second = run(&[
+        "split",
+        "-q",
+        other.to_str().unwrap(),
+        "--prefix",
+        "p",
+        "-o",
+        o,
+        "--packets",
+        "10",
+        "--force",
+    ]);
     let first = first.wait_with_output().unwrap();
     assert!(first.status.success(), "{}", stderr(&first));
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
@@ -511,10 +571,17 @@ fn concurrent_splits_of_one_prefix_do_not_mix() {
         stderr(&second)
     );
     // Only the first split's parts, every one of them, and no lock or staging left.
-    let parts: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    let parts: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     let total = pcap_parallel::Capture::open(&big).unwrap().count().unwrap();
     assert_eq!(parts.len() as u64, total.div_ceil(5000), "{parts:?}");
-    assert!(parts.iter().all(|p| p.file_name().unwrap().to_string_lossy().starts_with("p-")));
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.file_name().unwrap().to_string_lossy().starts_with("p-"))
+    );
 }
 
 /// 15.2: a command that truncates the input while it is mapped: a clean
@@ -538,7 +605,19 @@ fn an_input_truncated_during_exec_is_a_clean_error() {
             )
             .unwrap();
         let out = bin()
-            .args(["exec", "-q", i, "--packets", "2000", "-j", "1", "--", "sh", "-c", &script])
+            .args([
+                "exec",
+                "-q",
+                i,
+                "--packets",
+                "2000",
+                "-j",
+                "1",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
             .env("TMPDIR", &tmp)
             .output()
             .unwrap();
@@ -549,7 +628,11 @@ fn an_input_truncated_during_exec_is_a_clean_error() {
             "{what}: {err}"
         );
         assert!(!err.contains("Bad address"), "{what}: {err}");
-        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{what}: temporary files");
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "{what}: temporary files"
+        );
     }
 }
 
@@ -560,13 +643,25 @@ fn a_full_temporary_directory_is_named() {
     let disk = SmallDisk::new(dir.path(), "64k");
     use std::os::unix::process::CommandExt;
     let mut cmd = bin();
-    cmd.args(["exec", "-q", sample().to_str().unwrap(), "--chunks", "2", "--", "capinfos", "{}"])
-        .env("TMPDIR", &disk.path);
+    cmd.args([
+        "exec",
+        "-q",
+        sample().to_str().unwrap(),
+        "--chunks",
+        "2",
+        "--",
+        "capinfos",
+        "{}",
+    ])
+    .env("TMPDIR", &disk.path);
     if !disk.mounted {
         // SAFETY: setrlimit and signal only, in the child.
         unsafe {
             cmd.pre_exec(|| {
-                let lim = libc::rlimit { rlim_cur: 4096, rlim_max: 4096 };
+                let lim = libc::rlimit {
+                    rlim_cur: 4096,
+                    rlim_max: 4096,
+                };
                 libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                 Ok(())
@@ -588,8 +683,16 @@ fn tshark_lengths(path: &Path) -> Vec<String> {
         .args(["-T", "fields", "-e", "frame.len", "-e", "frame.time_epoch"])
         .output()
         .expect("tshark runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 /// The TLS secrets tshark finds in a file.
@@ -603,12 +706,19 @@ fn tshark_secrets(path: &Path) -> String {
         .arg("-q")
         .output()
         .expect("tshark runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read_to_string(&keys).unwrap_or_default()
 }
 
 fn parts(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
@@ -619,7 +729,11 @@ fn parts(dir: &Path) -> Vec<PathBuf> {
 fn decryption_secrets_reach_every_part() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.txt");
-    let secret = format!("CLIENT_RANDOM {} {}", "00".repeat(31) + "01", "ab".repeat(48));
+    let secret = format!(
+        "CLIENT_RANDOM {} {}",
+        "00".repeat(31) + "01",
+        "ab".repeat(48)
+    );
     std::fs::write(&keys, format!("{secret}\n")).unwrap();
     let input = dir.path().join("secrets.pcapng");
     let s = Command::new("editcap")
@@ -652,7 +766,11 @@ fn decryption_secrets_reach_every_part() {
         let files = parts(&out);
         assert!(files.len() >= 3, "{what}: {files:?}");
         for f in &files {
-            assert!(tshark_secrets(f).contains(&secret), "{what}: {}", f.display());
+            assert!(
+                tshark_secrets(f).contains(&secret),
+                "{what}: {}",
+                f.display()
+            );
         }
     }
 }
@@ -665,7 +783,15 @@ fn zstd_flow_shards_read_exactly_in_tshark() {
     let input = synthetic(dir.path(), "in.pcap", 24 << 20);
     let (plain, zstd) = (dir.path().join("plain"), dir.path().join("zstd"));
     for (out, extra) in [(&plain, vec![]), (&zstd, vec!["--compress", "zstd"])] {
-        let mut args = vec!["split", "-q", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--flows", "4"];
+        let mut args = vec![
+            "split",
+            "-q",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--flows",
+            "4",
+        ];
         args.extend(extra);
         let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -753,7 +879,10 @@ fn signal_when(
 ) -> (std::process::ExitStatus, std::time::Duration) {
     let start = std::time::Instant::now();
     while !ready() {
-        assert!(start.elapsed() < std::time::Duration::from_secs(30), "never ready");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "never ready"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     // SAFETY: signalling our own child.
@@ -763,7 +892,10 @@ fn signal_when(
         if let Some(s) = child.try_wait().unwrap() {
             return (s, signalled.elapsed());
         }
-        assert!(signalled.elapsed() < std::time::Duration::from_secs(20), "no hang");
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(20),
+            "no hang"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
@@ -781,7 +913,20 @@ fn sighup_cleans_up_and_stale_files_of_killed_runs_go() {
     let marker = dir.path().join("started");
     let script = format!("touch {}; sleep 30", marker.display());
     let mut child = bin()
-        .args(["exec", "-q", big.to_str().unwrap(), "--packets", "5000", "-j", "2", "--", "sh", "-c", &script, "{}"])
+        .args([
+            "exec",
+            "-q",
+            big.to_str().unwrap(),
+            "--packets",
+            "5000",
+            "-j",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            &script,
+            "{}",
+        ])
         .env("TMPDIR", &tmp)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -790,27 +935,61 @@ fn sighup_cleans_up_and_stale_files_of_killed_runs_go() {
     let (status, took) = signal_when(&mut child, libc::SIGHUP, || marker.exists());
     assert_eq!(status.code(), Some(130));
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "temporary chunks removed");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "temporary chunks removed"
+    );
 
     // split: nothing but the earlier parts remains after SIGHUP.
     let out = dir.path().join("parts");
     let mut child = bin()
-        .args(["split", "-q", big.to_str().unwrap(), "-o", out.to_str().unwrap(), "--packets", "500", "-j", "1"])
+        .args([
+            "split",
+            "-q",
+            big.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--packets",
+            "500",
+            "-j",
+            "1",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let (status, _) = signal_when(&mut child, libc::SIGHUP, || {
         std::fs::read_dir(&out).is_ok_and(|d| {
-            d.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::read_dir(e.path()).is_ok_and(|mut s| s.next().is_some()))
+            d.flatten().any(|e| {
+                e.file_type().is_ok_and(|t| t.is_dir())
+                    && std::fs::read_dir(e.path()).is_ok_and(|mut s| s.next().is_some())
+            })
         })
     });
     assert_eq!(status.code(), Some(130));
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no staging, no lock, no part");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "no staging, no lock, no part"
+    );
 
     // A run killed outright (SIGKILL) leaves its temporary chunk: the next
     // run removes it, and leaves a live process's alone.
     let mut child = bin()
-        .args(["exec", "-q", big.to_str().unwrap(), "--packets", "5000", "-j", "1", "--", "sh", "-c", "sleep 30", "{}"])
+        .args([
+            "exec",
+            "-q",
+            big.to_str().unwrap(),
+            "--packets",
+            "5000",
+            "-j",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "sleep 30",
+            "{}",
+        ])
         .env("TMPDIR", &tmp)
         .stdout(Stdio::null())
         .spawn()
@@ -820,7 +999,10 @@ fn sighup_cleans_up_and_stale_files_of_killed_runs_go() {
     });
     assert_eq!(status.code(), None);
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 1, "left behind");
-    let live = tmp.join(format!("pcap-parallel-chunk-{}-keep.pcap", std::process::id()));
+    let live = tmp.join(format!(
+        "pcap-parallel-chunk-{}-keep.pcap",
+        std::process::id()
+    ));
     std::fs::write(&live, b"x").unwrap();
     let o = bin()
         .args(["exec", "-q", sample().to_str().unwrap(), "--", "true"])
@@ -829,7 +1011,11 @@ fn sighup_cleans_up_and_stale_files_of_killed_runs_go() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let left: Vec<PathBuf> = parts(&tmp);
-    assert_eq!(left, vec![live], "the dead run's file removed, the live one's kept");
+    assert_eq!(
+        left,
+        vec![live],
+        "the dead run's file removed, the live one's kept"
+    );
 }
 
 /// 15.13: a SIGTERM during the compilation of a huge filter stops the
@@ -841,7 +1027,13 @@ fn a_signal_during_filter_compilation_stops_the_process() {
         .collect();
     let filter = hosts.join(" or ");
     let mut child = bin()
-        .args(["info", "-q", "--filter", &filter, sample().to_str().unwrap()])
+        .args([
+            "info",
+            "-q",
+            "--filter",
+            &filter,
+            sample().to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -861,9 +1053,22 @@ fn a_signal_during_filter_compilation_stops_the_process() {
 fn split_outputs_are_named_plainly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("two\nlines");
-    let o = run(&["split", "-q", "-0", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--chunks", "3"]);
+    let o = run(&[
+        "split",
+        "-q",
+        "-0",
+        sample().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--chunks",
+        "3",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let names: Vec<&[u8]> = o.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()).collect();
+    let names: Vec<&[u8]> = o
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .collect();
     assert_eq!(names.len(), 3);
     for n in names {
         assert!(Path::new(std::str::from_utf8(n).unwrap()).is_file());
@@ -871,7 +1076,16 @@ fn split_outputs_are_named_plainly() {
 
     let out = dir.path().join("d");
     std::fs::create_dir_all(out.join("sample-00000002.pcap")).unwrap();
-    let o = run(&["split", "-q", sample().to_str().unwrap(), "-o", out.to_str().unwrap(), "--chunks", "3", "--force"]);
+    let o = run(&[
+        "split",
+        "-q",
+        sample().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--chunks",
+        "3",
+        "--force",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
@@ -882,7 +1096,15 @@ fn split_outputs_are_named_plainly() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
     if std::fs::write(ro.join("probe"), b"").is_err() {
-        let o = run(&["split", "-q", sample().to_str().unwrap(), "-o", ro.to_str().unwrap(), "--flows", "2"]);
+        let o = run(&[
+            "split",
+            "-q",
+            sample().to_str().unwrap(),
+            "-o",
+            ro.to_str().unwrap(),
+            "--flows",
+            "2",
+        ]);
         assert_eq!(o.status.code(), Some(1));
         assert!(stderr(&o).contains(ro.to_str().unwrap()), "{}", stderr(&o));
         assert!(!stderr(&o).contains("sample-0000"), "{}", stderr(&o));

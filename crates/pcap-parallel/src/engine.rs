@@ -195,8 +195,12 @@ impl Capture {
     /// memory-mapped; compressed files, pipes and standard input are
     /// streamed.
     ///
-    /// Like every program that maps its input, the result is undefined if
-    /// another process truncates the file while it is being read.
+    /// Should another program truncate the file while it is mapped, the
+    /// run ends with [`Error::InputChanged`] rather than the process dying
+    /// of SIGBUS: the first map installs a SIGBUS handler that handles
+    /// faults in this crate's maps only and passes others on (see the
+    /// `mapped` module of the source). FIFOs, process substitutions and
+    /// files that report no size (`/proc`) are streamed.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
         let path = path.as_ref();
         let (input, compression) = source::open(path)?;
