@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod parallel_decode;
+
 use pcap_parallel::{Capture, Split};
 use pcap_synth::{Format, Synth};
 use serde_json::json;
@@ -32,6 +34,8 @@ struct Opts {
     runs: usize,
     sizes: Vec<(String, u64)>,
     quick: bool,
+    /// Only the rows of parallel decoding (`parallel_decode.rs`).
+    decode_only: bool,
 }
 
 fn parse_args() -> Opts {
@@ -40,6 +44,7 @@ fn parse_args() -> Opts {
         runs: 5,
         sizes: vec![("200M".into(), 200 << 20), ("1G".into(), 1 << 30)],
         quick: false,
+        decode_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -47,6 +52,7 @@ fn parse_args() -> Opts {
             "--runs" => o.runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--data" => o.data = PathBuf::from(args.next().expect("--data DIR")),
             "--quick" => o.quick = true,
+            "--decode-only" => o.decode_only = true,
             "--sizes" => {
                 o.sizes = args
                     .next()
@@ -65,7 +71,7 @@ fn parse_args() -> Opts {
             }
             _ => {
                 eprintln!(
-                    "usage: pcap-parallel-bench [--runs N] [--sizes 200M,1G] [--data DIR] [--quick]"
+                    "usage: pcap-parallel-bench [--runs N] [--sizes 200M,1G] [--data DIR] [--quick] [--decode-only]"
                 );
                 std::process::exit(2);
             }
@@ -331,6 +337,11 @@ fn main() {
     let pp = pp.to_string_lossy().to_string();
     ensure_data(&o);
     let runs = o.runs;
+    if o.decode_only {
+        let rows = parallel_decode::rows(&o.data, &o.sizes[0].0, &pp, runs);
+        println!("{}", table(&rows));
+        return;
+    }
     let out_dir = o.data.join("split-out");
     let mut rows: Vec<Row> = Vec::new();
     let python = if o.quick { None } else { python_original(&o) };
@@ -503,6 +514,8 @@ fn main() {
         }
     }
 
+    rows.extend(parallel_decode::rows(&o.data, &o.sizes[0].0, &pp, runs));
+
     // Parallel scaling of a CPU-heavy closure, in-process.
     let f = o.data.join(format!("{}.pcap", o.sizes[0].0));
     let cores = pcap_parallel::default_workers();
@@ -524,32 +537,9 @@ fn main() {
     );
 
     // Report.
-    let mut md = String::new();
-    md.push_str("| what | ours (median s) | baseline | baseline (median s) | ratio | target | peak RSS MiB (anon / file) |\n|---|---:|---|---:|---:|---|---:|\n");
+    let mut md = table(&rows);
     let mut json_rows = Vec::new();
     for r in &rows {
-        let (min, max) = r.ours.spread();
-        let (bname, bmed, ratio) = match &r.baseline {
-            Some(b) => {
-                let ratio = r.ours.median() / b.median();
-                let shown = if r.target.contains("faster") || r.target.contains("speed") {
-                    format!("{:.2}× faster", b.median() / r.ours.median())
-                } else {
-                    format!("{ratio:.2}× {}", b.name)
-                };
-                (b.name.clone(), format!("{:.3}", b.median()), shown)
-            }
-            None => (String::new(), String::new(), String::new()),
-        };
-        md.push_str(&format!(
-            "| {} | {:.3} ({min:.3}–{max:.3}) | {bname} | {bmed} | {ratio} | {} | {} ({} / {}) |\n",
-            r.what,
-            r.ours.median(),
-            r.target,
-            r.ours.peak_rss_kb / 1024,
-            r.ours.peak_anon_kb / 1024,
-            r.ours.peak_file_kb / 1024
-        ));
         json_rows.push(json!({
             "what": r.what, "ours": r.ours.name, "secs": r.ours.secs, "median": r.ours.median(),
             "peak_rss_kb": r.ours.peak_rss_kb, "peak_anon_kb": r.ours.peak_anon_kb, "peak_file_kb": r.ours.peak_file_kb,
@@ -575,4 +565,35 @@ fn main() {
     writeln!(f, "{}", serde_json::to_string_pretty(&report).unwrap()).unwrap();
     std::fs::write(o.data.join("results.md"), &md).unwrap();
     eprintln!("results written to {} and results.md", path.display());
+}
+
+/// The rows as a Markdown table, each with its ratio to its baseline.
+fn table(rows: &[Row]) -> String {
+    let mut md = String::new();
+    md.push_str("| what | ours (median s) | baseline | baseline (median s) | ratio | target | peak RSS MiB (anon / file) |\n|---|---:|---|---:|---:|---|---:|\n");
+    for r in rows {
+        let (min, max) = r.ours.spread();
+        let (bname, bmed, ratio) = match &r.baseline {
+            Some(b) => {
+                let ratio = r.ours.median() / b.median();
+                let shown = if r.target.contains("faster") || r.target.contains("speed") {
+                    format!("{:.2}× faster", b.median() / r.ours.median())
+                } else {
+                    format!("{ratio:.2}× {}", b.name)
+                };
+                (b.name.clone(), format!("{:.3}", b.median()), shown)
+            }
+            None => (String::new(), String::new(), String::new()),
+        };
+        md.push_str(&format!(
+            "| {} | {:.3} ({min:.3}–{max:.3}) | {bname} | {bmed} | {ratio} | {} | {} ({} / {}) |\n",
+            r.what,
+            r.ours.median(),
+            r.target,
+            r.ours.peak_rss_kb / 1024,
+            r.ours.peak_anon_kb / 1024,
+            r.ours.peak_file_kb / 1024
+        ));
+    }
+    md
 }

@@ -123,6 +123,11 @@ pub struct Common {
     /// (each costs memory while its section is read).
     #[arg(long, value_name = "N", default_value_t = 1 << 20)]
     pub max_interfaces: u32,
+
+    /// The largest window a zstd frame may ask for (zstd keeps that much
+    /// decoded data in memory); `zstd --long=31` from a pipe needs 2G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
+    pub max_zstd_window: u64,
 }
 
 /// What to do at damaged input.

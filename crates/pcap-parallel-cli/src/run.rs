@@ -94,7 +94,13 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
         }
         _ => {}
     }
-    let mut capture = Capture::open(input)?
+    let decoding = pcap_parallel::Decoding {
+        threads: common.jobs,
+        max_zstd_window: common.max_zstd_window,
+        ..pcap_parallel::Decoding::default()
+    };
+    let mut capture = Capture::open_with(input, &decoding)
+        .map_err(with_hint)?
         .split(split)
         .max_packets(common.max_packets)
         .on_error(match common.on_error {
@@ -232,8 +238,31 @@ pub fn finish(error: Option<pcap_parallel::Error>, skipped: &[pcap_parallel::Ski
             Status::Interrupted
         }
         Some(e) => {
-            eprintln!("pcap-parallel: {e}");
+            eprintln!("pcap-parallel: {:#}", with_hint(e));
             Status::Failed
         }
+    }
+}
+
+/// The library's error, with what to do about it where the command line
+/// has an option for that.
+pub fn with_hint(e: pcap_parallel::Error) -> anyhow::Error {
+    match &e {
+        pcap_parallel::Error::ZstdWindow {
+            name,
+            window,
+            offset,
+        } => {
+            let need = window.window;
+            let size = if need % (1 << 30) == 0 {
+                format!("{}G", need >> 30)
+            } else {
+                format!("{}M", need.div_ceil(1 << 20))
+            };
+            anyhow::anyhow!(
+                "{name}: {window}, after {offset} decompressed bytes; to read it, raise the limit with --max-zstd-window {size}"
+            )
+        }
+        _ => e.into(),
     }
 }

@@ -23,6 +23,7 @@ use crossbeam_channel::{RecvTimeoutError, bounded, unbounded};
 
 use crate::chunk::Chunk;
 use crate::chunker::{self, PlanRequest};
+use crate::decompress::Decoding;
 use crate::error::{ChunkFailure, ChunkFailureCause, Error, FormatError, Result};
 use crate::filter::Filter;
 use crate::format::{CaptureFormat, Compression};
@@ -202,8 +203,14 @@ impl Capture {
     /// `mapped` module of the source). FIFOs, process substitutions and
     /// files that report no size (`/proc`) are streamed.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
+        Capture::open_with(path, &Decoding::default())
+    }
+
+    /// Like [`Capture::open`], with options for decoding compressed input
+    /// (decode threads, memory, the largest zstd window).
+    pub fn open_with(path: impl AsRef<Path>, decoding: &Decoding) -> Result<Capture> {
         let path = path.as_ref();
-        let (input, compression) = source::open(path)?;
+        let (input, compression) = source::open(path, decoding)?;
         Capture::new(path.display().to_string(), input, compression)
     }
 
@@ -218,14 +225,33 @@ impl Capture {
         name: &str,
         bytes: impl AsRef<[u8]> + Send + Sync + 'static,
     ) -> Result<Capture> {
+        Capture::from_bytes_with(name, bytes, &Decoding::default())
+    }
+
+    /// Like [`Capture::from_bytes`], with options for decoding compressed input.
+    pub fn from_bytes_with(
+        name: &str,
+        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
+        decoding: &Decoding,
+    ) -> Result<Capture> {
         let bytes: Bytes = Arc::new(bytes);
-        let (input, compression) = source::from_bytes(bytes)?;
+        let (input, compression) = source::from_bytes(bytes, decoding)?;
         Capture::new(name.to_string(), input, compression)
     }
 
     /// A capture read from any reader (plain or compressed), as a stream.
     pub fn from_reader(name: &str, reader: impl Read + Send + 'static) -> Result<Capture> {
-        let (input, compression) = source::from_reader(Box::new(reader), name)?;
+        Capture::from_reader_with(name, reader, &Decoding::default())
+    }
+
+    /// Like [`Capture::from_reader`], with options for decoding compressed
+    /// input (always sequential: a reader is read once, in order).
+    pub fn from_reader_with(
+        name: &str,
+        reader: impl Read + Send + 'static,
+        decoding: &Decoding,
+    ) -> Result<Capture> {
+        let (input, compression) = source::from_reader(Box::new(reader), name, decoding)?;
         Capture::new(name.to_string(), input, compression)
     }
 
@@ -296,9 +322,16 @@ impl Capture {
     }
 
     /// How many chunks are processed at once (default: the cores
-    /// available; at least 1, at most [`MAX_WORKERS`]).
+    /// available; at least 1, at most [`MAX_WORKERS`]). A compressed file
+    /// decoded in parallel uses as many decode threads, unless
+    /// [`Decoding::threads`] said otherwise.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
+        if let Input::Stream(s) = &self.input
+            && let Some(threads) = &s.decode_threads
+        {
+            threads.store(workers.max(1), Ordering::Relaxed);
+        }
         self
     }
 
@@ -700,6 +733,7 @@ impl Capture {
         let Capture {
             name,
             input,
+            compression,
             format,
             head,
             split,
@@ -753,7 +787,8 @@ impl Capture {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            produced.error = Some(e);
+                            produced.error =
+                                Some(blame_compressed_data(e, compression, || cutter.drain()));
                             break;
                         }
                     }
@@ -835,8 +870,10 @@ impl Capture {
             }
         }
         produced.error = match (plan.fault, spool_error) {
-            // The spooled data ends where decompression failed: report that.
-            (Some((_, _, f)), Some(e)) if f.is_truncation() => Some(e),
+            // The spooled data ends where decompression failed, and what
+            // came before a decompression failure cannot be vouched for:
+            // report that.
+            (Some((_, _, f)), Some(e)) if f.is_truncation() || is_decompression(&e) => Some(e),
             (None, Some(e)) if max_packets.is_none() => Some(e),
             (Some((offset, packet, fault)), _) => Some(Error::Format(FormatError {
                 name,
@@ -847,6 +884,29 @@ impl Capture {
             _ => None,
         };
         produced
+    }
+}
+
+/// True for errors of the compressed data (not of the capture in it).
+fn is_decompression(e: &Error) -> bool {
+    matches!(e, Error::Decompress { .. } | Error::ZstdWindow { .. })
+}
+
+/// A fault found in the capture inside a compressed stream may be the
+/// visible effect of damaged compressed data whose check (gzip's CRC at the
+/// end of a member, say) comes later: the stream is decoded to its end
+/// (`drain`), and a decompression error found there is reported instead.
+fn blame_compressed_data(
+    fault: Error,
+    compression: Compression,
+    drain: impl FnOnce() -> Option<Error>,
+) -> Error {
+    if compression == Compression::None || !matches!(fault, Error::Format(_)) {
+        return fault;
+    }
+    match drain() {
+        Some(e) if is_decompression(&e) => e,
+        _ => fault,
     }
 }
 

@@ -61,6 +61,21 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A zstd frame asks for a larger window than
+    /// [`crate::Decoding::max_zstd_window`] allows: decoding it would hold
+    /// that much decoded data in memory. Raise the limit to read it.
+    #[error(
+        "{name}: {window}, after {offset} decompressed bytes (raise Decoding::max_zstd_window to read it)"
+    )]
+    ZstdWindow {
+        /// The input's name.
+        name: String,
+        /// The frame's window, the limit, and where the frame starts.
+        window: crate::WindowTooLarge,
+        /// Decompressed bytes delivered before the frame.
+        offset: u64,
+    },
+
     /// User code failed on one chunk.
     #[error(transparent)]
     Chunk(#[from] ChunkFailure),
@@ -102,7 +117,7 @@ impl Error {
     pub fn offset(&self) -> Option<u64> {
         match self {
             Error::Format(e) => Some(e.offset),
-            Error::Decompress { offset, .. } => Some(*offset),
+            Error::Decompress { offset, .. } | Error::ZstdWindow { offset, .. } => Some(*offset),
             Error::Chunk(c) => Some(c.range.start),
             _ => None,
         }

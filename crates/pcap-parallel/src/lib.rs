@@ -57,6 +57,7 @@ mod streaming;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
+pub use decompress::{Decoding, WindowTooLarge};
 pub use engine::{
     BoxError, Capture, ChunkResult, MAX_WORKERS, OnError, Progress, Report, default_workers,
 };
