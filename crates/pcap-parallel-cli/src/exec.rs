@@ -8,24 +8,25 @@ use std::process::{Command, ExitStatus, Stdio};
 use clap::Args;
 use pcap_parallel::{CaptureFormat, Chunk};
 
-use crate::exec_output::{Spool, Turn, collect_stderr, collect_stdout};
+use crate::args::{Chunking, Common, FlowArgs, Input as InputPath};
+use crate::exec_output::{Out, Spool, Turn, collect_stderr, collect_stdout};
 use crate::run::{self, Bar, Status, UsageError};
-use crate::{Chunking, Common};
+use crate::{errln, streams};
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
     /// Capture file (`-` for standard input).
-    file: crate::Input,
+    file: InputPath,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Chunking")]
     chunking: Chunking,
 
     /// Stop starting runs after the first one fails.
     #[arg(long)]
     fail_fast: bool,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
+    #[command(flatten, next_help_heading = "Chunking")]
+    flow: FlowArgs,
 
     #[command(flatten)]
     common: Common,
@@ -65,6 +66,17 @@ struct RunOutput {
     status: ExitStatus,
 }
 
+/// Why a run could not be made or its output was lost.
+#[derive(Debug)]
+enum RunError {
+    /// Writing the chunk's temporary capture for `{}` failed.
+    TempFile(std::io::Error),
+    /// Starting or waiting for the command failed.
+    Command(std::io::Error),
+    /// Keeping the command's output until its turn failed.
+    Output(std::io::Error),
+}
+
 fn describe(status: &ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -83,43 +95,14 @@ enum Input<'a> {
     },
 }
 
-/// Why a run could not be made or its output was lost.
-#[derive(Debug)]
-enum RunError {
-    /// Writing the chunk's temporary capture for `{}` failed.
-    TempFile(std::io::Error),
-    /// Starting or waiting for the command failed.
-    Command(std::io::Error),
-    /// Keeping the command's output until its turn failed.
-    Output(std::io::Error),
-}
-
-/// Writes `chunk` as a temporary capture for `{}`; removed when dropped.
-fn chunk_file(chunk: &Chunk) -> std::io::Result<tempfile::NamedTempFile> {
-    let suffix = match chunk.format() {
-        CaptureFormat::Pcapng => ".pcapng",
-        CaptureFormat::Pcap { .. } => ".pcap",
-    };
-    let mut f = tempfile::Builder::new()
-        .prefix(&crate::stale::ours(crate::stale::CHUNK_PREFIX))
-        .suffix(suffix)
-        .tempfile()?;
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
-        chunk.write_standalone(&mut w)?;
-        w.flush()?;
-    }
-    Ok(f)
-}
-
 fn run_one(
     input: Input<'_>,
     command: &[OsString],
     placeholder: bool,
     turn: (&Turn, usize),
 ) -> Result<RunOutput, RunError> {
-    // A chunk given as `{}` is written to a temporary capture that lives
-    // until this function returns, and is then removed.
+    // A chunk given as `{}` lives in a temporary capture until this
+    // function returns, and is then removed.
     let temp = match input {
         Input::Chunk(chunk) if placeholder => Some(chunk_file(chunk).map_err(RunError::TempFile)?),
         _ => None,
@@ -129,8 +112,34 @@ fn run_one(
         (Input::Shard { path, .. }, None) => Some(*path),
         _ => None,
     };
+    let mut child = command_for(&input, command, placeholder.then_some(path).flatten())
+        .spawn()
+        .map_err(RunError::Command)?;
+    supervise(&mut child, input, turn)
+}
+
+/// The chunk as a temporary capture file, for `{}`.
+fn chunk_file(chunk: &Chunk) -> std::io::Result<tempfile::NamedTempFile> {
+    let suffix = match chunk.format() {
+        CaptureFormat::Pcapng => ".pcapng",
+        CaptureFormat::Pcap { .. } => ".pcap",
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix(&crate::stale::ours(crate::stale::CHUNK_PREFIX))
+        .suffix(suffix)
+        .tempfile()?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
+    chunk.write_standalone(&mut w)?;
+    w.flush()?;
+    drop(w);
+    Ok(f)
+}
+
+/// The command for one input: `{}` replaced by `path` (when given, else
+/// the input goes to its standard input), its environment, its pipes.
+fn command_for(input: &Input<'_>, command: &[OsString], path: Option<&std::path::Path>) -> Command {
     let mut args: Vec<OsString> = command[1..].to_vec();
-    if let (true, Some(path)) = (placeholder, path) {
+    if let Some(path) = path {
         for a in &mut args {
             if let Some(s) = a.to_str()
                 && s.contains("{}")
@@ -144,7 +153,7 @@ fn run_one(
     // (a shell's children hold its output pipes open).
     cmd.process_group(0)
         .args(&args)
-        .stdin(if placeholder {
+        .stdin(if path.is_some() {
             Stdio::null()
         } else {
             Stdio::piped()
@@ -158,12 +167,29 @@ fn run_one(
                 "PCAP_PARALLEL_FIRST_PACKET",
                 chunk.first_packet_number().to_string(),
             )
-            .env("PCAP_PARALLEL_PACKETS", chunk.packet_count().to_string()),
+            .env("PCAP_PARALLEL_PACKETS", kept_packets(chunk).to_string()),
         Input::Shard { index, .. } => cmd.env("PCAP_PARALLEL_CHUNK", index.to_string()),
     };
-    let mut child = cmd.spawn().map_err(RunError::Command)?;
-    // Read both outputs while feeding stdin, and stop the command if we are
-    // interrupted (a SIGTERM sent to us alone would otherwise leave it running).
+    cmd
+}
+
+/// The packets of `chunk` the command gets: those that pass the filter, if any.
+fn kept_packets(chunk: &Chunk) -> u64 {
+    match chunk.filter() {
+        Some(_) => chunk.packets().count() as u64,
+        None => chunk.packet_count(),
+    }
+}
+
+/// Feeds the command its input (when it reads standard input), reads both
+/// its outputs (see [`crate::exec_output`]), and waits for it, stopping it
+/// if we are interrupted (a SIGTERM sent to us alone would otherwise leave
+/// it running).
+fn supervise(
+    child: &mut std::process::Child,
+    input: Input<'_>,
+    turn: (&Turn, usize),
+) -> Result<RunOutput, RunError> {
     let interrupted = crate::run::interrupt_flag();
     let (stdout, stderr, status) = std::thread::scope(|s| -> Result<_, RunError> {
         if let Some(mut stdin) = child.stdin.take() {
@@ -186,7 +212,7 @@ fn run_one(
                 break status;
             }
             if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
-                break stop_group(&mut child).map_err(RunError::Command)?;
+                break stop_group(child).map_err(RunError::Command)?;
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(std::time::Duration::from_millis(10));
@@ -213,15 +239,17 @@ fn attempt(
     turn: (&Turn, usize),
 ) -> Result<RunOutput, pcap_parallel::BoxError> {
     let name = command[0].to_string_lossy();
+    let tmp = std::env::temp_dir();
     let out = run_one(input, command, placeholder, turn).map_err(|e| match e {
         RunError::TempFile(e) => format!(
             "could not write the chunk's temporary capture for {{}} (in {}): {e}",
-            std::env::temp_dir().display()
+            tmp.display()
         ),
         RunError::Command(e) => format!("could not run {name}: {e}"),
         RunError::Output(e) => format!(
-            "the output of {name} was lost: it could not be kept in a temporary file (in {}) until its turn: {e}",
-            std::env::temp_dir().display()
+            "the output of {name} was lost: it could not be kept in a temporary file (in {}) \
+             until its turn: {e}",
+            tmp.display()
         ),
     })?;
     if out.status.success() {
@@ -233,36 +261,35 @@ fn attempt(
 
 /// Prints what is left of a run's output (its turn has come): standard
 /// output whole, standard error line by line behind the chunk's label.
-fn print(out: &mut RunOutput, label: &str, turn: &Turn) {
-    if !turn.has_failed() {
-        let mut so = std::io::stdout().lock();
-        if let Err(e) = out.stdout.drain_to(&mut so).and_then(|()| so.flush()) {
-            turn.fail(e);
-        }
-    }
-    let mut se = std::io::stderr().lock();
+fn print(out: &mut RunOutput, label: &str) {
+    // Our writes are checked in `streams`; a spool that cannot be read
+    // back is reported like any failed write there.
+    let _ = out.stdout.drain_to(&mut Out);
+    streams::flush();
     let Ok(mut lines) = out.stderr.reader() else {
         return;
     };
     let mut line = Vec::new();
-    while let Ok(n) = lines.read_until(b'\n', &mut line) {
+    while let Ok(n) = std::io::BufRead::read_until(&mut lines, b'\n', &mut line) {
         if n == 0 {
             break;
         }
-        let _ = se.write_all(label.as_bytes());
-        let _ = se.write_all(&line);
+        let mut labelled = Vec::with_capacity(label.len() + line.len() + 1);
+        labelled.extend_from_slice(label.as_bytes());
+        labelled.extend_from_slice(&line);
         if !line.ends_with(b"\n") {
-            let _ = se.write_all(b"\n");
+            labelled.push(b'\n');
         }
+        streams::write_err(&labelled);
         line.clear();
     }
 }
 
 /// Prints a failed run's output and says what went wrong.
-fn failure_text(e: &mut pcap_parallel::BoxError, label: &str, turn: &Turn) -> String {
+fn failure_text(e: &mut pcap_parallel::BoxError, label: &str) -> String {
     match e.downcast_mut::<FailedRun>() {
         Some(FailedRun(out)) => {
-            print(out, label, turn);
+            print(out, label);
             describe(&out.status)
         }
         None => e.to_string(),
@@ -285,20 +312,33 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
             )
         })?;
     let files = pcap_parallel::output::ShardFiles::new(dir.path(), "shard");
-    let (names, report) = capture
+    let (names, mut report) = capture
         .flows(shards)
         .key(args.flow.key())
         .write_shards(&files);
     drop(bar);
-    let mut status = run::finish(report.input_error, &report.skipped);
+    run::usage_error_in(&mut report)?;
+    let status = run::finish(report.input_error, &report.skipped);
     let names = match names {
         Ok(n) => n,
         Err(pcap_parallel::Error::Cancelled) => return Ok(Status::Interrupted),
         Err(e) => {
-            eprintln!("pcap-parallel: {e}");
+            errln!("pcap-parallel: {e}");
             return Ok(Status::Failed);
         }
     };
+    let failures = run_on_files(&names, workers, &args.command, placeholder);
+    Ok(with_failures(status, &failures, names.len()))
+}
+
+/// Runs the command on each shard file, `workers` at a time, printing the
+/// output in shard order as runs finish; returns the failures.
+fn run_on_files(
+    names: &[std::path::PathBuf],
+    workers: usize,
+    command: &[OsString],
+    placeholder: bool,
+) -> Vec<String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let turn = Turn::default();
     let (tx, rx) = crossbeam_channel::bounded(2 * workers + 2);
@@ -306,7 +346,7 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
     std::thread::scope(|s| {
         for _ in 0..workers.min(names.len()).max(1) {
             let tx = tx.clone();
-            let (next, names, turn) = (&next, &names, &turn);
+            let (next, turn) = (&next, &turn);
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -315,15 +355,11 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
                     {
                         break;
                     }
-                    let r = attempt(
-                        Input::Shard {
-                            path: &names[i],
-                            index: i,
-                        },
-                        &args.command,
-                        placeholder,
-                        (turn, i),
-                    );
+                    let shard = Input::Shard {
+                        path: &names[i],
+                        index: i,
+                    };
+                    let r = attempt(shard, command, placeholder, (turn, i));
                     if tx.send((i, r)).is_err() {
                         break;
                     }
@@ -331,7 +367,6 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
             });
         }
         drop(tx);
-        // Print in shard order as runs finish.
         let mut pending = std::collections::BTreeMap::new();
         let mut want = 0;
         for (i, r) in rx {
@@ -339,42 +374,17 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
             while let Some(r) = pending.remove(&want) {
                 let label = format!("[shard {want}] ");
                 match r {
-                    Ok(mut out) => print(&mut out, &label, &turn),
-                    Err(mut e) => failures.push(format!(
-                        "shard {want}: {}",
-                        failure_text(&mut e, &label, &turn)
-                    )),
+                    Ok(mut out) => print(&mut out, &label),
+                    Err(mut e) => {
+                        failures.push(format!("shard {want}: {}", failure_text(&mut e, &label)))
+                    }
                 }
                 turn.pass(want);
                 want += 1;
             }
         }
     });
-    if run::interrupt_flag().load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(Status::Interrupted);
-    }
-    if !failures.is_empty() {
-        eprintln!(
-            "pcap-parallel: {} of {} runs failed:",
-            failures.len(),
-            names.len()
-        );
-        for f in &failures {
-            eprintln!("  {f}");
-        }
-        status = Status::Failed;
-    }
-    Ok(stdout_failure(&turn).unwrap_or(status))
-}
-
-/// Says so if writing our standard output failed: the commands' output
-/// was lost, which is a failure.
-fn stdout_failure(turn: &Turn) -> Option<Status> {
-    let e = turn.take_error()?;
-    if e.kind() != std::io::ErrorKind::BrokenPipe {
-        eprintln!("pcap-parallel: writing standard output: {e}");
-    }
-    Some(Status::Failed)
+    failures
 }
 
 pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
@@ -388,32 +398,24 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
     if args.command[0].is_empty() {
         return Err(UsageError("no command given after --".into()).into());
     }
+    let split = args.chunking.checked()?;
     if let Some(k) = args.chunking.flows {
-        if k == 0 {
-            return Err(UsageError("--flows must be at least 1".into()).into());
-        }
         return run_on_shards(&args, k, placeholder);
     }
-    let capture =
-        run::open(&args.file, &args.common, args.chunking.split())?.fail_fast(args.fail_fast);
+    let capture = run::open(&args.file, &args.common, split)?.fail_fast(args.fail_fast);
     let (capture, bar) = Bar::attach(capture, &args.common, "exec");
     let command = &args.command;
     let mut failures: Vec<String> = Vec::new();
     let mut runs = 0usize;
     let turn = Turn::default();
-    let report = capture.run(
+    let mut report = capture.run(
         |chunk| {
             // A chunk without packets (an input that holds none) runs nothing.
             if chunk.packet_count() == 0 {
                 return Ok(None);
             }
-            attempt(
-                Input::Chunk(chunk),
-                command,
-                placeholder,
-                (&turn, chunk.index()),
-            )
-            .map(Some)
+            let input = Input::Chunk(chunk);
+            attempt(input, command, placeholder, (&turn, chunk.index())).map(Some)
         },
         |r| {
             let label = format!("[chunk {}] ", r.index);
@@ -421,14 +423,12 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
                 Ok(None) => {}
                 Ok(Some(mut out)) => {
                     runs += 1;
-                    print(&mut out, &label, &turn);
+                    print(&mut out, &label);
                 }
                 Err(mut failure) => {
                     runs += 1;
                     let what = match &mut failure.cause {
-                        pcap_parallel::ChunkFailureCause::Error(e) => {
-                            failure_text(e, &label, &turn)
-                        }
+                        pcap_parallel::ChunkFailureCause::Error(e) => failure_text(e, &label),
                         cause => cause.to_string(),
                     };
                     failures.push(format!(
@@ -445,22 +445,26 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
         },
     );
     drop(bar);
-    let mut status = run::finish(report.input_error, &report.skipped);
-    if !failures.is_empty() {
-        eprintln!("pcap-parallel: {} of {runs} runs failed:", failures.len());
-        for f in &failures {
-            eprintln!("  {f}");
-        }
-        if status != Status::Interrupted {
-            status = Status::Failed;
-        }
+    run::usage_error_in(&mut report)?;
+    let status = run::finish(report.input_error, &report.skipped);
+    Ok(with_failures(status, &failures, runs))
+}
+
+/// Lists the failed runs (unless the run was stopped, which stops commands
+/// too) and says how the command ends.
+fn with_failures(status: Status, failures: &[String], runs: usize) -> Status {
+    let interrupted = run::interrupt_flag().load(std::sync::atomic::Ordering::Relaxed);
+    if interrupted {
+        return Status::Interrupted;
     }
-    if status != Status::Interrupted
-        && let Some(failed) = stdout_failure(&turn)
-    {
-        status = failed;
+    if failures.is_empty() {
+        return status;
     }
-    Ok(status)
+    errln!("pcap-parallel: {} of {runs} runs failed:", failures.len());
+    for f in failures {
+        errln!("  {f}");
+    }
+    Status::Failed
 }
 
 /// A run that exited unsuccessfully, with what it printed.

@@ -11,7 +11,6 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, Write};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes of a run's output held in memory before it goes to a file.
@@ -68,42 +67,37 @@ impl Spool {
     }
 }
 
-/// Whose turn it is to print, and whether printing has failed.
+/// Our standard output as a writer: every write goes through
+/// [`crate::streams`], which checks it (a failure stops the run there).
+pub struct Out;
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        crate::streams::write_out(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        crate::streams::flush();
+        Ok(())
+    }
+}
+
+/// Whose turn it is to print.
 #[derive(Debug, Default)]
 pub struct Turn {
     next: AtomicUsize,
-    /// The first error writing our standard output: nothing more is printed.
-    failed: Mutex<Option<io::Error>>,
 }
 
 impl Turn {
     /// Is it run `n`'s turn (and can output still be printed)?
     pub fn is(&self, n: usize) -> bool {
-        self.next.load(Ordering::Acquire) == n && !self.has_failed()
+        self.next.load(Ordering::Acquire) == n && !crate::streams::failed_already()
     }
 
     /// Run `n` is printed: the turn passes to the next one.
     pub fn pass(&self, n: usize) {
         self.next.store(n + 1, Ordering::Release);
-    }
-
-    /// Records a failed write to our standard output.
-    pub fn fail(&self, e: io::Error) {
-        let mut f = self.failed.lock().unwrap_or_else(|p| p.into_inner());
-        f.get_or_insert(e);
-    }
-
-    /// Has printing failed?
-    pub fn has_failed(&self) -> bool {
-        self.failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
-    /// The write error that stopped printing, if any.
-    pub fn take_error(&self) -> Option<io::Error> {
-        self.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -121,23 +115,16 @@ pub fn collect_stdout(mut from: impl Read, n: usize, turn: &Turn) -> io::Result<
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if lost.is_some() || turn.has_failed() {
+        if lost.is_some() || crate::streams::failed_already() {
             continue; // keep reading, so that the command is not blocked
         }
-        let result = if turn.is(n) {
-            let mut out = io::stdout().lock();
-            let r = spool
-                .drain_to(&mut out)
-                .and_then(|()| out.write_all(&buf[..k]))
-                .and_then(|()| out.flush());
-            if let Err(e) = r {
-                turn.fail(e);
-            }
-            Ok(())
-        } else {
-            spool.write(&buf[..k])
-        };
-        if let Err(e) = result {
+        if turn.is(n) {
+            // Our own writes are checked by `streams`: a failure there
+            // stops the run; nothing is lost silently.
+            let _ = spool.drain_to(&mut Out);
+            crate::streams::write_out(&buf[..k]);
+            crate::streams::flush();
+        } else if let Err(e) = spool.write(&buf[..k]) {
             lost = Some(e);
         }
     }

@@ -9,9 +9,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pcap_parallel::{Capture, OnError, Progress, Split};
+use pcap_parallel::{Capture, OnError, Progress, Report, Split};
 
-use crate::{Common, OnErrorArg};
+use crate::args::{Common, OnErrorArg};
+use crate::errln;
 
 /// How a command ended, when it did not end in an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +66,7 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
             std::thread::spawn(move || {
                 if waiting.forever().next().is_some() {
                     std::thread::sleep(GRACE);
-                    eprintln!("pcap-parallel: interrupted");
+                    crate::errln!("pcap-parallel: interrupted");
                     std::process::exit(crate::EXIT_INTERRUPTED.into());
                 }
             });
@@ -75,7 +76,8 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Opens `input` with the common options and `split`.
+/// Opens `input` with the common options and `split` (checked already,
+/// see [`crate::args::Chunking::checked`]).
 pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Capture> {
     match common.jobs {
         Some(0) => return Err(UsageError("--jobs must be at least 1".into()).into()),
@@ -85,12 +87,6 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
                 pcap_parallel::MAX_WORKERS
             ))
             .into());
-        }
-        _ => {}
-    }
-    match split {
-        Split::Packets(0) | Split::Chunks(0) => {
-            return Err(UsageError("a chunk count or size must be at least 1".into()).into());
         }
         _ => {}
     }
@@ -140,10 +136,10 @@ impl std::error::Error for Interrupted {}
 /// process at once however long libpcap takes (thousands of `host` terms
 /// take minutes): nothing has been written yet, so there is nothing to
 /// clean up. A filter that does not compile is a usage error.
-fn compile_interruptibly(expr: &str) -> anyhow::Result<pcap_parallel::filter::Filter> {
+fn compile_interruptibly(expr: &str) -> anyhow::Result<pcap_parallel::Filter> {
     let flag = interrupt_flag();
     let owned = expr.to_string();
-    let compiling = std::thread::spawn(move || pcap_parallel::filter::Filter::new(&owned));
+    let compiling = std::thread::spawn(move || pcap_parallel::Filter::new(&owned));
     while !compiling.is_finished() {
         if flag.load(Ordering::Relaxed) {
             return Err(Interrupted.into());
@@ -154,6 +150,20 @@ fn compile_interruptibly(expr: &str) -> anyhow::Result<pcap_parallel::filter::Fi
         Ok(Ok(filter)) => Ok(filter),
         Ok(Err(e)) => Err(UsageError(e.to_string()).into()),
         Err(_) => Err(UsageError(format!("the filter {expr:?} could not be compiled")).into()),
+    }
+}
+
+/// A filter that compiles but does not suit the capture's link type is a
+/// usage error found by the run itself, before any chunk reached the
+/// command: it is taken out of `report` and returned as such, so that the
+/// command prints no results and exits with status 2.
+pub fn usage_error_in(report: &mut Report) -> Result<(), UsageError> {
+    match report.input_error.take() {
+        Some(pcap_parallel::Error::Filter(e)) => Err(UsageError(e.to_string())),
+        other => {
+            report.input_error = other;
+            Ok(())
+        }
     }
 }
 
@@ -216,6 +226,17 @@ impl Drop for Bar {
     }
 }
 
+/// True when nothing of the input could be read (it is missing its header,
+/// say): a command then prints no results at all, only the error, rather
+/// than a summary or table of nothing.
+pub fn nothing_read(report: &Report) -> bool {
+    report.chunks == 0
+        && report
+            .input_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, pcap_parallel::Error::Cancelled))
+}
+
 /// Prints what was skipped and the input error, if any (after the results
 /// of everything before it), and says whether the command failed. Damage
 /// passed over under `--on-error skip` is a warning, not a failure.
@@ -223,25 +244,33 @@ pub fn finish(error: Option<pcap_parallel::Error>, skipped: &[pcap_parallel::Ski
     if !skipped.is_empty() {
         let bytes: u64 = skipped.iter().map(|s| s.len).sum();
         for s in skipped {
-            eprintln!("pcap-parallel: warning: {s}");
+            errln!("pcap-parallel: warning: {s}");
         }
-        eprintln!(
-            "pcap-parallel: warning: {} damaged stretch{} ({bytes} bytes) skipped",
-            skipped.len(),
-            if skipped.len() == 1 { "" } else { "es" }
+        errln!(
+            "pcap-parallel: warning: {} skipped ({})",
+            count(skipped.len() as u64, "damaged stretch", "damaged stretches"),
+            count(bytes, "byte", "bytes")
         );
     }
     match error {
         None => Status::Ok,
         Some(pcap_parallel::Error::Cancelled) => {
-            eprintln!("pcap-parallel: interrupted");
+            // Stopped because an output stream failed: that says it all.
+            if !crate::streams::failed_already() {
+                errln!("pcap-parallel: interrupted");
+            }
             Status::Interrupted
         }
         Some(e) => {
-            eprintln!("pcap-parallel: {:#}", with_hint(e));
+            errln!("pcap-parallel: {:#}", with_hint(e));
             Status::Failed
         }
     }
+}
+
+/// `1 byte`, `2 bytes`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The library's error, with what to do about it where the command line

@@ -1,14 +1,22 @@
-//! `split`: every chunk written as a standalone capture file, atomically.
+//! `split`: every chunk written as a standalone capture file; the set of
+//! parts replaces the earlier one whole, or not at all.
+//!
+//! The parts are written in a staging directory inside the output
+//! directory (`.pcap-parallel-<pid>-XXXXXX`) and renamed in once all are
+//! complete; a failed write or an interruption removes them and leaves the
+//! directory as it was. A lock file per prefix keeps two splits from
+//! writing the same parts at once, and a part that is the input itself
+//! (same device and inode) is never replaced or removed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use pcap_parallel::output::{OutputCompression, ShardFiles, write_chunk};
-use pcap_parallel::{CaptureFormat, Split};
+use pcap_parallel::{Capture, CaptureFormat};
 
+use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status, UsageError};
-use crate::{Common, Input};
+use crate::{errln, streams};
 
 #[derive(Args, Debug)]
 pub struct SplitArgs {
@@ -18,9 +26,6 @@ pub struct SplitArgs {
     /// Directory for the parts (created if missing).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     out: PathBuf,
-
-    #[command(flatten)]
-    size: SplitSize,
 
     /// Compress the parts (compressed input is otherwise written plain).
     #[arg(long, value_enum)]
@@ -43,35 +48,16 @@ pub struct SplitArgs {
     #[arg(long, value_name = "N", default_value_t = 32)]
     max_open: usize,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
+    /// How big the parts are: one part per chunk (by default, chunks sized
+    /// for the worker count), or with --flows one part per shard.
+    #[command(flatten, next_help_heading = "Parts")]
+    size: Chunking,
+
+    #[command(flatten, next_help_heading = "Parts")]
+    flow: FlowArgs,
 
     #[command(flatten)]
     common: Common,
-}
-
-/// How big the parts are (exactly one).
-#[derive(Args, Debug)]
-#[group(required = true, multiple = false)]
-struct SplitSize {
-    /// Packets per part.
-    #[arg(long, value_name = "N")]
-    packets: Option<u64>,
-
-    /// About this many bytes per part (suffixes K, M, G).
-    #[arg(long, value_name = "SIZE", value_parser = crate::parse_size)]
-    bytes: Option<u64>,
-
-    /// At most K parts of about equal size: fewer when the input has fewer
-    /// packets (a part always holds one), ends early, or is damaged (damage
-    /// passed over with --on-error skip stays inside a part).
-    #[arg(long, value_name = "K")]
-    chunks: Option<usize>,
-
-    /// This many parts by flow (both directions of each conversation in
-    /// one part, in file order); at most --max-open files are open at once.
-    #[arg(long, value_name = "K")]
-    flows: Option<usize>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -112,108 +98,207 @@ fn part_number(name: &str, prefix: &str, ext: &str) -> Option<u64> {
     (rest.len() == DIGITS && rest.bytes().all(|b| b.is_ascii_digit())).then(|| rest.parse().ok())?
 }
 
-pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
-    let split = match (
-        args.size.packets,
-        args.size.bytes,
-        args.size.chunks,
-        args.size.flows,
-    ) {
-        (Some(n), _, _, _) => Split::Packets(n),
-        (_, Some(b), _, _) => Split::Bytes(b),
-        (_, _, Some(k), _) => Split::Chunks(k),
-        (_, _, _, Some(0)) => return Err(UsageError("--flows must be at least 1".into()).into()),
-        (_, _, _, Some(_)) => Split::Auto,
-        _ => unreachable!("clap requires one"),
-    };
-    let capture = run::open(&args.file, &args.common, split)?;
-    let compression = match args.compress {
-        None => OutputCompression::None,
-        Some(Compress::Gzip) => OutputCompression::Gzip,
-        Some(Compress::Zstd) => OutputCompression::Zstd,
-    };
-    let ext = format!(
-        ".{}{}",
-        match capture.format() {
-            CaptureFormat::Pcapng => "pcapng",
-            CaptureFormat::Pcap { .. } => "pcap",
-        },
-        compression.suffix()
-    );
-    let prefix = args
-        .prefix
-        .clone()
-        .unwrap_or_else(|| default_prefix(&args.file));
-    if prefix.is_empty() || prefix.contains('/') {
-        return Err(UsageError(format!("--prefix must be a file name, not {prefix:?}")).into());
-    }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
-    let parts = PartSet {
-        dir: args.out.clone(),
-        prefix,
-        ext,
-    };
-    let _lock = PrefixLock::take(&parts)?;
-    crate::stale::remove_stale(&parts.dir, crate::stale::SPLIT_PREFIX);
-    let existing = parts.existing(&args.file, args.force)?;
-    let staging = tempfile::Builder::new()
-        .prefix(&crate::stale::ours(crate::stale::SPLIT_PREFIX))
-        .tempdir_in(&parts.dir)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot write there (a staging directory could not be made: {e})",
-                parts.dir.display()
-            )
-        })?;
-    let staged = PartSet {
-        dir: staging.path().to_path_buf(),
-        ..parts.clone()
-    };
+/// Where the parts go and what they are called.
+struct Parts {
+    dir: PathBuf,
+    prefix: String,
+    /// `.pcap`, `.pcapng.gz`, ...
+    ext: String,
+    compression: OutputCompression,
+    /// Parts of an earlier split already there, by number (checked: none
+    /// is the input, none a directory).
+    existing: Vec<(u64, PathBuf)>,
+    /// Where the new parts are written until all are complete.
+    staging: tempfile::TempDir,
+    /// Held until the split ends.
+    _lock: PrefixLock,
+}
 
+impl Parts {
+    /// Checks the options and the output directory (creating it if
+    /// needed), takes the prefix's lock, finds the parts an earlier split
+    /// left there and makes the staging directory.
+    fn prepare(args: &SplitArgs, format: CaptureFormat) -> anyhow::Result<Parts> {
+        let compression = match args.compress {
+            None => OutputCompression::None,
+            Some(Compress::Gzip) => OutputCompression::Gzip,
+            Some(Compress::Zstd) => OutputCompression::Zstd,
+        };
+        let ext = format!(
+            ".{}{}",
+            match format {
+                CaptureFormat::Pcapng => "pcapng",
+                CaptureFormat::Pcap { .. } => "pcap",
+            },
+            compression.suffix()
+        );
+        let prefix = args
+            .prefix
+            .clone()
+            .unwrap_or_else(|| default_prefix(&args.file));
+        if prefix.is_empty() || prefix.contains('/') {
+            return Err(UsageError(format!("--prefix must be a file name, not {prefix:?}")).into());
+        }
+        let dir = args.out.clone();
+        if dir.exists() && !dir.is_dir() {
+            return Err(UsageError(format!(
+                "{}: not a directory (-o names the directory for the parts)",
+                dir.display()
+            ))
+            .into());
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let lock = PrefixLock::take(&dir, &prefix)?;
+        // What split runs that were killed left here.
+        crate::stale::remove_stale(&dir, crate::stale::SPLIT_PREFIX);
+        let existing = existing_parts(&dir, &prefix, &ext, &args.file)?;
+        if !existing.is_empty() && !args.force {
+            anyhow::bail!(
+                "{} already holds parts named {prefix}-*{ext} (use --force to replace them)",
+                dir.display()
+            );
+        }
+        let staging = tempfile::Builder::new()
+            .prefix(&crate::stale::ours(crate::stale::SPLIT_PREFIX))
+            .tempdir_in(&dir)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: cannot write there (a staging directory could not be made: {e})",
+                    dir.display()
+                )
+            })?;
+        Ok(Parts {
+            dir,
+            prefix,
+            ext,
+            compression,
+            existing,
+            staging,
+            _lock: lock,
+        })
+    }
+
+    fn name(&self, n: u64) -> String {
+        format!("{}-{n:0DIGITS$}{}", self.prefix, self.ext)
+    }
+
+    /// The final path of part `n`.
+    fn path(&self, n: u64) -> PathBuf {
+        self.dir.join(self.name(n))
+    }
+
+    /// Where part `n` is written until the set is complete.
+    fn staged(&self, n: u64) -> PathBuf {
+        self.staging.path().join(self.name(n))
+    }
+
+    /// Puts the `count` parts written in place of the existing ones: the
+    /// old parts past the new set are removed, then each new part is
+    /// renamed in (over the old part of its number). The prefix lock keeps
+    /// other splits out meanwhile.
+    fn commit(&self, count: u64) -> anyhow::Result<Vec<PathBuf>> {
+        for (n, path) in &self.existing {
+            if *n >= count {
+                std::fs::remove_file(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+        }
+        let mut names = Vec::with_capacity(count as usize);
+        for n in 0..count {
+            let to = self.path(n);
+            std::fs::rename(self.staged(n), &to).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (parts below {n} are in place, the others in {})",
+                    to.display(),
+                    self.staging.path().display()
+                )
+            })?;
+            names.push(to);
+        }
+        Ok(names)
+    }
+}
+
+/// The parts already in `dir`, checked: none may be the input itself (a
+/// split never deletes or overwrites its input, whatever its name), and
+/// none a directory.
+fn existing_parts(
+    dir: &Path,
+    prefix: &str,
+    ext: &str,
+    input: &Path,
+) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+    use std::os::unix::fs::MetadataExt;
+    let found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            part_number(&name, prefix, ext).map(|n| (n, e.path()))
+        })
+        .collect();
+    let input_id = (input.as_os_str() != "-")
+        .then(|| std::fs::metadata(input).ok())
+        .flatten()
+        .map(|m| (m.dev(), m.ino()));
+    for (_, path) in &found {
+        let meta = std::fs::symlink_metadata(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if Some((meta.dev(), meta.ino())) == input_id {
+            return Err(UsageError(format!(
+                "the input {} is named like a part of this split in {}: it would be \
+                 replaced; choose another --prefix or output directory",
+                input.display(),
+                dir.display()
+            ))
+            .into());
+        }
+        if meta.is_dir() {
+            return Err(UsageError(format!(
+                "{} is a directory named like a part: not replacing it",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(found)
+}
+
+pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
+    let split = args.size.checked()?;
+    let capture = run::open(&args.file, &args.common, split)?;
+    let parts = Parts::prepare(&args, capture.format())?;
     let (capture, bar) = Bar::attach(capture, &args.common, "split");
     let written = match args.size.flows {
-        Some(k) => write_flows(capture, &args, k, &staged, compression),
-        None => write_chunks(capture, &parts, &staged, compression),
+        Some(k) => write_shards(capture, k, &parts, &args)?,
+        None => write_chunks(capture, &parts)?,
     };
     drop(bar);
-    let Written {
-        count,
-        status,
-        write_failed,
-    } = written?;
-    if status == Status::Interrupted || write_failed {
-        // `staging` goes, and with it every new part.
-        eprintln!(
+    if written.status == Status::Interrupted || written.write_failed {
+        // The staging directory goes, and with it every new part.
+        errln!(
             "pcap-parallel: no part written: {} is as it was",
             parts.dir.display()
         );
-        return Ok(if status == Status::Interrupted {
-            status
+        return Ok(if written.status == Status::Interrupted {
+            Status::Interrupted
         } else {
             Status::Failed
         });
     }
-    let names = parts.commit(&staged, count, existing)?;
-    for n in &names {
-        let mut out = std::io::stdout().lock();
-        let sep: &[u8] = if args.print0 { b"\0" } else { b"\n" };
-        let r = out
-            .write_all(n.as_os_str().as_encoded_bytes())
-            .and_then(|()| out.write_all(sep));
-        if let Err(e) = r {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                break;
-            }
-            return Err(anyhow::anyhow!("writing standard output: {e}"));
-        }
+    // Written whole (a broken input gives the parts of every packet
+    // before the fault): the new set replaces the old.
+    for name in parts.commit(written.count)? {
+        streams::write_out(name.as_os_str().as_encoded_bytes());
+        streams::write_out(if args.print0 { b"\0" } else { b"\n" });
     }
-    Ok(status)
+    streams::flush();
+    Ok(written.status)
 }
 
 /// What writing the parts came to.
 struct Written {
-    /// Parts written (part numbers 0..count).
+    /// Parts written (numbers 0..count).
     count: u64,
     /// How reading the input ended.
     status: Status,
@@ -221,33 +306,28 @@ struct Written {
     write_failed: bool,
 }
 
-/// Writes each chunk as part `PREFIX-NNNNNNNN.EXT` of `staged`.
-fn write_chunks(
-    capture: pcap_parallel::Capture,
-    parts: &PartSet,
-    staged: &PartSet,
-    compression: OutputCompression,
-) -> anyhow::Result<Written> {
+/// One part per chunk, written in parallel into the staging directory.
+fn write_chunks(capture: Capture, parts: &Parts) -> anyhow::Result<Written> {
     let mut write_failed = false;
     let mut count = 0u64;
-    let report = capture.run(
+    let mut report = capture.run(
         |chunk| {
             let n = chunk.index() as u64;
-            write_chunk(chunk, &staged.path(n), compression, false)
+            write_chunk(chunk, &parts.staged(n), parts.compression, false)
                 .map_err(|e| format!("{}: {e}", parts.path(n).display()).into())
         },
         |r| match r.result {
             Ok(_) => count += 1,
             Err(e) => {
                 write_failed = true;
-                if let pcap_parallel::ChunkFailureCause::Error(e) = &e.cause {
-                    eprintln!("pcap-parallel: {e}");
-                } else {
-                    eprintln!("pcap-parallel: {e}");
+                match &e.cause {
+                    pcap_parallel::ChunkFailureCause::Error(e) => errln!("pcap-parallel: {e}"),
+                    _ => errln!("pcap-parallel: {e}"),
                 }
             }
         },
     );
+    run::usage_error_in(&mut report)?;
     let status = run::finish(report.input_error, &report.skipped);
     Ok(Written {
         count,
@@ -256,136 +336,42 @@ fn write_chunks(
     })
 }
 
-/// Writes the flow shards as parts of `staged`.
-fn write_flows(
-    capture: pcap_parallel::Capture,
-    args: &SplitArgs,
+/// One part per flow shard, written into the staging directory.
+fn write_shards(
+    capture: Capture,
     shards: usize,
-    staged: &PartSet,
-    compression: OutputCompression,
+    parts: &Parts,
+    args: &SplitArgs,
 ) -> anyhow::Result<Written> {
-    let mut files = ShardFiles::new(&staged.dir, &staged.prefix);
-    files.compression = compression;
+    let mut files = ShardFiles::new(parts.staging.path(), &parts.prefix);
+    files.compression = parts.compression;
     files.max_open = args.max_open.max(1);
-    let (names, report) = capture
+    let (names, mut report) = capture
         .flows(shards)
         .key(args.flow.key())
         .write_shards(&files);
+    run::usage_error_in(&mut report)?;
     let status = run::finish(report.input_error, &report.skipped);
-    match names {
-        Ok(names) => Ok(Written {
+    Ok(match names {
+        Ok(names) => Written {
             count: names.len() as u64,
             status,
             write_failed: false,
-        }),
-        Err(pcap_parallel::Error::Cancelled) => Ok(Written {
+        },
+        Err(pcap_parallel::Error::Cancelled) => Written {
             count: 0,
             status: Status::Interrupted,
             write_failed: false,
-        }),
+        },
         Err(e) => {
-            eprintln!("pcap-parallel: {e}");
-            Ok(Written {
+            errln!("pcap-parallel: {e}");
+            Written {
                 count: 0,
                 status,
                 write_failed: true,
-            })
-        }
-    }
-}
-
-/// The parts of one split: `DIR/PREFIX-NNNNNNNN.EXT`.
-#[derive(Debug, Clone)]
-struct PartSet {
-    dir: PathBuf,
-    prefix: String,
-    ext: String,
-}
-
-impl PartSet {
-    fn path(&self, n: u64) -> PathBuf {
-        self.dir
-            .join(format!("{}-{n:0DIGITS$}{}", self.prefix, self.ext))
-    }
-
-    /// The parts already in the directory, checked: without `force` there
-    /// must be none; none may be the input itself (a split never deletes or
-    /// overwrites its input, whatever its name), and none a directory.
-    fn existing(&self, input: &Path, force: bool) -> anyhow::Result<Vec<(u64, PathBuf)>> {
-        use std::os::unix::fs::MetadataExt;
-        let found: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.display()))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                part_number(&name, &self.prefix, &self.ext).map(|n| (n, e.path()))
-            })
-            .collect();
-        let input_id = (input.as_os_str() != "-")
-            .then(|| std::fs::metadata(input).ok())
-            .flatten()
-            .map(|m| (m.dev(), m.ino()));
-        for (_, path) in &found {
-            let meta = std::fs::symlink_metadata(path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            if Some((meta.dev(), meta.ino())) == input_id {
-                return Err(UsageError(format!(
-                    "the input {} is named like a part of this split in {}: it would be \
-                     replaced; choose another --prefix or output directory",
-                    input.display(),
-                    self.dir.display()
-                ))
-                .into());
-            }
-            if meta.is_dir() {
-                return Err(UsageError(format!(
-                    "{} is a directory named like a part: not replacing it",
-                    path.display()
-                ))
-                .into());
             }
         }
-        if !found.is_empty() && !force {
-            anyhow::bail!(
-                "{} already holds parts named {}-*{} (use --force to replace them)",
-                self.dir.display(),
-                self.prefix,
-                self.ext
-            );
-        }
-        Ok(found)
-    }
-
-    /// Puts the `count` parts written in `staged` in place of the
-    /// `existing` ones: the old parts past the new set are removed, then
-    /// each new part is renamed in (over the old part of its number). The
-    /// prefix lock keeps other splits out meanwhile.
-    fn commit(
-        &self,
-        staged: &PartSet,
-        count: u64,
-        existing: Vec<(u64, PathBuf)>,
-    ) -> anyhow::Result<Vec<PathBuf>> {
-        for (n, path) in existing {
-            if n >= count {
-                std::fs::remove_file(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            }
-        }
-        let mut names = Vec::with_capacity(count as usize);
-        for n in 0..count {
-            let (from, to) = (staged.path(n), self.path(n));
-            std::fs::rename(&from, &to).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: {e} (parts below {n} are in place, the others in {})",
-                    to.display(),
-                    staged.dir.display()
-                )
-            })?;
-            names.push(to);
-        }
-        Ok(names)
-    }
+    })
 }
 
 /// An exclusive lock on a prefix in an output directory, so that two
@@ -398,12 +384,10 @@ struct PrefixLock {
 }
 
 impl PrefixLock {
-    fn take(parts: &PartSet) -> anyhow::Result<PrefixLock> {
+    fn take(dir: &Path, prefix: &str) -> anyhow::Result<PrefixLock> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::MetadataExt;
-        let path = parts
-            .dir
-            .join(format!(".{}.pcap-parallel.lock", parts.prefix));
+        let path = dir.join(format!(".{prefix}.pcap-parallel.lock"));
         loop {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -416,9 +400,8 @@ impl PrefixLock {
                 let e = std::io::Error::last_os_error();
                 if e.kind() == std::io::ErrorKind::WouldBlock {
                     anyhow::bail!(
-                        "another split is writing parts named {}-* in {} (it holds {})",
-                        parts.prefix,
-                        parts.dir.display(),
+                        "another split is writing parts named {prefix}-* in {} (it holds {})",
+                        dir.display(),
                         path.display()
                     );
                 }

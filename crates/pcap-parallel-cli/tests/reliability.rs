@@ -7,8 +7,6 @@
 mod common;
 mod support;
 
-#[allow(unused_imports)]
-use common::corpus_dir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -139,7 +139,7 @@ impl StreamFailure {
                     compression: f.compression,
                     offset: f.offset,
                     compressed_offset: f.compressed_offset,
-                    source: f.source,
+                    error: f.source,
                 }
             }
         } else {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::corpus_dir;
+use common::capture_file;
 use pcap_parallel::{Capture, OnError, Split};
 
 fn block(btype: u32, body: &[u8]) -> Vec<u8> {
@@ -124,7 +124,10 @@ fn an_input_without_packets_gives_exactly_one_chunk() {
         }
     }
     // A pcap file header alone: one chunk too (it reads as the header).
-    let pcap = std::fs::read(corpus_dir().join("seladb__PcapPlusPlus__http-packets.pcap")).unwrap();
+    let pcap = std::fs::read(
+        capture_file("seladb__PcapPlusPlus__http-packets.pcap").expect("shipped in samples/real"),
+    )
+    .unwrap();
     for (what, counts) in chunk_packets(&pcap[..24], Split::Chunks(3), OnError::Stop) {
         assert_eq!(counts, vec![0], "{what}");
     }
@@ -133,7 +136,7 @@ fn an_input_without_packets_gives_exactly_one_chunk() {
 #[test]
 fn chunks_k_gives_at_most_k_chunks_on_damaged_input() {
     let name = "seladb__PcapPlusPlus__http-packets.pcap";
-    let mut bytes = std::fs::read(corpus_dir().join(name)).unwrap();
+    let mut bytes = std::fs::read(capture_file(name).expect("shipped in samples/real")).unwrap();
     let all = Capture::from_bytes(name, bytes.clone())
         .unwrap()
         .count()

@@ -7,7 +7,7 @@
 mod codecs;
 mod common;
 
-use common::corpus_dir;
+use common::capture_file;
 use pcap_parallel::{Capture, OnError, Split};
 use proptest::prelude::*;
 
@@ -139,7 +139,7 @@ proptest! {
         chunks in 1usize..6,
         segment in 64usize..20_000,
     ) {
-        let mut bytes = std::fs::read(corpus_dir().join(BASES[base])).unwrap();
+        let mut bytes = std::fs::read(capture_file(BASES[base]).expect("shipped in samples/real")).unwrap();
         for d in &damages {
             apply(&mut bytes, d);
         }
@@ -152,7 +152,7 @@ proptest! {
 /// and drop the rest of the capture.
 #[test]
 fn twenty_insertions_and_a_fake_sixteen_mebibyte_block() {
-    let clean = std::fs::read(corpus_dir().join(BASES[0])).unwrap();
+    let clean = std::fs::read(capture_file(BASES[0]).expect("shipped in samples/real")).unwrap();
     let mut bytes = clean.clone();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
