@@ -41,7 +41,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
     for file in &args.files {
         let outcome = match run::open(file, &args.common, split) {
             Ok(capture) => summarise_one(capture, &args)?,
-            Err(e) if e.downcast_ref::<run::UsageError>().is_some() => return Err(e),
+            Err(e)
+                if e.downcast_ref::<run::UsageError>().is_some()
+                    || e.downcast_ref::<run::Interrupted>().is_some() =>
+            {
+                return Err(e);
+            }
             Err(e) => unreadable(&file.display().to_string(), &format!("{e:#}"), args.json),
         };
         match outcome {

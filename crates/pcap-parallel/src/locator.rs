@@ -36,13 +36,13 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::chunk::{Chunk, Context};
+use crate::chunk::{Chunk, Context, Gap};
 use crate::error::{Error, FormatError, Result};
 use crate::filter::Filter;
 use crate::pcap::PcapHeader;
 use crate::pcapng::Section;
 use crate::source::Bytes;
-use crate::walk::{Interfaces, Walker, scan};
+use crate::walk::{Interfaces, Limits, Walker, scan};
 
 /// What the records of a chunk need before them to be read on their own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +62,13 @@ pub enum ChunkContext {
 }
 
 /// A pcapng section as blocks: its header, then the interface descriptions
-/// known where a chunk starts, exactly as in the file.
+/// known where a chunk starts and the blocks carried into every part of the
+/// section (decryption secrets, name resolution), exactly as in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionBlocks {
     /// Byte offset of the section header in the (decompressed) input.
     pub offset: u64,
-    /// The SHB followed by the IDBs.
+    /// The SHB followed by the IDBs, then the carried blocks.
     pub blocks: Vec<u8>,
 }
 
@@ -97,6 +98,10 @@ pub struct ChunkLocator {
     pub placement: Placement,
     /// The tcpdump expression the chunk's packets pass through, if any.
     pub filter: Option<String>,
+    /// Damage passed over inside the chunk (under `OnError::Skip`), in
+    /// order: where in the records, how many bytes, and the input offset of
+    /// the record after it.
+    pub(crate) gaps: Vec<Gap>,
 }
 
 /// A locator's bytes that cannot be decoded, or that do not describe what is
@@ -151,8 +156,11 @@ impl ChunkLocator {
             Context::Pcapng(section) => ChunkContext::Pcapng {
                 section: section.as_ref().map(|s| {
                     let mut blocks = s.raw_shb.to_vec();
-                    for i in &s.interfaces {
+                    for i in s.interfaces.iter() {
                         blocks.extend_from_slice(&i.raw);
+                    }
+                    for b in s.carried.iter() {
+                        blocks.extend_from_slice(b);
                     }
                     SectionBlocks {
                         offset: s.offset,
@@ -169,6 +177,7 @@ impl ChunkLocator {
             context,
             placement,
             filter: chunk.filter().map(|f| f.expression().to_string()),
+            gaps: chunk.gaps.to_vec(),
         }
     }
 
@@ -217,32 +226,22 @@ impl ChunkLocator {
                 }
                 .map_err(|e| Error::io(&name, e))?;
                 if map.len() != len {
-                    return Err(self.changed(&name, 0, map.len() as u64).into());
+                    return Err(self.changed(&name, 0, map.len() as u64));
                 }
                 Arc::new(map)
             }
         };
         let (context, walker) = self.rebuild_context(&name)?;
         let buf = (*data).as_ref();
-        let walk = scan(buf, 0, buf.len(), walker, u64::MAX);
-        if let Some(fault) = walk.fault {
-            return Err(Error::Format(FormatError {
-                name,
-                offset: self.byte_range.start + walk.end as u64,
-                packet: self.first_packet_number + walk.packets,
-                fault,
-            }));
-        }
-        if walk.end != buf.len() || walk.packets != self.packet_count {
-            return Err(self.changed(&name, walk.packets, walk.end as u64).into());
-        }
+        let walk = self.walk(&name, buf, walker)?;
         let mut section = match &context {
             Context::Pcapng(s) => s.clone(),
             Context::Pcap(_) => None,
         };
         let mut described = Vec::with_capacity(walk.state_blocks.len());
         for &off in &walk.state_blocks {
-            section = Section::apply(buf, off, self.byte_range.start, section.take());
+            let base = walk.base_of(off);
+            section = Section::apply(buf, off, base, section.take());
             described.extend(section.clone());
         }
         let filter = self.filter.as_deref().map(compiled_filter).transpose()?;
@@ -256,6 +255,7 @@ impl ChunkLocator {
             context,
             described: described.into(),
             filter,
+            gaps: self.gaps.clone().into(),
         };
         if let Some(f) = &chunk.filter {
             // The expression must suit every link type the chunk holds, as
@@ -267,15 +267,62 @@ impl ChunkLocator {
         Ok(chunk)
     }
 
-    fn changed(&self, name: &str, found_packets: u64, found_end: u64) -> LocatorError {
-        LocatorError::Changed {
+    /// Walks the records piece by piece, passing over the gaps, and checks
+    /// that every piece ends where the next gap (or the records) ends and
+    /// that the packets are those described.
+    fn walk(&self, name: &str, buf: &[u8], mut walker: Walker) -> Result<Walked> {
+        let mut walked = Walked {
+            packets: 0,
+            state_blocks: Vec::new(),
+            bases: Vec::new(),
+        };
+        let mut at = 0usize;
+        let mut base = self.byte_range.start;
+        let ends = self
+            .gaps
+            .iter()
+            .map(|g| (g.at, Some(g)))
+            .chain([(buf.len(), None)]);
+        for (end, gap) in ends {
+            if end < at || end > buf.len() {
+                return Err(LocatorError::Malformed("gaps out of order").into());
+            }
+            let piece = scan(buf, at, end, walker, u64::MAX);
+            if let Some(fault) = piece.fault {
+                return Err(Error::Format(FormatError {
+                    name: name.to_string(),
+                    offset: base + piece.end as u64,
+                    packet: self.first_packet_number + walked.packets + piece.packets,
+                    fault,
+                }));
+            }
+            walked.packets += piece.packets;
+            walked.bases.push((at, base));
+            walked.state_blocks.extend(piece.state_blocks);
+            if piece.end != end {
+                return Err(self.changed(name, walked.packets, piece.end as u64));
+            }
+            walker = piece.walker;
+            if let Some(g) = gap {
+                at = end + g.skip;
+                base = g.resume - at as u64;
+            }
+        }
+        if walked.packets != self.packet_count {
+            return Err(self.changed(name, walked.packets, buf.len() as u64));
+        }
+        Ok(walked)
+    }
+
+    fn changed(&self, name: &str, found_packets: u64, found_end: u64) -> Error {
+        Error::Locator(LocatorError::Changed {
             name: name.to_string(),
             start: self.byte_range.start,
             end: self.byte_range.end,
             packets: self.packet_count,
             found_packets,
             found_end: self.byte_range.start + found_end,
-        }
+        })
     }
 
     /// The chunk's context and the walker state where it starts.
@@ -300,7 +347,7 @@ impl ChunkLocator {
                 Walker::Pcapng {
                     endian: None,
                     interfaces: Interfaces::Known(0),
-                    max_block_len: u32::MAX,
+                    limits: unbounded_blocks(),
                 },
             )),
             ChunkContext::Pcapng {
@@ -310,7 +357,7 @@ impl ChunkLocator {
                 let mut walker = Walker::Pcapng {
                     endian: None,
                     interfaces: Interfaces::Known(0),
-                    max_block_len: u32::MAX,
+                    limits: unbounded_blocks(),
                 };
                 let walk = scan(buf, 0, buf.len(), walker.clone(), u64::MAX);
                 if walk.fault.is_some() || walk.end != buf.len() || walk.packets != 0 {
@@ -325,7 +372,7 @@ impl ChunkLocator {
                 walker = Walker::Pcapng {
                     endian: Some(section.endian),
                     interfaces: Interfaces::Known(section.interfaces.len()),
-                    max_block_len: u32::MAX,
+                    limits: unbounded_blocks(),
                 };
                 Ok((Context::Pcapng(Some(section)), walker))
             }
@@ -357,7 +404,7 @@ enum PlacementRef<'a> {
 
 /// Format of encoded locators: a magic number and a version.
 const MAGIC: &[u8; 4] = b"PPCL";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 impl ChunkLocator {
     /// Encodes the locator as bytes (little-endian fields, length-prefixed
@@ -415,6 +462,12 @@ impl ChunkLocator {
                 put_bytes(&mut out, f.as_bytes());
             }
         }
+        out.extend_from_slice(&(self.gaps.len() as u64).to_le_bytes());
+        for g in &self.gaps {
+            for v in [g.at as u64, g.skip as u64, g.resume] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
         match placement {
             PlacementRef::File(p) => {
                 out.push(0);
@@ -470,6 +523,19 @@ impl ChunkLocator {
             ),
             _ => return Err(LocatorError::Malformed("filter kind")),
         };
+        let gap_count = r.u64()?;
+        // Each gap takes 24 bytes: the count is checked against what is left
+        // before anything is allocated for it.
+        if gap_count > (r.rest.len() / 24) as u64 {
+            return Err(LocatorError::Malformed("gap count"));
+        }
+        let mut gaps = Vec::with_capacity(gap_count as usize);
+        for _ in 0..gap_count {
+            let (at, skip, resume) = (r.u64()?, r.u64()?, r.u64()?);
+            let at = usize::try_from(at).map_err(|_| LocatorError::Malformed("gap"))?;
+            let skip = usize::try_from(skip).map_err(|_| LocatorError::Malformed("gap"))?;
+            gaps.push(Gap { at, skip, resume });
+        }
         let placement = match r.take(1)?[0] {
             0 => Placement::File(PathBuf::from(
                 <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(r.bytes()?),
@@ -488,7 +554,35 @@ impl ChunkLocator {
             context,
             placement,
             filter,
+            gaps,
         })
+    }
+}
+
+/// The limits of a locator's walk: blocks of any length (the chunk was cut
+/// under the capture's own limits; here only agreement with them matters).
+fn unbounded_blocks() -> Limits {
+    Limits {
+        max_block_len: u32::MAX,
+        ..Limits::default()
+    }
+}
+
+/// What walking a locator's records found.
+struct Walked {
+    packets: u64,
+    /// Offsets of the pcapng section blocks met.
+    state_blocks: Vec<usize>,
+    /// Where each piece between gaps starts, and the input offset of its
+    /// position 0 (`base + position` is an input offset inside the piece).
+    bases: Vec<(usize, u64)>,
+}
+
+impl Walked {
+    /// The input offset of position 0 for the piece holding `off`.
+    fn base_of(&self, off: usize) -> u64 {
+        let k = self.bases.partition_point(|(at, _)| *at <= off);
+        self.bases[k.saturating_sub(1)].1
     }
 }
 
@@ -566,6 +660,64 @@ mod tests {
                 .map(|p| (p.number, p.offset, p.data.to_vec()))
                 .collect();
             assert_eq!(again, packets);
+        }
+    }
+
+    /// The sample with the record headers of packets 20 and 300 damaged
+    /// (captured length far beyond any limit).
+    fn damaged_sample() -> Vec<u8> {
+        let mut data = sample();
+        let mut off = 24;
+        for number in 1.. {
+            let caplen = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
+            if number == 20 || number == 300 {
+                data[off + 8..off + 12].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+            }
+            off += 16 + caplen;
+            if number == 300 {
+                break;
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn chunks_spanning_skipped_damage_are_located_and_rebuilt_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.pcap");
+        std::fs::write(&path, damaged_sample()).unwrap();
+        for (split, placement) in [(Split::Chunks(2), "file"), (Split::Chunks(1), "inline")] {
+            let located: Vec<(ChunkLocator, Seen)> = Capture::open(&path)
+                .unwrap()
+                .on_error(crate::OnError::Skip)
+                .split(split)
+                .map(|c| {
+                    let packets = c
+                        .packets()
+                        .map(|p| (p.number, p.offset, p.data.to_vec()))
+                        .collect();
+                    let loc = match placement {
+                        "file" => ChunkLocator::in_file(c, &path),
+                        _ => ChunkLocator::inline(c),
+                    };
+                    (loc, packets)
+                })
+                .unwrap();
+            assert!(
+                located.iter().any(|(l, _)| !l.gaps.is_empty()),
+                "{placement}"
+            );
+            for (loc, packets) in located {
+                let decoded = ChunkLocator::decode(&loc.encode()).unwrap();
+                assert_eq!(decoded, loc);
+                let again: Seen = decoded
+                    .open()
+                    .unwrap()
+                    .packets()
+                    .map(|p| (p.number, p.offset, p.data.to_vec()))
+                    .collect();
+                assert_eq!(again, packets, "{placement}");
+            }
         }
     }
 

@@ -271,6 +271,33 @@ impl OpenFiles {
     }
 }
 
+/// Rewrites the plain file at `path` as one zstd frame (level 3), through a
+/// temporary file beside it, in bounded memory.
+pub(crate) fn zstd_in_place(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pcap-parallel-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)?;
+    {
+        let plain = fs::File::open(path)?;
+        let len = plain.metadata()?.len();
+        let mut w = zstd::stream::write::Encoder::new(
+            BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
+            3,
+        )?;
+        w.set_pledged_src_size(Some(len))?;
+        io::copy(&mut io::BufReader::with_capacity(1 << 20, plain), &mut w)?;
+        w.finish()?.flush()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Compresses `bytes` as one gzip member or zstd frame (appended members
 /// and frames make one valid file), or returns them as they are.
 pub(crate) fn compress_piece(
