@@ -50,6 +50,7 @@ pub mod locator;
 mod mapped;
 pub mod output;
 pub mod packet;
+pub mod partition;
 pub mod pcap;
 pub mod pcapng;
 pub mod reader;

@@ -148,27 +148,7 @@ impl ChunkLocator {
     }
 
     fn describe(chunk: &Chunk, placement: Placement) -> ChunkLocator {
-        let context = match &chunk.context {
-            Context::Pcap(h) => ChunkContext::Pcap {
-                header: h.raw.to_vec(),
-                max_caplen: h.max_caplen,
-            },
-            Context::Pcapng(section) => ChunkContext::Pcapng {
-                section: section.as_ref().map(|s| {
-                    let mut blocks = s.raw_shb.to_vec();
-                    for i in s.interfaces.iter() {
-                        blocks.extend_from_slice(&i.raw);
-                    }
-                    for b in s.carried.iter() {
-                        blocks.extend_from_slice(b);
-                    }
-                    SectionBlocks {
-                        offset: s.offset,
-                        blocks,
-                    }
-                }),
-            },
-        };
+        let context = ChunkContext::of(&chunk.context);
         ChunkLocator {
             index: chunk.index(),
             byte_range: chunk.byte_range(),
@@ -327,8 +307,41 @@ impl ChunkLocator {
 
     /// The chunk's context and the walker state where it starts.
     fn rebuild_context(&self, name: &str) -> Result<(Context, Walker)> {
+        self.context.rebuild(name, unbounded_blocks())
+    }
+}
+
+impl ChunkContext {
+    /// Describes a chunk's context as data.
+    pub(crate) fn of(context: &Context) -> ChunkContext {
+        match context {
+            Context::Pcap(h) => ChunkContext::Pcap {
+                header: h.raw.to_vec(),
+                max_caplen: h.max_caplen,
+            },
+            Context::Pcapng(section) => ChunkContext::Pcapng {
+                section: section.as_ref().map(|s| {
+                    let mut blocks = s.raw_shb.to_vec();
+                    for i in s.interfaces.iter() {
+                        blocks.extend_from_slice(&i.raw);
+                    }
+                    for b in s.carried.iter() {
+                        blocks.extend_from_slice(b);
+                    }
+                    SectionBlocks {
+                        offset: s.offset,
+                        blocks,
+                    }
+                }),
+            },
+        }
+    }
+
+    /// The context described, and the walker state it implies, walking
+    /// pcapng blocks under `limits`. `name` names the input in errors.
+    pub(crate) fn rebuild(&self, name: &str, limits: Limits) -> Result<(Context, Walker)> {
         let malformed = |what| Error::from(LocatorError::Malformed(what));
-        match &self.context {
+        match self {
             ChunkContext::Pcap { header, max_caplen } => {
                 let mut h = PcapHeader::parse(header, *max_caplen).map_err(|fault| {
                     Error::Format(FormatError {
@@ -347,7 +360,7 @@ impl ChunkLocator {
                 Walker::Pcapng {
                     endian: None,
                     interfaces: Interfaces::Known(0),
-                    limits: unbounded_blocks(),
+                    limits,
                 },
             )),
             ChunkContext::Pcapng {
@@ -372,11 +385,64 @@ impl ChunkLocator {
                 walker = Walker::Pcapng {
                     endian: Some(section.endian),
                     interfaces: Interfaces::Known(section.interfaces.len()),
-                    limits: unbounded_blocks(),
+                    limits,
                 };
                 Ok((Context::Pcapng(Some(section)), walker))
             }
         }
+    }
+
+    /// Encodes the context as bytes (the encoding a locator holds it in).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes what [`ChunkContext::encode`] made.
+    pub fn decode(bytes: &[u8]) -> Result<ChunkContext, LocatorError> {
+        let mut r = Decoder { rest: bytes };
+        let context = ChunkContext::decode_from(&mut r)?;
+        if !r.rest.is_empty() {
+            return Err(LocatorError::Malformed("trailing bytes"));
+        }
+        Ok(context)
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            ChunkContext::Pcap { header, max_caplen } => {
+                out.push(0);
+                out.extend_from_slice(&max_caplen.to_le_bytes());
+                put_bytes(out, header);
+            }
+            ChunkContext::Pcapng { section: None } => out.push(1),
+            ChunkContext::Pcapng { section: Some(s) } => {
+                out.push(2);
+                out.extend_from_slice(&s.offset.to_le_bytes());
+                put_bytes(out, &s.blocks);
+            }
+        }
+    }
+
+    fn decode_from(r: &mut Decoder<'_>) -> Result<ChunkContext, LocatorError> {
+        Ok(match r.take(1)?[0] {
+            0 => {
+                let max_caplen = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
+                ChunkContext::Pcap {
+                    max_caplen,
+                    header: r.bytes()?.to_vec(),
+                }
+            }
+            1 => ChunkContext::Pcapng { section: None },
+            2 => ChunkContext::Pcapng {
+                section: Some(SectionBlocks {
+                    offset: r.u64()?,
+                    blocks: r.bytes()?.to_vec(),
+                }),
+            },
+            _ => return Err(LocatorError::Malformed("context kind")),
+        })
     }
 }
 
@@ -442,19 +508,7 @@ impl ChunkLocator {
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        match &self.context {
-            ChunkContext::Pcap { header, max_caplen } => {
-                out.push(0);
-                out.extend_from_slice(&max_caplen.to_le_bytes());
-                put_bytes(&mut out, header);
-            }
-            ChunkContext::Pcapng { section: None } => out.push(1),
-            ChunkContext::Pcapng { section: Some(s) } => {
-                out.push(2);
-                out.extend_from_slice(&s.offset.to_le_bytes());
-                put_bytes(&mut out, &s.blocks);
-            }
-        }
+        self.context.encode_into(&mut out);
         match &self.filter {
             None => out.push(0),
             Some(f) => {
@@ -497,23 +551,7 @@ impl ChunkLocator {
             return Err(LocatorError::Malformed("byte range"));
         }
         let (first_packet_number, packet_count) = (r.u64()?, r.u64()?);
-        let context = match r.take(1)?[0] {
-            0 => {
-                let max_caplen = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
-                ChunkContext::Pcap {
-                    max_caplen,
-                    header: r.bytes()?.to_vec(),
-                }
-            }
-            1 => ChunkContext::Pcapng { section: None },
-            2 => ChunkContext::Pcapng {
-                section: Some(SectionBlocks {
-                    offset: r.u64()?,
-                    blocks: r.bytes()?.to_vec(),
-                }),
-            },
-            _ => return Err(LocatorError::Malformed("context kind")),
-        };
+        let context = ChunkContext::decode_from(&mut r)?;
         let filter = match r.take(1)?[0] {
             0 => None,
             1 => Some(

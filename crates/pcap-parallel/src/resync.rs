@@ -51,7 +51,44 @@ pub(crate) fn find_boundary(
     from: usize,
     hint: Endian,
 ) -> Option<(usize, Endian)> {
-    find_boundary_in(walker, buf, from, hint, CHAIN_HOPS)
+    match find_boundary_in(walker, buf, from, hint, BufferEnd::Eof) {
+        Guess::Found(at, endian) => Some((at, endian)),
+        Guess::NotFound | Guess::NeedMore => None,
+    }
+}
+
+/// What the end of the bytes given to a search is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BufferEnd {
+    /// The end of the input.
+    Eof,
+    /// Only the end of a window of the input (a byte range read from a
+    /// file): a verdict that depends on the bytes after it is not given.
+    Window,
+}
+
+/// What [`find_boundary_windowed`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guess {
+    /// The guess [`find_boundary`] makes on the whole input.
+    Found(usize, Endian),
+    /// No candidate survives ([`find_boundary`] gives `None`).
+    NotFound,
+    /// The answer depends on bytes after the window: read more, search again.
+    NeedMore,
+}
+
+/// [`find_boundary`] on a window of the input that starts at a multiple of
+/// 4 bytes of it (pcapng's alignment): the same guess as on the whole
+/// input, or [`Guess::NeedMore`] when the window is too short to tell.
+pub(crate) fn find_boundary_windowed(
+    walker: &Walker,
+    buf: &[u8],
+    from: usize,
+    hint: Endian,
+    end: BufferEnd,
+) -> Guess {
+    find_boundary_in(walker, buf, from, hint, end)
 }
 
 /// Hops a pcapng chain must survive to be taken after damage.
@@ -153,9 +190,13 @@ pub(crate) fn resync(
                 let search = Search {
                     strict,
                     enough,
-                    end_is_eof: eof && view_end == buf.len(),
+                    at_end: if eof && view_end == buf.len() {
+                        AtEnd::Eof
+                    } else {
+                        AtEnd::CountHops
+                    },
                 };
-                if survives(walker, &buf[..view_end], c, endian, search, None) {
+                if survives(walker, &buf[..view_end], c, endian, search, None) == Some(true) {
                     return Resync::Found(c, endian);
                 }
             }
@@ -171,10 +212,13 @@ fn find_boundary_in(
     buf: &[u8],
     from: usize,
     hint: Endian,
-    enough: usize,
-) -> Option<(usize, Endian)> {
+    end: BufferEnd,
+) -> Guess {
     if from >= buf.len() {
-        return Some((buf.len(), walker.endian().unwrap_or(Endian::Little)));
+        return match end {
+            BufferEnd::Eof => Guess::Found(buf.len(), walker.endian().unwrap_or(Endian::Little)),
+            BufferEnd::Window => Guess::NeedMore,
+        };
     }
     // Searches in order of preference; the first that finds a survivor wins.
     // pcap: the strict test first, then the loose one. pcapng: the byte
@@ -196,23 +240,34 @@ fn find_boundary_in(
     // pcapng blocks are 4-byte aligned: the SHB is at 0 and every length is
     // a multiple of 4.
     let first = from.next_multiple_of(step);
-    let last = buf.len().min(from.saturating_add(window));
+    let wanted = from.saturating_add(window);
+    let last = buf.len().min(wanted);
+    let at_end = match end {
+        BufferEnd::Eof => AtEnd::Eof,
+        BufferEnd::Window => AtEnd::Undecided,
+    };
     for (endian, strict) in tiers {
         let mut dead: HashSet<(usize, Endian)> = HashSet::new();
         let mut c = first;
         while c <= last {
             let search = Search {
                 strict,
-                enough,
-                end_is_eof: true,
+                enough: CHAIN_HOPS,
+                at_end,
             };
-            if survives(walker, buf, c, endian, search, Some(&mut dead)) {
-                return Some((c, endian));
+            match survives(walker, buf, c, endian, search, Some(&mut dead)) {
+                Some(true) => return Guess::Found(c, endian),
+                Some(false) => {}
+                None => return Guess::NeedMore,
             }
             c += step;
         }
+        if end == BufferEnd::Window && wanted > buf.len() {
+            // Candidates past the window were not tried in this tier.
+            return Guess::NeedMore;
+        }
     }
-    None
+    Guess::NotFound
 }
 
 /// How a chain is judged.
@@ -223,14 +278,28 @@ struct Search {
     /// A chain that dies, or runs past the bytes given, after this many
     /// hops still counts.
     enough: usize,
-    /// The bytes given end where the input ends: a chain that ends exactly
-    /// there survives. Otherwise ending there is running past them.
-    end_is_eof: bool,
+    /// What reaching the end of the bytes given means.
+    at_end: AtEnd,
+}
+
+/// What a chain that reaches the end of the bytes given makes of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AtEnd {
+    /// The bytes end where the input ends: a chain that ends exactly there
+    /// survives; one that runs past it counts the hops it made.
+    Eof,
+    /// Ending there or running past it counts the hops made (a stream's
+    /// window after damage, see [`resync`]).
+    CountHops,
+    /// The verdict depends on the bytes after them: none is given.
+    Undecided,
 }
 
 /// Does the chain from `start` stay plausible for [`CHAIN_HOPS`] hops (or
 /// end exactly at the end of the input)? With `dead`, positions found
 /// structurally dead are remembered there and chains that reach one stop.
+/// `None` when the verdict depends on bytes past those given
+/// ([`AtEnd::Undecided`]).
 fn survives(
     walker: &Walker,
     buf: &[u8],
@@ -239,15 +308,16 @@ fn survives(
     Search {
         strict,
         enough,
-        end_is_eof,
+        at_end,
     }: Search,
     mut dead: Option<&mut HashSet<(usize, Endian)>>,
-) -> bool {
+) -> Option<bool> {
     // Most candidates fail the first check: make it before any bookkeeping.
     let (mut pos, mut e) = match walker.hop(buf, start, endian, true, strict) {
         (Hop::Next(next), ne) => (next, ne),
-        (Hop::End, _) => return end_is_eof,
-        (Hop::Beyond, _) | (Hop::Dead, _) => return false,
+        (Hop::End | Hop::Beyond, _) if at_end == AtEnd::Undecided => return None,
+        (Hop::End, _) => return Some(at_end == AtEnd::Eof),
+        (Hop::Beyond, _) | (Hop::Dead, _) => return Some(false),
     };
     let first_ts = pcap_ts(walker, buf, start);
     let mut path: Vec<(usize, Endian)> = Vec::new();
@@ -259,30 +329,31 @@ fn survives(
             && a.abs_diff(b) > TS_SPREAD
         {
             // Incoherent for this chain only: not remembered as dead.
-            return path.len() + 1 >= enough;
+            return Some(path.len() + 1 >= enough);
         }
         path.push((pos, e));
         match walker.hop(buf, pos, e, false, strict) {
             (Hop::Next(next), ne) => (pos, e) = (next, ne),
-            (Hop::End, _) if end_is_eof => return true,
-            (Hop::End, _) | (Hop::Beyond, _) => return path.len() >= enough,
+            (Hop::End | Hop::Beyond, _) if at_end == AtEnd::Undecided => return None,
+            (Hop::End, _) if at_end == AtEnd::Eof => return Some(true),
+            (Hop::End, _) | (Hop::Beyond, _) => return Some(path.len() >= enough),
             (Hop::Dead, _) => {
                 let hops = path.len();
                 if let Some(d) = dead.as_mut() {
                     d.extend(path);
                 }
-                return hops >= enough;
+                return Some(hops >= enough);
             }
         }
     }
     if path.len() + 1 == CHAIN_HOPS {
-        return true;
+        return Some(true);
     }
     let hops = path.len();
     if let Some(d) = dead.as_mut() {
         d.extend(path);
     }
-    hops >= enough
+    Some(hops >= enough)
 }
 
 /// The seconds field of a pcap record header at `off`, if there is one.

@@ -280,3 +280,77 @@ fn embedded_captures_fool_the_guess_but_not_the_result() {
         assert!(parallel == sequential, "{layout:?}");
     }
 }
+
+/// The packets of `bytes` read in byte-range partitions of `size`, one at a
+/// time as on a cluster, verified and recomputed by the driver; and how
+/// many partitions were recomputed.
+fn partitioned(bytes: &[u8], size: u64) -> (Vec<PacketTuple>, usize) {
+    use pcap_parallel::partition::{self, InMemory};
+    let src = InMemory {
+        name: "gen".into(),
+        bytes: bytes.into(),
+    };
+    let parts = partition::partitions(bytes.len() as u64, size);
+    let run = partition::read_partitions(&src, &parts, 2, |c| {
+        c.packets()
+            .map(|p| {
+                (
+                    p.offset,
+                    p.original_len,
+                    p.timestamp.map(|t| t.as_nanos()),
+                    p.data.to_vec(),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    assert!(run.error.is_none(), "{:?}", run.error);
+    let packets = run.results.into_iter().flat_map(|r| r.value).collect();
+    (packets, run.recomputed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn partitions_equal_the_sequential_walk(
+        layout in layout(),
+        payloads in prop::collection::vec(payload(), 1..60),
+        size in 1u64..900,
+    ) {
+        let bytes = build(layout, &payloads);
+        let sequential = packets(Capture::from_bytes("gen", bytes.clone()).unwrap().workers(1).split(Split::Chunks(1)));
+        let (parted, _) = partitioned(&bytes, size);
+        prop_assert!(parted == sequential, "partitions of {}", size);
+    }
+}
+
+/// Captures embedded in payloads at partition edges fool partitions' guesses:
+/// the driver recomputes them (counted) and the result is exact.
+#[test]
+fn embedded_captures_fool_partitions_but_not_the_result() {
+    for layout in [
+        Layout::Pcap {
+            big: false,
+            nanos: false,
+            modified: false,
+        },
+        Layout::Pcapng { big: true },
+    ] {
+        let inner: Vec<(u32, Vec<u8>)> = (0..60)
+            .map(|i| (i * 1000, vec![i as u8; 20 + (i as usize % 7)]))
+            .collect();
+        let payloads: Vec<Payload> = (0..40).map(|_| Payload::Embedded(inner.clone())).collect();
+        let bytes = build(layout, &payloads);
+        let sequential = packets(
+            Capture::from_bytes("gen", bytes.clone())
+                .unwrap()
+                .workers(1),
+        );
+        assert_eq!(sequential.len(), 40);
+        for size in [97, 700, 1024] {
+            let (parted, recomputed) = partitioned(&bytes, size);
+            assert!(recomputed > 0, "{layout:?} at {size}: no guess was fooled");
+            assert!(parted == sequential, "{layout:?} at {size}");
+        }
+    }
+}
