@@ -8,6 +8,7 @@ mod chunk;
 mod drive;
 mod errors;
 mod locator;
+mod partition;
 mod reader;
 mod runs;
 mod source;
@@ -24,6 +25,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<locator::Locator>()?;
     m.add_class::<stream::ChunkStream>()?;
     m.add_class::<reader::DecompressedReader>()?;
+    m.add_class::<partition::PyPartitionRead>()?;
+    m.add_class::<partition::PyVerifier>()?;
+    m.add_function(wrap_pyfunction!(partition::read_partition, m)?)?;
+    m.add_function(wrap_pyfunction!(partition::partition_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(runs::info, m)?)?;
     m.add_function(wrap_pyfunction!(runs::top, m)?)?;
     m.add_function(wrap_pyfunction!(runs::count, m)?)?;

@@ -213,6 +213,19 @@ pub struct PartitionFault {
     pub fault: Fault,
 }
 
+impl PartitionFault {
+    /// The error to give for the fault of a partition with
+    /// `packets_before` packets of the capture before it.
+    pub fn to_error(&self, name: &str, packets_before: u64) -> Error {
+        Error::Format(FormatError {
+            name: name.to_string(),
+            offset: self.offset,
+            packet: packets_before + self.packets_before + 1,
+            fault: self.fault.clone(),
+        })
+    }
+}
+
 /// What a partition's walk found: all the driver needs to verify it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionReport {
@@ -238,6 +251,17 @@ pub struct PartitionRead {
     pub chunk: Chunk,
     /// Where the walk began and ended.
     pub report: PartitionReport,
+}
+
+impl PartitionRead {
+    /// The chunk, its packets numbered as in the capture, given the
+    /// packets before the partition (from the [`Verifier`]).
+    pub fn into_chunk(self, packets_before: u64) -> Chunk {
+        Chunk {
+            packets_before,
+            ..self.chunk
+        }
+    }
 }
 
 /// Extra bytes read past a range at first.
@@ -650,12 +674,7 @@ impl Verifier {
         self.expected = Some(report.exit.clone());
         let error = report.fault.as_ref().map(|f| {
             self.stopped = true;
-            Error::Format(FormatError {
-                name: self.name.clone(),
-                offset: f.offset,
-                packet: packets_before + f.packets_before + 1,
-                fault: f.fault.clone(),
-            })
+            f.to_error(&self.name, packets_before)
         });
         Verdict::Accepted {
             packets_before,

@@ -1,0 +1,233 @@
+//! Byte-range partitions of a capture, for clusters (`pcap_parallel.dask`,
+//! `pcap_parallel.spark`): the library's `partition` module seen from
+//! Python. A partition is read by a worker from a local path or from a
+//! Python file-like object (an fsspec file: ranged reads); its report is a
+//! plain tuple (picklable), checked in file order by a `Verifier` on the
+//! driver.
+
+use std::io;
+
+use pcap_parallel::Limits;
+use pcap_parallel::locator::ChunkContext;
+use pcap_parallel::partition::{
+    self, Boundary, Entry, LocalFile, Partition, PartitionFault, PartitionRead, PartitionReport,
+    RangeRead, Verdict, Verifier,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::chunk::PyChunk;
+use crate::errors::{IntoPy, to_py};
+
+/// A Python file-like object read by ranges (`seek` then `read`): an
+/// fsspec file reads only the bytes asked for.
+struct PyFileSource {
+    name: String,
+    len: u64,
+    file: Py<PyAny>,
+}
+
+impl RangeRead for PyFileSource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.len)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        Python::attach(|py| {
+            let file = self.file.bind(py);
+            let mut read = || -> PyResult<usize> {
+                file.call_method1("seek", (offset,))?;
+                let mut done = 0;
+                while done < buf.len() {
+                    let got = file.call_method1("read", (buf.len() - done,))?;
+                    let got: &[u8] = got.extract()?;
+                    if got.is_empty() {
+                        break;
+                    }
+                    buf[done..done + got.len()].copy_from_slice(got);
+                    done += got.len();
+                }
+                Ok(done)
+            };
+            read().map_err(|e| io::Error::other(e.to_string()))
+        })
+    }
+}
+
+/// The source of a partition: a path, or a file-like object with its name
+/// and size.
+fn source(py: Python<'_>, src: &Bound<'_, PyAny>) -> PyResult<Box<dyn RangeRead>> {
+    if let Ok(path) = src.extract::<std::path::PathBuf>() {
+        return Ok(Box::new(LocalFile::open(path).py_err(py)?));
+    }
+    let (file, name, len): (Py<PyAny>, String, u64) = src.extract()?;
+    Ok(Box::new(PyFileSource { name, len, file }))
+}
+
+/// A partition's report as a tuple: (index, entry, exit, packets, fault),
+/// with entry None or (offset, context bytes), exit (offset, context
+/// bytes), fault None or (offset, packets before it).
+type ReportTuple = (
+    usize,
+    Option<(u64, Vec<u8>)>,
+    (u64, Vec<u8>),
+    u64,
+    Option<(u64, u64)>,
+);
+
+fn boundary_tuple(b: &Boundary) -> (u64, Vec<u8>) {
+    (b.offset, b.context.encode())
+}
+
+fn boundary(py: Python<'_>, (offset, context): (u64, Vec<u8>)) -> PyResult<Boundary> {
+    let context = ChunkContext::decode(&context)
+        .map_err(pcap_parallel::Error::from)
+        .py_err(py)?;
+    Ok(Boundary { offset, context })
+}
+
+/// A partition read by `read_partition`.
+#[pyclass(frozen, module = "pcap_parallel._native", name = "PartitionRead")]
+pub struct PyPartitionRead {
+    read: PartitionRead,
+    name: String,
+}
+
+#[pymethods]
+impl PyPartitionRead {
+    /// The report the driver verifies the partition by (a picklable tuple).
+    #[getter]
+    fn report(&self) -> ReportTuple {
+        let r = &self.read.report;
+        (
+            r.index,
+            r.entry.as_ref().map(boundary_tuple),
+            boundary_tuple(&r.exit),
+            r.packets,
+            r.fault.as_ref().map(|f| (f.offset, f.packets_before)),
+        )
+    }
+
+    /// The partition's records as a chunk, its packets numbered from
+    /// `packets_before + 1`.
+    #[pyo3(signature = (packets_before=0))]
+    fn chunk(&self, packets_before: u64) -> PyChunk {
+        PyChunk {
+            chunk: self.read.clone().into_chunk(packets_before),
+        }
+    }
+
+    /// The fault the walk stopped at as the exception to raise, given the
+    /// packets of the capture before the partition; None without a fault.
+    fn error(&self, py: Python<'_>, packets_before: u64) -> Option<Py<PyAny>> {
+        let f: &PartitionFault = self.read.report.fault.as_ref()?;
+        Some(
+            to_py(py, f.to_error(&self.name, packets_before))
+                .into_value(py)
+                .into_any(),
+        )
+    }
+}
+
+/// Reads partition `index` (bytes `start..end`) of `source` (a path, or a
+/// tuple (file-like object, name, size)): from a guessed boundary, or from
+/// `entry` = (offset, context bytes) when the driver asks for a recompute.
+#[pyfunction]
+#[pyo3(signature = (source, index, start, end, entry=None))]
+pub fn read_partition(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    index: usize,
+    start: u64,
+    end: u64,
+    entry: Option<(u64, Vec<u8>)>,
+) -> PyResult<PyPartitionRead> {
+    let src = self::source(py, source)?;
+    let entry = match entry {
+        Some(b) => Entry::Exact(boundary(py, b)?),
+        None => Entry::Guess,
+    };
+    let part = Partition {
+        index,
+        range: start..end,
+    };
+    let name = src.name();
+    let src: &dyn RangeRead = &*src;
+    let read = py
+        .detach(|| partition::read_partition(src, &part, &entry, Limits::default()))
+        .py_err(py)?;
+    Ok(PyPartitionRead { read, name })
+}
+
+/// The partitions of `len` bytes of `target_bytes` each: (index, start, end).
+#[pyfunction]
+pub fn partition_ranges(len: u64, target_bytes: u64) -> Vec<(usize, u64, u64)> {
+    partition::partitions(len, target_bytes)
+        .into_iter()
+        .map(|p| (p.index, p.range.start, p.range.end))
+        .collect()
+}
+
+/// Checks partition reports in file order (the library's `Verifier`).
+#[pyclass(module = "pcap_parallel._native", name = "Verifier")]
+pub struct PyVerifier {
+    inner: Verifier,
+}
+
+#[pymethods]
+impl PyVerifier {
+    #[new]
+    fn new(name: String) -> PyVerifier {
+        PyVerifier {
+            inner: Verifier::new(name),
+        }
+    }
+
+    /// Checks the next report: `("accept", packets_before)`, `("recompute",
+    /// (offset, context bytes))` to read the partition again from there, or
+    /// `("after_fault", None)`. A partition accepted whose report has a
+    /// fault is the last to use (the caller stops there): its read's
+    /// `error(packets_before)` is the error to raise.
+    fn check(&mut self, py: Python<'_>, report: ReportTuple) -> PyResult<(String, Py<PyAny>)> {
+        let (index, entry, exit, packets, fault) = report;
+        let report = PartitionReport {
+            index,
+            entry: entry.map(|b| boundary(py, b)).transpose()?,
+            exit: boundary(py, exit)?,
+            packets,
+            // The fault itself stays with the worker's read (`error`), and
+            // the driver stops at the first partition accepted with one.
+            fault: None,
+        };
+        let _ = fault;
+        Ok(match self.inner.check(&report) {
+            Verdict::Accepted { packets_before, .. } => (
+                "accept".into(),
+                packets_before.into_pyobject(py)?.into_any().unbind(),
+            ),
+            Verdict::Recompute(Entry::Exact(b)) => {
+                let t = (b.offset, PyBytes::new(py, &b.context.encode()));
+                ("recompute".into(), t.into_pyobject(py)?.into_any().unbind())
+            }
+            Verdict::Recompute(Entry::Guess) | Verdict::AfterFault => {
+                ("after_fault".into(), py.None())
+            }
+        })
+    }
+
+    /// Partitions read again because their start or state was wrong.
+    #[getter]
+    fn recomputed(&self) -> usize {
+        self.inner.recomputed()
+    }
+
+    /// Packets accepted so far.
+    #[getter]
+    fn packets(&self) -> u64 {
+        self.inner.packets()
+    }
+}

@@ -1,0 +1,167 @@
+"""Byte-range partitions from Python (pcap_parallel.partitions): read one at
+a time, verified by the driver, exactly the sequential reading; a partition
+read through a file-like object reads only its range."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+
+import pytest
+
+import pcap_parallel
+from pcap_parallel import _native
+from pcap_parallel import partitions as pp
+from conftest import SAMPLE, Fingerprint
+
+
+def read_all(path, size: int) -> tuple[Fingerprint, int, list[int]]:
+    """Every partition read here, verified; the packets fingerprinted."""
+    parts = pp.partitions(path, size)
+    reads = {}
+
+    def first():
+        for part in parts:
+            r = pp.read(part)
+            yield r.report, r
+
+    def recompute(part, entry):
+        r = pp.read(part, entry)
+        return r.report, r
+
+    verified = pp.verify(parts, first(), recompute)
+    fp = Fingerprint()
+    numbers = []
+    for r, first_number in zip(verified, verified.first_packet_numbers):
+        for p in r.chunk(first_number - 1).packets():
+            fp.add_packet(p)
+            numbers.append(p.number)
+    return fp, verified.recomputed, numbers
+
+
+def well_formed(manifest, max_size=None):
+    return [
+        r
+        for r in manifest
+        if r["parser_status"] == "ok"
+        and r["compression"] == "none"
+        and (max_size is None or int(r["size_bytes"]) <= max_size)
+    ]
+
+
+def test_partitions_are_plain_picklable_data():
+    parts = pp.partitions(SAMPLE, 1000)
+    size = SAMPLE.stat().st_size
+    assert [p.index for p in parts] == list(range(len(parts)))
+    assert parts[0].start == 0 and parts[-1].end == size
+    assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
+    assert pickle.loads(pickle.dumps(parts)) == parts
+
+
+@pytest.mark.parametrize("size", [97, 1024, 64 << 10])
+def test_every_well_formed_corpus_file_in_partitions(manifest, size):
+    # 97-byte partitions of the megabyte files are tens of thousands of
+    # calls each: the Rust tests cover those; here the files up to 256 KiB.
+    rows = well_formed(manifest, 256 << 10 if size == 97 else None)
+    assert len(rows) > 40
+    for row in rows:
+        fp, _, numbers = read_all(row["path"], size)
+        assert fp.packets == int(row["packets_parser"]), row["file"]
+        assert fp.data.hexdigest() == row["data_sha256"], (row["file"], size)
+        assert fp.records.hexdigest() == row["records_sha256"], (row["file"], size)
+        assert numbers == list(range(1, fp.packets + 1)), row["file"]
+
+
+def embedded_pcap(packets: int = 40, inner: int = 60) -> bytes:
+    """A pcap whose packets each hold a whole pcap of `inner` records: its
+    headers look like records everywhere, so partitions' guesses are fooled."""
+
+    def record(ts: int, data: bytes) -> bytes:
+        return struct.pack("<IIII", ts, 0, len(data), len(data)) + data
+
+    head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    body = head + b"".join(record(1000 + i, bytes([i]) * (20 + i % 7)) for i in range(inner))
+    return head + b"".join(record(1_600_000_000 + i, body) for i in range(packets))
+
+
+def test_payloads_that_hold_captures_are_recomputed_and_exact(tmp_path):
+    path = tmp_path / "embedded.pcap"
+    path.write_bytes(embedded_pcap())
+    sequential = Fingerprint()
+    for p in pcap_parallel.open(str(path), workers=1).packets():
+        sequential.add_packet(p)
+    assert sequential.packets == 40
+    for size in (97, 700, 1024):
+        fp, recomputed, _ = read_all(path, size)
+        assert recomputed > 0, f"no guess was fooled at {size}"
+        assert (fp.packets, fp.data.hexdigest(), fp.records.hexdigest()) == (
+            sequential.packets,
+            sequential.data.hexdigest(),
+            sequential.records.hexdigest(),
+        )
+
+
+def damaged_sample(tmp_path, number: int = 300):
+    data = bytearray(SAMPLE.read_bytes())
+    off = 24
+    for _ in range(1, number):
+        off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+    struct.pack_into("<I", data, off + 8, 0x7FFF0000)
+    path = tmp_path / "damaged.pcap"
+    path.write_bytes(bytes(data))
+    return path, off
+
+
+def test_damage_gives_the_packets_before_it_then_the_error(tmp_path):
+    path, off = damaged_sample(tmp_path)
+    with pytest.raises(pcap_parallel.FormatError) as sequential:
+        pcap_parallel.open(str(path)).count()
+    parts = pp.partitions(path, 1024)
+    with pytest.raises(pcap_parallel.FormatError) as e:
+        pp.verify(parts, ((pp.read(p).report, p) for p in parts), lambda p, en: (pp.read(p, en).report, p))
+    assert (e.value.file, e.value.offset, e.value.packet) == (str(path), off, 300)
+    assert str(e.value) == str(sequential.value)
+    # The partitions before the fault, and the one holding it.
+    assert e.value.results[-1].start <= off < e.value.results[-1].end
+
+
+class Counting(io.RawIOBase):
+    """A file-like object that counts the bytes read from it."""
+
+    def __init__(self, data: bytes):
+        self.f = io.BytesIO(data)
+        self.ranges: list[tuple[int, int]] = []
+
+    def seek(self, pos, whence=0):
+        return self.f.seek(pos, whence)
+
+    def read(self, n=-1):
+        at = self.f.tell()
+        got = self.f.read(n)
+        self.ranges.append((at, len(got)))
+        return got
+
+
+def test_a_partition_through_a_file_object_reads_only_its_range(manifest):
+    row = next(r for r in manifest if r["file"] == "seladb__PcapPlusPlus__example.pcap")
+    data = row["path"].read_bytes()
+    size = len(data)
+    ranges = _native.partition_ranges(size, 1 << 20)
+    assert len(ranges) >= 3
+    index, start, end = ranges[1]
+    f = Counting(data)
+    r = _native.read_partition((f, "example.pcap", size), index, start, end)
+    local = _native.read_partition(str(row["path"]), index, start, end)
+    assert r.report == local.report and r.report[3] > 0
+    read = sum(n for _, n in f.ranges)
+    assert read < (end - start) + (256 << 10), f"{read} bytes for a 1 MiB partition"
+    assert all(at == 0 or at >= start for at, _ in f.ranges)
+
+
+def test_compressed_captures_are_one_whole_partition(manifest):
+    row = next(r for r in manifest if r["compression"] == "gzip" and r["parser_status"] == "ok")
+    parts = pp.partitions(row["path"], 1024)
+    assert len(parts) == 1 and parts[0].whole
+    counts = pp.map_whole(lambda f: sum(1 for _ in pcap_parallel.open(f).packets()), parts[0])
+    assert sum(counts) == int(row["packets_parser"])
