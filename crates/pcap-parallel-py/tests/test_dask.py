@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-distributed = pytest.importorskip("distributed")
+import distributed
 
 import pcap_parallel
 from pcap_parallel import dask as ppd
