@@ -40,7 +40,7 @@
 //!   partition before them ended with (counted in
 //!   [`Verifier::recomputed`]). Nothing is read backwards.
 //! * **Its range, and a little more.** The guess needs the chains of its
-//!   candidates ([`crate::resync`]: 32 records) and the walk needs the last
+//!   candidates (32 records each, as the design note says) and the walk needs the last
 //!   record whole: the range is read with 64 KiB more, and more again (the
 //!   extra doubling) only when the answer depends on bytes not read yet.
 //!   The guess is exactly the engine's on the whole file.
