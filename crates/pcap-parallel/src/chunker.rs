@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 
+use crate::capture::OnError;
 use crate::chunk::Context;
 use crate::error::{Fault, Skipped};
 use crate::format::Endian;
@@ -39,8 +40,8 @@ pub(crate) struct PlanRequest {
     /// (automatic when `None`).
     pub segment_len: Option<usize>,
     pub max_packets: Option<u64>,
-    /// Pass over damaged bytes instead of stopping at the first fault.
-    pub skip_damage: bool,
+    /// Stop at the first fault, or pass over damaged bytes.
+    pub on_error: OnError,
 }
 
 /// One chunk to be: a verified byte range.
@@ -226,7 +227,7 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 state = end_state;
                 break;
             };
-            if !req.skip_damage {
+            if req.on_error == OnError::Stop {
                 fault = Some((s.end, packets_before + 1, f));
                 break 'segments;
             }

@@ -45,7 +45,7 @@ use crossbeam_channel::bounded;
 
 use crate::chunk::Chunk;
 use crate::decode;
-use crate::engine::{Capture, Report};
+use crate::{Capture, Report};
 use crate::error::{ChunkFailure, ChunkFailureCause, Error, Result};
 use crate::packet::{LinkType, Packet};
 use crate::pcapng::Section;
@@ -293,7 +293,7 @@ impl Flows {
                             failure = Some(ChunkFailure {
                                 index: chunk.index(),
                                 range: chunk.byte_range(),
-                                cause: ChunkFailureCause::Panic(crate::engine::panic_message(
+                                cause: ChunkFailureCause::Panic(crate::pool::panic_message(
                                     &*panic,
                                 )),
                             });
@@ -342,7 +342,7 @@ impl Flows {
                         failure.get_or_insert(ChunkFailure {
                             index: 0,
                             range: 0..0,
-                            cause: ChunkFailureCause::Panic(crate::engine::panic_message(&*panic)),
+                            cause: ChunkFailureCause::Panic(crate::pool::panic_message(&*panic)),
                         });
                     }
                 }

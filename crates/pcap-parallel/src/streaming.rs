@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::chunk::{Chunk, Context, Gap};
+use crate::capture::OnError;
+use crate::chunk::{Chunk, ChunkParts, Context, Gap};
 use crate::error::{BlockName, Error, Fault, FormatError, Skipped};
 use crate::format::CaptureFormat;
 use crate::pcap::{self, PcapHeader};
@@ -59,8 +60,8 @@ pub(crate) struct Cutter {
     /// multi-megabyte allocation per chunk would cost a page fault and a
     /// page of zeroes for every 4 KiB of input.
     pool: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
-    /// Pass over damaged bytes instead of stopping at the first fault.
-    skip_damage: bool,
+    /// Stop at the first fault, or pass over damaged bytes.
+    on_error: OnError,
     skipped: Vec<Skipped>,
     /// A packet record read after its chunk was full: the next chunk's first.
     carry: Option<Vec<u8>>,
@@ -152,7 +153,7 @@ impl Cutter {
         limits: Limits,
         fill: Fill,
         max_packets: Option<u64>,
-        skip_damage: bool,
+        on_error: OnError,
     ) -> Result<Cutter, Error> {
         let mut offset = 0;
         let walker = match format {
@@ -201,7 +202,7 @@ impl Cutter {
             pending: None,
             done: false,
             pool: bounded(POOL_LEN),
-            skip_damage,
+            on_error,
             skipped: Vec::new(),
             carry: None,
             deferred: None,
@@ -293,7 +294,7 @@ impl Cutter {
                         break;
                     }
                 }
-                Err(ReadFail::Fault(fault)) if self.skip_damage => {
+                Err(ReadFail::Fault(fault)) if self.on_error == OnError::Skip => {
                     let partial = buf.split_off(record_start);
                     if !self.skip_past(partial, fault) {
                         self.done = true;
@@ -336,7 +337,7 @@ impl Cutter {
                 None => Ok(None),
             };
         }
-        let chunk = Chunk {
+        let chunk = Chunk::new(ChunkParts {
             index: self.index,
             range: 0..buf.len(),
             data: Arc::new(Pooled {
@@ -347,10 +348,9 @@ impl Cutter {
             packets_before,
             packet_count: self.packets - packets_before,
             context,
-            described: described.into(),
-            filter: None,
-            gaps: gaps.into(),
-        };
+            described,
+            gaps,
+        });
         self.index += 1;
         Ok(Some(chunk))
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::chunk::Chunk;
 use crate::decode;
-use crate::engine::{Capture, Report};
+use crate::{Capture, Report};
 use crate::flow::FlowKey;
 use crate::format::{CaptureFormat, Compression};
 use crate::packet::{LinkType, Packet, Timestamp};

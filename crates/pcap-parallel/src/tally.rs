@@ -23,7 +23,7 @@ use std::net::IpAddr;
 
 use crate::chunk::Chunk;
 use crate::decode::{self, Ip};
-use crate::engine::{Capture, Report};
+use crate::{Capture, Report};
 use crate::flow::FlowKey;
 use crate::packet::{LinkType, Packet};
 
