@@ -498,9 +498,12 @@ impl Capture {
         };
         let mut delivery = Delivery::new(&self, deliver);
         let (input, job, admission) = self.into_parts();
-        let fed = pool::ordered(&pool, |feeder| feed(input, job, admission, feeder), f, |r, bytes| {
-            delivery.take(r, bytes)
-        });
+        let fed = pool::ordered(
+            &pool,
+            |feeder| feed(input, job, admission, feeder),
+            f,
+            |r, bytes| delivery.take(r, bytes),
+        );
         let report = delivery.finish(fed, pool.cancel.as_ref());
         if let Some(f) = on_skipped {
             report.skipped.iter().for_each(f);

@@ -28,6 +28,8 @@ use std::fmt;
 use std::io;
 use std::ops::Range;
 
+pub use crate::block_type::BlockName;
+
 /// A result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -389,19 +391,6 @@ impl fmt::Display for Fault {
                 f,
                 "{block} captured length {caplen} runs past the block ({room} bytes of room)"
             ),
-        }
-    }
-}
-
-/// The name of a pcapng block type, for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockName(pub u32);
-
-impl fmt::Display for BlockName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match crate::pcapng::block_type_name(self.0) {
-            Some(name) => f.write_str(name),
-            None => write!(f, "0x{:08x}", self.0),
         }
     }
 }

@@ -38,17 +38,18 @@
 //! ```
 
 use std::net::IpAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crossbeam_channel::bounded;
 
 use crate::chunk::Chunk;
 use crate::decode;
-use crate::{Capture, Report};
 use crate::error::{ChunkFailure, ChunkFailureCause, Error, Result};
+use crate::output::IfExists;
 use crate::packet::{LinkType, Packet};
 use crate::pcapng::Section;
+use crate::pool::{guarded, panic_message};
+use crate::{Capture, Report};
 
 /// What a flow is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -270,7 +271,7 @@ impl Flows {
                         if failure.is_some() {
                             continue;
                         }
-                        let outcome = catch_unwind(AssertUnwindSafe(|| {
+                        let outcome = guarded(chunk.index(), chunk.byte_range(), || {
                             let buf = chunk.raw_bytes();
                             let mut records = chunk.filtered_records();
                             let mut n = 0;
@@ -288,16 +289,9 @@ impl Flows {
                                     step(&mut states[id / groups].1, &item);
                                 }
                             }
-                        }));
-                        if let Err(panic) = outcome {
-                            failure = Some(ChunkFailure {
-                                index: chunk.index(),
-                                range: chunk.byte_range(),
-                                cause: ChunkFailureCause::Panic(crate::pool::panic_message(
-                                    &*panic,
-                                )),
-                            });
-                        }
+                            Ok(())
+                        });
+                        failure = outcome.err();
                     }
                     match failure {
                         Some(f) => Err(f),
@@ -342,7 +336,7 @@ impl Flows {
                         failure.get_or_insert(ChunkFailure {
                             index: 0,
                             range: 0..0,
-                            cause: ChunkFailureCause::Panic(crate::pool::panic_message(&*panic)),
+                            cause: ChunkFailureCause::Panic(panic_message(&*panic)),
                         });
                     }
                 }
@@ -541,7 +535,9 @@ impl Flows {
         for (n, t) in temps.into_iter().enumerate() {
             let path = files.name(n, format);
             let done = t.and_then(|tmp| match tmp {
-                Some(tmp) if files.overwrite => tmp.persist(&path).map_err(|e| e.error),
+                Some(tmp) if files.if_exists == IfExists::Replace => {
+                    tmp.persist(&path).map_err(|e| e.error)
+                }
                 Some(tmp) => tmp.persist_noclobber(&path).map_err(|e| e.error),
                 None => Ok(()),
             });

@@ -187,11 +187,16 @@ pub enum CaptureFormat {
     Pcapng,
 }
 
+/// The bytes a pcapng section header starts with, in either byte order
+/// (the block type `0x0A0D0D0A` is a palindrome, so that a reader can find
+/// it before it knows the byte order; it is also the file's magic number).
+pub const SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
 impl CaptureFormat {
     /// Detects the format from the first four bytes.
     pub fn detect(head: &[u8]) -> Option<CaptureFormat> {
         let magic: [u8; 4] = head.get(..4)?.try_into().ok()?;
-        if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        if magic == SHB_MAGIC {
             return Some(CaptureFormat::Pcapng);
         }
         for variant in [

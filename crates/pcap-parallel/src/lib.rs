@@ -39,6 +39,7 @@
 //! error names the input, the byte offset and the packet number ([`error`]).
 
 mod admission;
+mod block_type;
 mod capture;
 pub mod chunk;
 mod chunker;
@@ -48,6 +49,7 @@ pub mod error;
 pub mod filter;
 pub mod flow;
 pub mod format;
+mod hop;
 pub mod locator;
 mod mapped;
 pub mod output;
@@ -66,9 +68,9 @@ pub mod summary;
 pub mod tally;
 mod walk;
 
+pub use capture::{Capture, MAX_WORKERS, OnError, default_workers};
 pub use chunk::{Chunk, Packets};
 pub use decompress::{Decoding, WindowTooLarge};
-pub use capture::{Capture, MAX_WORKERS, OnError, default_workers};
 pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
 pub use filter::{Filter, FilterError};
 pub use flow::{FlowKey, Flows};

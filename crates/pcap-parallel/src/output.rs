@@ -49,16 +49,26 @@ impl OutputCompression {
     }
 }
 
-/// Writes `chunk` as a standalone capture to `path`, atomically. Fails if
-/// `path` exists, unless `overwrite`. Returns the bytes written (before
-/// compression).
+/// What to do when an output file is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IfExists {
+    /// Fail with [`io::ErrorKind::AlreadyExists`]; the file is untouched.
+    #[default]
+    Fail,
+    /// Replace it (atomically: the old file stays whole until the new one
+    /// takes its name).
+    Replace,
+}
+
+/// Writes `chunk` as a standalone capture to `path`, atomically. Returns
+/// the bytes written (before compression).
 pub fn write_chunk(
     chunk: &Chunk,
     path: &Path,
     compression: OutputCompression,
-    overwrite: bool,
+    if_exists: IfExists,
 ) -> io::Result<u64> {
-    write_atomically(path, overwrite, |file| match compression {
+    write_atomically(path, if_exists, |file| match compression {
         OutputCompression::None => {
             let mut w = BufWriter::with_capacity(1 << 20, file);
             let n = chunk.write_standalone(&mut w)?;
@@ -91,17 +101,17 @@ pub fn write_chunk(
 /// process; a power cut is another matter.
 pub fn write_atomically<T>(
     path: &Path,
-    overwrite: bool,
+    if_exists: IfExists,
     write: impl FnOnce(&mut fs::File) -> io::Result<T>,
 ) -> io::Result<T> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    if !overwrite && path.exists() {
+    if if_exists == IfExists::Fail && path.exists() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} exists (use --force to overwrite)", path.display()),
+            format!("{} exists", path.display()),
         ));
     }
     // Created with the usual mode (0666 less the umask), not tempfile's private 0600.
@@ -111,7 +121,7 @@ pub fn write_atomically<T>(
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)?;
     let value = write(tmp.as_file_mut())?;
-    if overwrite {
+    if if_exists == IfExists::Replace {
         tmp.persist(path).map_err(|e| e.error)?;
     } else {
         tmp.persist_noclobber(path).map_err(|e| e.error)?;
@@ -128,8 +138,8 @@ pub struct ShardFiles {
     pub prefix: String,
     /// Compression of the files.
     pub compression: OutputCompression,
-    /// Replace existing files.
-    pub overwrite: bool,
+    /// What to do with files already there.
+    pub if_exists: IfExists,
     /// At most this many files open at once, however many shards (default 32).
     pub max_open: usize,
 }
@@ -141,7 +151,7 @@ impl ShardFiles {
             dir: dir.into(),
             prefix: prefix.to_string(),
             compression: OutputCompression::None,
-            overwrite: false,
+            if_exists: IfExists::Fail,
             max_open: 32,
         }
     }

@@ -127,19 +127,21 @@ impl Mapped {
     fn plan(job: Job, bytes: Bytes, spool_error: Option<Error>) -> Result<Producer> {
         let data = (*bytes).as_ref();
         let (walker, data_start) = match job.format {
-            CaptureFormat::Pcap { .. } => match PcapHeader::parse(data, job.limits.max_packet_len) {
-                Ok(h) => (Walker::Pcap(Arc::new(h)), pcap::FILE_HEADER_LEN),
-                Err(fault) => {
-                    return Err(spool_error.unwrap_or_else(|| {
-                        Error::Format(FormatError {
-                            name: job.name.clone(),
-                            offset: 0,
-                            packet: 1,
-                            fault,
-                        })
-                    }));
+            CaptureFormat::Pcap { .. } => {
+                match PcapHeader::parse(data, job.limits.max_packet_len) {
+                    Ok(h) => (Walker::Pcap(Arc::new(h)), pcap::FILE_HEADER_LEN),
+                    Err(fault) => {
+                        return Err(spool_error.unwrap_or_else(|| {
+                            Error::Format(FormatError {
+                                name: job.name.clone(),
+                                offset: 0,
+                                packet: 1,
+                                fault,
+                            })
+                        }));
+                    }
                 }
-            },
+            }
             CaptureFormat::Pcapng => (
                 Walker::Pcapng {
                     endian: None,

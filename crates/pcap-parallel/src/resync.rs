@@ -30,8 +30,8 @@
 
 use std::collections::HashSet;
 
-use crate::format::Endian;
-use crate::pcap::Hop;
+use crate::format::{Endian, SHB_MAGIC};
+use crate::hop::{Hop, Link, Test};
 use crate::walk::Walker;
 
 /// How many hops a candidate's chain must survive.
@@ -77,6 +77,36 @@ pub(crate) fn lookahead(walker: &Walker) -> usize {
     ((enough + 1).saturating_mul(record)).clamp(1 << 20, 64 << 20)
 }
 
+/// Whether the bytes searched end where the input ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Horizon {
+    /// They do: a chain that ends exactly at their end survives.
+    EndOfInput,
+    /// More may follow (a window of a stream): ending at their end is
+    /// running past them.
+    MoreToCome,
+}
+
+/// What may start the records again after damage (pcapng).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restart {
+    /// No section header has been read yet: without one nothing after it
+    /// could be interpreted, so only a section header will do.
+    SectionHeader,
+    /// Any block (or, for pcap, any record).
+    AnyRecord,
+}
+
+impl Restart {
+    /// What may restart records, given the section in force, if any.
+    pub fn after<T>(section: Option<&T>) -> Restart {
+        match section {
+            Some(_) => Restart::AnyRecord,
+            None => Restart::SectionHeader,
+        }
+    }
+}
+
 /// What a search for the next record boundary after damage found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resync {
@@ -104,30 +134,31 @@ pub(crate) enum Resync {
 /// whether the input ends among them: a chain that runs past them counts
 /// the hops it made, like a chain that dies. Candidates are tried
 /// [`RESYNC_WINDOW`] at a time, each window with the strict test first.
-/// A mapped file (`eof`: `buf` runs to the end of the input) and a stream
-/// (which holds a window of the input and is asked for more with
-/// [`Resync::NeedMore`]) therefore find the same boundary.
+/// A mapped file ([`Horizon::EndOfInput`]: `buf` runs to the end of the
+/// input) and a stream (which holds a window of the input and is asked for
+/// more with [`Resync::NeedMore`]) therefore find the same boundary.
 ///
 /// Before any pcapng section header has been read, only a section header
-/// will do: without one, nothing after it could be interpreted.
+/// will do ([`Restart::SectionHeader`]).
 pub(crate) fn resync(
     walker: &Walker,
     buf: &[u8],
     from: usize,
-    eof: bool,
+    horizon: Horizon,
     hint: Endian,
-    have_section: bool,
+    restart: Restart,
 ) -> Resync {
+    let eof = horizon == Horizon::EndOfInput;
     let (enough, shb_only, tiers) = match walker {
         Walker::Pcap(h) => (
             RESYNC_HOPS_PCAP,
             false,
-            [(h.endian, true), (h.endian, false)],
+            [(h.endian, Test::Strict), (h.endian, Test::Loose)],
         ),
         Walker::Pcapng { .. } => (
             RESYNC_HOPS,
-            !have_section,
-            [(hint, false), (hint.swapped(), false)],
+            restart == Restart::SectionHeader,
+            [(hint, Test::Loose), (hint.swapped(), Test::Loose)],
         ),
     };
     let look = lookahead(walker);
@@ -144,16 +175,20 @@ pub(crate) fn resync(
         if !eof && buf.len() < window_end.saturating_add(look) {
             return Resync::NeedMore { resume: window };
         }
-        for (endian, strict) in tiers {
+        for (endian, test) in tiers {
             for c in window..window_end.min(buf.len()) {
-                if shb_only && buf.get(c..c + 4) != Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]) {
+                if shb_only && buf.get(c..c + 4) != Some(&SHB_MAGIC[..]) {
                     continue;
                 }
                 let view_end = buf.len().min(c.saturating_add(look));
                 let search = Search {
-                    strict,
+                    test,
                     enough,
-                    end_is_eof: eof && view_end == buf.len(),
+                    horizon: if eof && view_end == buf.len() {
+                        Horizon::EndOfInput
+                    } else {
+                        Horizon::MoreToCome
+                    },
                 };
                 if survives(walker, &buf[..view_end], c, endian, search, None) {
                     return Resync::Found(c, endian);
@@ -185,26 +220,26 @@ fn find_boundary_in(
         Walker::Pcap(h) => (
             1,
             h.record_header_len() + h.max_caplen as usize,
-            [(h.endian, true), (h.endian, false)],
+            [(h.endian, Test::Strict), (h.endian, Test::Loose)],
         ),
         Walker::Pcapng { limits, .. } => (
             4,
             limits.max_block_len as usize,
-            [(hint, false), (hint.swapped(), false)],
+            [(hint, Test::Loose), (hint.swapped(), Test::Loose)],
         ),
     };
     // pcapng blocks are 4-byte aligned: the SHB is at 0 and every length is
     // a multiple of 4.
     let first = from.next_multiple_of(step);
     let last = buf.len().min(from.saturating_add(window));
-    for (endian, strict) in tiers {
+    for (endian, test) in tiers {
         let mut dead: HashSet<(usize, Endian)> = HashSet::new();
         let mut c = first;
         while c <= last {
             let search = Search {
-                strict,
+                test,
                 enough,
-                end_is_eof: true,
+                horizon: Horizon::EndOfInput,
             };
             if survives(walker, buf, c, endian, search, Some(&mut dead)) {
                 return Some((c, endian));
@@ -218,14 +253,13 @@ fn find_boundary_in(
 /// How a chain is judged.
 #[derive(Clone, Copy)]
 struct Search {
-    /// Use the strict test of plausibility (pcap).
-    strict: bool,
+    /// The test of plausibility (pcap).
+    test: Test,
     /// A chain that dies, or runs past the bytes given, after this many
     /// hops still counts.
     enough: usize,
-    /// The bytes given end where the input ends: a chain that ends exactly
-    /// there survives. Otherwise ending there is running past them.
-    end_is_eof: bool,
+    /// Whether the bytes given end where the input ends.
+    horizon: Horizon,
 }
 
 /// Does the chain from `start` stay plausible for [`CHAIN_HOPS`] hops (or
@@ -237,14 +271,15 @@ fn survives(
     start: usize,
     endian: Endian,
     Search {
-        strict,
+        test,
         enough,
-        end_is_eof,
+        horizon,
     }: Search,
     mut dead: Option<&mut HashSet<(usize, Endian)>>,
 ) -> bool {
     // Most candidates fail the first check: make it before any bookkeeping.
-    let (mut pos, mut e) = match walker.hop(buf, start, endian, true, strict) {
+    let end_is_eof = horizon == Horizon::EndOfInput;
+    let (mut pos, mut e) = match walker.hop(buf, start, endian, Link::First, test) {
         (Hop::Next(next), ne) => (next, ne),
         (Hop::End, _) => return end_is_eof,
         (Hop::Beyond, _) | (Hop::Dead, _) => return false,
@@ -262,7 +297,7 @@ fn survives(
             return path.len() + 1 >= enough;
         }
         path.push((pos, e));
-        match walker.hop(buf, pos, e, false, strict) {
+        match walker.hop(buf, pos, e, Link::Later, test) {
             (Hop::Next(next), ne) => (pos, e) = (next, ne),
             (Hop::End, _) if end_is_eof => return true,
             (Hop::End, _) | (Hop::Beyond, _) => return path.len() >= enough,

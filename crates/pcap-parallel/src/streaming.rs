@@ -20,7 +20,7 @@ use crate::error::{BlockName, Error, Fault, FormatError, Skipped};
 use crate::format::CaptureFormat;
 use crate::pcap::{self, PcapHeader};
 use crate::pcapng::{self, Section};
-use crate::resync;
+use crate::resync::{self, Horizon, Restart};
 use crate::source::StreamFailure;
 use crate::walk::{Interfaces, Kind, Limits, Walker};
 
@@ -383,35 +383,26 @@ impl Cutter {
         let mut from = 1;
         loop {
             let want = (from + need).saturating_sub(window.len());
-            let eof = match fill_exact(&mut self.reader, &mut window, want) {
-                Ok(n) => n < want,
+            let horizon = match fill_exact(&mut self.reader, &mut window, want) {
+                Ok(n) if n >= want => Horizon::MoreToCome,
+                Ok(_) => Horizon::EndOfInput,
                 Err(e) => {
                     self.deferred = Some(e);
-                    true
+                    Horizon::EndOfInput
                 }
             };
             let found = resync::resync(
                 &self.walker,
                 &window,
                 from,
-                eof,
+                horizon,
                 hint,
-                self.section.is_some(),
+                Restart::after(self.section.as_ref()),
             );
             let (skipped, resumed) = match found {
                 resync::Resync::Found(k, endian) => {
                     self.reader.put_back(window.split_off(k));
-                    if let Walker::Pcapng {
-                        endian: e,
-                        interfaces,
-                        ..
-                    } = &mut self.walker
-                    {
-                        *e = Some(endian);
-                        if let Interfaces::Unknown { .. } = interfaces {
-                            *interfaces = Interfaces::Known(0);
-                        }
-                    }
+                    self.walker = self.walker.clone().resumed(endian);
                     (base + k as u64 - start, true)
                 }
                 resync::Resync::NotFound => (base + window.len() as u64 - start, false),

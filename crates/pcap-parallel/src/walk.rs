@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crate::error::{BlockName, Fault};
 use crate::format::Endian;
-use crate::pcap::{Hop, PcapHeader};
+use crate::hop::{Hop, Link, Test};
+use crate::pcap::PcapHeader;
 use crate::pcapng;
 
 /// Limits on lengths read from the input. A length above a limit is a
@@ -153,13 +154,13 @@ impl Walker {
         buf: &[u8],
         off: usize,
         endian: Endian,
-        candidate: bool,
-        strict: bool,
+        link: Link,
+        test: Test,
     ) -> (Hop, Endian) {
         match self {
-            Walker::Pcap(h) => (h.hop(buf, off, strict), endian),
+            Walker::Pcap(h) => (h.hop(buf, off, test), endian),
             Walker::Pcapng { limits, .. } => {
-                pcapng::hop(buf, off, endian, limits.max_block_len, candidate)
+                pcapng::hop(buf, off, endian, limits.max_block_len, link)
             }
         }
     }
@@ -174,6 +175,43 @@ impl Walker {
                 interfaces: Interfaces::Unknown { here: 0, need: 0 },
                 limits: *limits,
             },
+        }
+    }
+
+    /// The state at the end of a walk that began mid-section
+    /// ([`Walker::mid_section`]), once the interfaces described before it
+    /// are known to be `known`: those it described are added to them.
+    pub fn with_interfaces_known(self, known: usize) -> Walker {
+        match self {
+            Walker::Pcapng {
+                endian,
+                interfaces: Interfaces::Unknown { here, .. },
+                limits,
+            } => Walker::Pcapng {
+                endian,
+                interfaces: Interfaces::Known(known + here),
+                limits,
+            },
+            w => w,
+        }
+    }
+
+    /// The state where records resume after damage, read with `endian`:
+    /// the same section as far as anyone can tell, with the interfaces
+    /// known so far (none, if they were not known).
+    pub fn resumed(self, endian: Endian) -> Walker {
+        match self {
+            Walker::Pcapng {
+                interfaces, limits, ..
+            } => Walker::Pcapng {
+                endian: Some(endian),
+                interfaces: match interfaces {
+                    Interfaces::Known(n) => Interfaces::Known(n),
+                    Interfaces::Unknown { .. } => Interfaces::Known(0),
+                },
+                limits,
+            },
+            w => w,
         }
     }
 
