@@ -296,19 +296,9 @@ impl Chunk {
         match &self.context {
             Context::Pcap(h) => h.raw.to_vec(),
             Context::Pcapng(None) => Vec::new(),
-            Context::Pcapng(Some(section)) => {
-                let Some(count) = self.interfaces_needed(section) else {
-                    return Vec::new();
-                };
-                let mut out = section.raw_shb.to_vec();
-                for iface in section.interfaces.iter().take(count) {
-                    out.extend_from_slice(&iface.raw);
-                }
-                for block in section.carried.iter() {
-                    out.extend_from_slice(block);
-                }
-                out
-            }
+            Context::Pcapng(Some(section)) => self
+                .interfaces_needed(section)
+                .map_or_else(Vec::new, |count| section.prefix(count)),
         }
     }
 

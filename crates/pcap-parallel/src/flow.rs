@@ -409,11 +409,7 @@ impl Flows {
         let first_prefix: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
         let flush = |w: &mut ShardWriter| -> std::io::Result<()> {
             if w.tmp.is_none() {
-                let tmp = tempfile::Builder::new()
-                    .prefix(".pcap-parallel-")
-                    .suffix(".tmp")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                    .tempfile_in(&files.dir)?;
+                let tmp = crate::output::temp_file_in(&files.dir)?;
                 w.tmp = Some(tmp.into_temp_path());
             }
             if !w.buf.is_empty() {
@@ -509,16 +505,10 @@ impl Flows {
                 if first.is_none() {
                     *first = match chunk.pcap_header() {
                         Some(h) => Some(h.raw.to_vec()),
-                        None => chunk.section_states().last().map(|s| {
-                            let mut v = s.raw_shb.to_vec();
-                            for i in s.interfaces.iter() {
-                                v.extend_from_slice(&i.raw);
-                            }
-                            for b in s.carried.iter() {
-                                v.extend_from_slice(b);
-                            }
-                            v
-                        }),
+                        None => chunk
+                            .section_states()
+                            .last()
+                            .map(|s| s.prefix(s.interfaces.len())),
                     };
                 }
             },

@@ -220,6 +220,15 @@ impl CaptureFormat {
         None
     }
 
+    /// The family's name, which is also its file extension: `"pcap"` or
+    /// `"pcapng"`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            CaptureFormat::Pcap { .. } => "pcap",
+            CaptureFormat::Pcapng => "pcapng",
+        }
+    }
+
     /// `"pcap"`, `"pcap (nanosecond)"`, `"pcap (modified)"` or `"pcapng"`.
     pub fn name(self) -> &'static str {
         match self {

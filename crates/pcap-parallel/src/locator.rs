@@ -154,18 +154,9 @@ impl ChunkLocator {
                 max_caplen: h.max_caplen,
             },
             Context::Pcapng(section) => ChunkContext::Pcapng {
-                section: section.as_ref().map(|s| {
-                    let mut blocks = s.raw_shb.to_vec();
-                    for i in s.interfaces.iter() {
-                        blocks.extend_from_slice(&i.raw);
-                    }
-                    for b in s.carried.iter() {
-                        blocks.extend_from_slice(b);
-                    }
-                    SectionBlocks {
-                        offset: s.offset,
-                        blocks,
-                    }
+                section: section.as_ref().map(|s| SectionBlocks {
+                    offset: s.offset,
+                    blocks: s.prefix(s.interfaces.len()),
                 }),
             },
         };

@@ -114,12 +114,7 @@ pub fn write_atomically<T>(
             format!("{} exists", path.display()),
         ));
     }
-    // Created with the usual mode (0666 less the umask), not tempfile's private 0600.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pcap-parallel-")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
+    let mut tmp = temp_file_in(dir)?;
     let value = write(tmp.as_file_mut())?;
     if if_exists == IfExists::Replace {
         tmp.persist(path).map_err(|e| e.error)?;
@@ -127,6 +122,17 @@ pub fn write_atomically<T>(
         tmp.persist_noclobber(path).map_err(|e| e.error)?;
     }
     Ok(value)
+}
+
+/// A temporary file in `dir`, to be renamed to its real name once
+/// complete: named `.pcap-parallel-*.tmp`, with the usual mode (0666 less
+/// the umask, not tempfile's private 0600), removed if dropped.
+pub(crate) fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".pcap-parallel-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
 }
 
 /// Where flow shards are written; see [`crate::Flows::write_shards`].
@@ -191,8 +197,7 @@ pub fn part_file_name(
 
 /// The extension of parts: `.pcap` or `.pcapng`, then the compression's suffix.
 pub fn part_extension(format: crate::CaptureFormat, compression: OutputCompression) -> String {
-    let ext = if format.is_pcapng() { "pcapng" } else { "pcap" };
-    format!(".{ext}{}", compression.suffix())
+    format!(".{}{}", format.extension(), compression.suffix())
 }
 
 /// The number of the part `name` is, if it is one that [`part_file_name`]
@@ -288,11 +293,7 @@ pub(crate) fn zstd_in_place(path: &Path) -> io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pcap-parallel-")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
+    let mut tmp = temp_file_in(dir)?;
     {
         let plain = fs::File::open(path)?;
         let len = plain.metadata()?.len();

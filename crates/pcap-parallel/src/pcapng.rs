@@ -499,6 +499,20 @@ pub struct Section {
 }
 
 impl Section {
+    /// The blocks a standalone view of the section starts with, exactly as
+    /// in the file: the SHB, the first `interfaces` IDBs (ids are kept, so
+    /// every interface up to the highest id used), then the carried blocks.
+    pub(crate) fn prefix(&self, interfaces: usize) -> Vec<u8> {
+        let mut out = self.raw_shb.to_vec();
+        for iface in self.interfaces.iter().take(interfaces) {
+            out.extend_from_slice(&iface.raw);
+        }
+        for block in self.carried.iter() {
+            out.extend_from_slice(block);
+        }
+        out
+    }
+
     /// Starts a section from its SHB (already checked by [`read_block`]).
     pub(crate) fn new(block: &Block<'_>, raw: &[u8], offset: u64) -> Section {
         Section {

@@ -22,11 +22,10 @@ use crate::chunk::{Chunk, ChunkParts, Gap};
 use crate::chunker::{self, ChunkSpec, Plan, PlanRequest};
 use crate::error::{Error, FormatError, Result, Skipped};
 use crate::format::{CaptureFormat, Compression};
-use crate::pcap::{self, PcapHeader};
 use crate::source::{self, Bytes, Input, StreamReader};
 use crate::split::{STREAM_CHUNK_BYTES, Split};
 use crate::streaming::{Cutter, Fill};
-use crate::walk::{Interfaces, Limits, Walker};
+use crate::walk::{Limits, Walker};
 
 /// What a producer is given besides the input: what is known of it, and
 /// the options that shape its chunks.
@@ -126,30 +125,10 @@ impl Mapped {
     /// Plans the chunks of `bytes`.
     fn plan(job: Job, bytes: Bytes, spool_error: Option<Error>) -> Result<Producer> {
         let data = (*bytes).as_ref();
-        let (walker, data_start) = match job.format {
-            CaptureFormat::Pcap { .. } => {
-                match PcapHeader::parse(data, job.limits.max_packet_len) {
-                    Ok(h) => (Walker::Pcap(Arc::new(h)), pcap::FILE_HEADER_LEN),
-                    Err(fault) => {
-                        return Err(spool_error.unwrap_or_else(|| {
-                            Error::Format(FormatError {
-                                name: job.name.clone(),
-                                offset: 0,
-                                packet: 1,
-                                fault,
-                            })
-                        }));
-                    }
-                }
-            }
-            CaptureFormat::Pcapng => (
-                Walker::Pcapng {
-                    endian: None,
-                    interfaces: Interfaces::Known(0),
-                    limits: job.limits,
-                },
-                0,
-            ),
+        let (walker, data_start) = match Walker::at_start(job.format, data, job.limits, &job.name) {
+            Ok(start) => start,
+            // A spooled stream cut short before its header: that failure.
+            Err(e) => return Err(spool_error.unwrap_or(e)),
         };
         let request = PlanRequest {
             split: job.split,

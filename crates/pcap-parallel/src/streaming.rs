@@ -18,11 +18,11 @@ use crate::capture::OnError;
 use crate::chunk::{Chunk, ChunkParts, Context, Gap};
 use crate::error::{BlockName, Error, Fault, FormatError, Skipped};
 use crate::format::CaptureFormat;
-use crate::pcap::{self, PcapHeader};
+use crate::pcap;
 use crate::pcapng::{self, Section};
 use crate::resync::{self, Horizon, Restart};
 use crate::source::StreamFailure;
-use crate::walk::{Interfaces, Kind, Limits, Walker};
+use crate::walk::{Kind, Limits, Walker};
 
 /// How far a full chunk may grow past its size with blocks that hold no
 /// packet (statistics, names, a new section's header) before it is cut
@@ -155,37 +155,13 @@ impl Cutter {
         max_packets: Option<u64>,
         on_error: OnError,
     ) -> Result<Cutter, Error> {
-        let mut offset = 0;
-        let walker = match format {
-            CaptureFormat::Pcap { .. } => {
-                let mut head = Vec::new();
-                let n = fill_exact(&mut reader, &mut head, pcap::FILE_HEADER_LEN)
-                    .map_err(|e| StreamFailure::into_error(e, name))?;
-                let fault = |fault| {
-                    Error::Format(FormatError {
-                        name: name.to_string(),
-                        offset: 0,
-                        packet: 1,
-                        fault,
-                    })
-                };
-                if n < pcap::FILE_HEADER_LEN {
-                    return Err(fault(Fault::TruncatedFileHeader {
-                        have: n,
-                        need: pcap::FILE_HEADER_LEN,
-                    }));
-                }
-                offset = pcap::FILE_HEADER_LEN as u64;
-                Walker::Pcap(Arc::new(
-                    PcapHeader::parse(&head, limits.max_packet_len).map_err(fault)?,
-                ))
-            }
-            CaptureFormat::Pcapng => Walker::Pcapng {
-                endian: None,
-                interfaces: Interfaces::Known(0),
-                limits,
-            },
-        };
+        let mut head = Vec::new();
+        if let CaptureFormat::Pcap { .. } = format {
+            fill_exact(&mut reader, &mut head, pcap::FILE_HEADER_LEN)
+                .map_err(|e| StreamFailure::into_error(e, name))?;
+        }
+        let (walker, offset) = Walker::at_start(format, &head, limits, name)?;
+        let offset = offset as u64;
         Ok(Cutter {
             reader: Pushback {
                 front: io::Cursor::new(Vec::new()),

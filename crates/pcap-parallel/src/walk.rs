@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{BlockName, Fault};
+use crate::error::{BlockName, Error, Fault, FormatError};
+use crate::format::CaptureFormat;
 use crate::format::Endian;
 use crate::hop::{Hop, Link, Test};
 use crate::pcap::PcapHeader;
@@ -86,6 +87,38 @@ pub(crate) enum Kind {
 }
 
 impl Walker {
+    /// The walker at the start of a capture of `format` named `name`, and
+    /// where its records start: after the pcap file header at the start of
+    /// `head` (a header that does not parse is the fault of packet 1 at
+    /// offset 0), or at once for pcapng, whose first block is read as any
+    /// other.
+    pub fn at_start(
+        format: CaptureFormat,
+        head: &[u8],
+        limits: Limits,
+        name: &str,
+    ) -> Result<(Walker, usize), Error> {
+        match format {
+            CaptureFormat::Pcap { .. } => match PcapHeader::parse(head, limits.max_packet_len) {
+                Ok(h) => Ok((Walker::Pcap(Arc::new(h)), crate::pcap::FILE_HEADER_LEN)),
+                Err(fault) => Err(Error::Format(FormatError {
+                    name: name.to_string(),
+                    offset: 0,
+                    packet: 1,
+                    fault,
+                })),
+            },
+            CaptureFormat::Pcapng => Ok((
+                Walker::Pcapng {
+                    endian: None,
+                    interfaces: Interfaces::Known(0),
+                    limits,
+                },
+                0,
+            )),
+        }
+    }
+
     /// Passes over the record at `off`: `Ok(None)` at the end of `buf`,
     /// otherwise the record's length and kind.
     #[inline]
