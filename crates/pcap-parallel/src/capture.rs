@@ -124,12 +124,24 @@ impl Capture {
     /// memory-mapped; compressed files, pipes and standard input are
     /// streamed.
     ///
-    /// Should another program truncate the file while it is mapped, the
-    /// run ends with [`Error::InputChanged`] rather than the process dying
-    /// of SIGBUS: the first map installs a SIGBUS handler that handles
-    /// faults in this crate's maps only and passes others on (see the
-    /// `mapped` module of the source). FIFOs, process substitutions and
-    /// files that report no size (`/proc`) are streamed.
+    /// FIFOs, process substitutions and files that report no size
+    /// (`/proc`) are streamed.
+    ///
+    /// # Files that change while mapped
+    ///
+    /// Mapping is what makes a plain file fast to cut (no copy, workers
+    /// read where they want), and it is sound only while nobody else
+    /// changes the file. This crate keeps that promise for you as far as it
+    /// can: should another program truncate the file during a run, the
+    /// reads past its new end do not kill the process with SIGBUS (the
+    /// first map installs a handler that handles faults in this crate's
+    /// maps only and passes others on; see the `mapped` module of the
+    /// source), and the run ends with [`Error::InputChanged`], delivering
+    /// nothing computed from the changed file. A file *rewritten in place*
+    /// at the same length cannot be told from the original: its chunks
+    /// then mix old and new bytes. If other programs may write the capture
+    /// while you read it, copy it first or read it as a stream
+    /// ([`Capture::from_reader`]), which never maps.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
         Capture::open_with(path, &Decoding::default())
     }
@@ -646,8 +658,8 @@ impl<D> Delivery<D> {
                 report.skipped = p.skipped;
             }
             Err(panic) => {
-                report.input_error = Some(Error::InvalidOption(format!(
-                    "internal error while cutting chunks: {}",
+                report.input_error = Some(Error::Internal(format!(
+                    "a panic while cutting chunks: {}",
                     pool::panic_message(&*panic)
                 )))
             }

@@ -27,6 +27,7 @@ use crate::packet::LinkType;
 
 /// Why a filter cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FilterError {
     /// libpcap could not be loaded.
     #[error(
@@ -98,8 +99,9 @@ fn libpcap() -> Result<&'static Libpcap, FilterError> {
             // SAFETY: loading libpcap runs its (trivial) initialisers only.
             match unsafe { libloading::Library::new(name) } {
                 Ok(lib) => {
-                    // SAFETY: the signatures are libpcap's documented ones.
                     let get = || -> Result<Libpcap, libloading::Error> {
+                        // SAFETY: the signatures are libpcap's documented
+                        // ones, and the library stays loaded (`lock` holds it).
                         unsafe {
                             Ok(Libpcap {
                                 fopen_offline: *lib.get(b"pcap_fopen_offline\0")?,

@@ -392,17 +392,12 @@ impl Flows {
             c => c,
         };
         let shards = self.shards.max(1);
-        let name = self.capture.name().to_string();
         let format = self.capture.format();
         if let Err(e) = std::fs::create_dir_all(&files.dir) {
-            let report = Report::empty(Some(Error::io(&name, e)));
-            return (
-                Err(Error::InvalidOption(format!(
-                    "cannot create {}",
-                    files.dir.display()
-                ))),
-                report,
-            );
+            let dir = files.dir.display().to_string();
+            let again = std::io::Error::new(e.kind(), e.to_string());
+            let report = Report::empty(Some(Error::io(&dir, again)));
+            return (Err(Error::io(&dir, e)), report);
         }
         let flush_at = ((32usize << 20) / shards).clamp(4 << 10, 256 << 10);
         let open = std::sync::Mutex::new(OpenFiles::new(files.max_open));

@@ -74,6 +74,7 @@ impl Endian {
 
 /// Which compression wraps the capture, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Compression {
     /// Plain, uncompressed data.
     None,

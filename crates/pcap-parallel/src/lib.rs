@@ -38,6 +38,9 @@
 //! Every complete packet before a fault in the input is delivered; then the
 //! error names the input, the byte offset and the packet number ([`error`]).
 
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod admission;
 mod block_type;
 mod capture;

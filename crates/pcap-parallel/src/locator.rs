@@ -107,6 +107,7 @@ pub struct ChunkLocator {
 /// A locator's bytes that cannot be decoded, or that do not describe what is
 /// found where they point.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LocatorError {
     /// The bytes are not an encoded locator (or of another version).
     #[error("not a chunk locator: {0}")]

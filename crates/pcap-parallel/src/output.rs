@@ -28,6 +28,7 @@ use crate::chunk::Chunk;
 
 /// Compression for written chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OutputCompression {
     /// Plain capture files.
     #[default]
