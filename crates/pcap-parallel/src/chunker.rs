@@ -621,3 +621,127 @@ where
     });
     per_segment.into_iter().flatten().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, LOOKALIKE, PLAIN, SHB, cat, pcap_of, walker_for};
+
+    fn request(split: Split, segment_len: usize, on_error: OnError) -> PlanRequest {
+        PlanRequest {
+            split,
+            workers: 2,
+            segment_len: Some(segment_len),
+            max_packets: None,
+            on_error,
+        }
+    }
+
+    /// (start, end, packets before, packets) of each chunk.
+    fn shape(plan: &Plan) -> Vec<(usize, usize, u64, u64)> {
+        plan.chunks
+            .iter()
+            .map(|c| (c.start, c.end, c.packets_before, c.packets))
+            .collect()
+    }
+
+    #[test]
+    fn packet_counts_cut_at_exact_record_boundaries() {
+        let buf = pcap_of(&PLAIN, 10);
+        let (walker, start) = walker_for(&buf);
+        let plan = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Packets(4), 50, OnError::Stop),
+        );
+        // Records are 20 bytes from byte 24.
+        assert_eq!(
+            shape(&plan),
+            vec![(24, 104, 0, 4), (104, 184, 4, 4), (184, 224, 8, 2)]
+        );
+        assert_eq!((plan.fault.is_none(), plan.segments), (true, 4));
+    }
+
+    #[test]
+    fn a_guess_fooled_by_lookalike_records_is_redone_and_the_chunks_stay_exact() {
+        // 40 records of 32 bytes from byte 24; the segment bound at byte
+        // 24 + 176 = 200 is the data of record 5, where a chain of fake
+        // records 16 bytes late begins: the guess takes it.
+        let buf = pcap_of(&LOOKALIKE, 40);
+        let (walker, start) = walker_for(&buf);
+        let plan = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Chunks(3), 176, OnError::Stop),
+        );
+        assert!(
+            plan.redone >= 1,
+            "the fake chain must have been taken, then redone"
+        );
+        let chunks = shape(&plan);
+        assert_eq!(chunks.iter().map(|c| c.3).sum::<u64>(), 40);
+        for (s, e, before, n) in chunks {
+            assert_eq!((s - 24) % 32, 0, "chunk starts at a record");
+            assert_eq!((s - 24) / 32, before as usize);
+            assert_eq!(e - s, 32 * n as usize);
+        }
+    }
+
+    #[test]
+    fn damage_stops_the_plan_or_is_passed_over() {
+        // Records 1-3, a header claiming 2 GiB, records 4-5.
+        let buf = cat(&[&pcap_of(&PLAIN, 3), &HUGE, &PLAIN, &PLAIN]);
+        let (walker, start) = walker_for(&buf);
+        let stop = plan(
+            &buf,
+            walker.clone(),
+            start,
+            &request(Split::Packets(2), 30, OnError::Stop),
+        );
+        assert_eq!(shape(&stop), vec![(24, 64, 0, 2), (64, 84, 2, 1)]);
+        let (offset, packet, fault) = stop.fault.expect("a fault");
+        assert_eq!((offset, packet), (84, 4));
+        assert!(matches!(fault, Fault::CaplenTooLarge { .. }));
+
+        let skip = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Packets(2), 30, OnError::Skip),
+        );
+        assert!(skip.fault.is_none());
+        assert_eq!(skip.skipped.len(), 1);
+        assert_eq!((skip.skipped[0].offset, skip.skipped[0].len), (84, 16));
+        // The chunk that spans the damage says where it is.
+        assert_eq!(
+            shape(&skip),
+            vec![(24, 64, 0, 2), (64, 120, 2, 2), (120, 140, 4, 1)]
+        );
+        assert_eq!(skip.chunks[1].holes, vec![84..100]);
+    }
+
+    #[test]
+    fn pcapng_chunks_know_their_section_and_the_sections_they_describe() {
+        let buf = cat(&[&SHB, &IDB, &EPB, &EPB, &EPB, &SHB, &IDB, &EPB]);
+        let (walker, start) = walker_for(&buf);
+        let plan = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Packets(2), 40, OnError::Stop),
+        );
+        assert_eq!(shape(&plan), vec![(0, 120, 0, 2), (120, 240, 2, 2)]);
+        // The first chunk starts with its section header, so needs none
+        // before it; the second starts in that section and describes the
+        // second section itself.
+        assert!(matches!(&plan.chunks[0].context, Context::Pcapng(None)));
+        let Context::Pcapng(Some(section)) = &plan.chunks[1].context else {
+            panic!("the second chunk starts inside the first section")
+        };
+        assert_eq!((section.offset, section.interfaces.len()), (0, 1));
+        let offsets: Vec<u64> = plan.chunks[1].described.iter().map(|s| s.offset).collect();
+        assert_eq!(offsets, vec![156, 156]);
+    }
+}

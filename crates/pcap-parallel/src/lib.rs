@@ -69,6 +69,8 @@ pub mod split;
 mod streaming;
 pub mod summary;
 pub mod tally;
+#[cfg(test)]
+mod testing;
 mod walk;
 
 pub use capture::{Capture, MAX_WORKERS, OnError, default_workers};

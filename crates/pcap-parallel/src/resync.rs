@@ -327,3 +327,92 @@ fn pcap_ts(walker: &Walker, buf: &[u8], off: usize) -> Option<u32> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, LOOKALIKE, PLAIN, SHB, cat, pcap_of, walker_for};
+
+    #[test]
+    fn a_guess_from_mid_record_finds_the_next_record() {
+        let buf = pcap_of(&PLAIN, 40);
+        let (walker, _) = walker_for(&buf);
+        // Byte 30 is inside record 0 (bytes 24..44): the next starts at 44.
+        assert_eq!(
+            find_boundary(&walker, &buf, 30, Endian::Little),
+            Some((44, Endian::Little))
+        );
+        // At the end of the input, the boundary is the end.
+        assert_eq!(
+            find_boundary(&walker, &buf, buf.len(), Endian::Little),
+            Some((buf.len(), Endian::Little))
+        );
+    }
+
+    #[test]
+    fn a_guess_can_be_fooled_by_a_payload_that_looks_like_records() {
+        // Each record's data is a copy of its header: from byte 40 (the data
+        // of record 0) a chain of fake records runs 16 bytes behind the
+        // real one. The guess takes it; only verification can tell.
+        let buf = pcap_of(&LOOKALIKE, 40);
+        let (walker, _) = walker_for(&buf);
+        assert_eq!(
+            find_boundary(&walker, &buf, 40, Endian::Little),
+            Some((40, Endian::Little))
+        );
+    }
+
+    #[test]
+    fn records_resume_after_damage_where_a_chain_holds() {
+        // Record 0, three bytes of garbage, then records again at 47.
+        let buf = cat(&[&pcap_of(&PLAIN, 1), &[0xff, 0xfe, 0xfd], &PLAIN, &PLAIN]);
+        let (walker, _) = walker_for(&buf);
+        let found = resync(
+            &walker,
+            &buf,
+            45,
+            Horizon::EndOfInput,
+            Endian::Little,
+            Restart::AnyRecord,
+        );
+        assert_eq!(found, Resync::Found(47, Endian::Little));
+        // The same bytes as a window of a stream with more to come: not
+        // enough look-ahead yet to judge, so it asks for more.
+        let window = resync(
+            &walker,
+            &buf,
+            45,
+            Horizon::MoreToCome,
+            Endian::Little,
+            Restart::AnyRecord,
+        );
+        assert_eq!(window, Resync::NeedMore { resume: 45 });
+        // Damage to the end: nothing found.
+        let buf = cat(&[&pcap_of(&PLAIN, 1), &HUGE]);
+        let none = resync(
+            &walker,
+            &buf,
+            45,
+            Horizon::EndOfInput,
+            Endian::Little,
+            Restart::AnyRecord,
+        );
+        assert_eq!(none, Resync::NotFound);
+    }
+
+    #[test]
+    fn before_any_section_header_only_a_section_header_restarts_pcapng() {
+        // Damage, a packet block, then a new section.
+        let buf = cat(&[&[0u8; 8], &EPB, &SHB, &IDB, &EPB]);
+        let (walker, _) = walker_for(&cat(&[&SHB, &IDB]));
+        let restart = |r| resync(&walker, &buf, 1, Horizon::EndOfInput, Endian::Little, r);
+        assert_eq!(
+            restart(Restart::SectionHeader),
+            Resync::Found(44, Endian::Little)
+        );
+        assert_eq!(
+            restart(Restart::AnyRecord),
+            Resync::Found(8, Endian::Little)
+        );
+    }
+}

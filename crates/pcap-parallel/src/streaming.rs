@@ -488,3 +488,106 @@ fn fill_exact(reader: &mut dyn BufRead, buf: &mut Vec<u8>, n: usize) -> io::Resu
     }
     Ok(filled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, PLAIN, SHB, cat, pcap_of};
+
+    fn cutter(bytes: Vec<u8>, fill: Fill, on_error: OnError) -> Result<Cutter, Error> {
+        let format = CaptureFormat::detect(&bytes).expect("a capture");
+        Cutter::new(
+            Box::new(std::io::Cursor::new(bytes)),
+            "test",
+            format,
+            Limits::default(),
+            fill,
+            None,
+            on_error,
+        )
+    }
+
+    /// (offset, packets before, packets) of every chunk, and the error
+    /// that ended the stream.
+    fn cut_all(mut c: Cutter) -> (Vec<(u64, u64, u64)>, Option<Error>) {
+        let mut out = Vec::new();
+        loop {
+            match c.next_chunk() {
+                Ok(Some(k)) => out.push((k.offset, k.packets_before, k.packet_count)),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_is_cut_into_chunks_of_whole_records() {
+        let c = cutter(pcap_of(&PLAIN, 7), Fill::Packets(3), OnError::Stop).unwrap();
+        let (chunks, error) = cut_all(c);
+        assert_eq!(chunks, vec![(24, 0, 3), (84, 3, 3), (144, 6, 1)]);
+        assert!(error.is_none());
+        // By bytes: a chunk takes records until it holds at least 50 bytes.
+        let c = cutter(pcap_of(&PLAIN, 7), Fill::Bytes(50), OnError::Stop).unwrap();
+        let counts: Vec<u64> = cut_all(c).0.iter().map(|k| k.2).collect();
+        assert_eq!(counts.iter().sum::<u64>(), 7);
+        assert!(counts.iter().all(|&n| n >= 1));
+    }
+
+    #[test]
+    fn damage_in_a_stream_ends_it_after_the_good_records_or_is_passed_over() {
+        let bytes = cat(&[&pcap_of(&PLAIN, 3), &HUGE, &PLAIN, &PLAIN]);
+        let (chunks, error) =
+            cut_all(cutter(bytes.clone(), Fill::Packets(2), OnError::Stop).unwrap());
+        assert_eq!(chunks, vec![(24, 0, 2), (64, 2, 1)]);
+        let Some(Error::Format(f)) = error else {
+            panic!("a format error")
+        };
+        assert_eq!((f.offset, f.packet), (84, 4));
+
+        let mut c = cutter(bytes, Fill::Packets(2), OnError::Skip).unwrap();
+        let mut packets = 0;
+        while let Some(k) = c.next_chunk().unwrap() {
+            packets += k.packet_count;
+        }
+        assert_eq!(packets, 5);
+        let skipped = c.skipped();
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(
+            (skipped[0].offset, skipped[0].len, skipped[0].packet),
+            (84, 16, 4)
+        );
+    }
+
+    #[test]
+    fn a_pcap_stream_shorter_than_its_header_is_a_fault_of_packet_one() {
+        let Err(Error::Format(f)) =
+            cutter(PCAP_HEADER_START.to_vec(), Fill::Packets(1), OnError::Stop)
+        else {
+            panic!("a format error")
+        };
+        assert_eq!((f.offset, f.packet), (0, 1));
+        assert!(matches!(
+            f.fault,
+            Fault::TruncatedFileHeader { have: 10, need: 24 }
+        ));
+    }
+
+    /// The first 10 bytes of a pcap file header.
+    const PCAP_HEADER_START: [u8; 10] =
+        [0xd4, 0xc3, 0xb2, 0xa1, 0x02, 0x00, 0x04, 0x00, 0x00, 0x00];
+
+    #[test]
+    fn pcapng_chunks_from_a_stream_carry_their_section() {
+        let bytes = cat(&[&SHB, &IDB, &EPB, &EPB, &EPB]);
+        let mut c = cutter(bytes, Fill::Packets(2), OnError::Stop).unwrap();
+        let first = c.next_chunk().unwrap().unwrap();
+        let second = c.next_chunk().unwrap().unwrap();
+        assert!(c.next_chunk().unwrap().is_none());
+        assert_eq!((first.packet_count, second.packet_count), (2, 1));
+        // The second chunk reads as a capture of its own: section header,
+        // interface, then its packet.
+        let mut standalone = Vec::new();
+        second.write_standalone(&mut standalone).unwrap();
+        assert_eq!(standalone, cat(&[&SHB, &IDB, &EPB]));
+    }
+}

@@ -357,3 +357,86 @@ impl Prefetcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, PLAIN, SHB, cat, pcap_of, walker_for};
+
+    #[test]
+    fn a_walk_counts_records_and_stops_at_the_first_record_past_its_stop() {
+        let buf = pcap_of(&PLAIN, 5);
+        let (walker, start) = walker_for(&buf);
+        assert_eq!(start, 24);
+        let all = scan(&buf, start, buf.len(), walker.clone(), u64::MAX);
+        assert_eq!((all.packets, all.end, all.fault), (5, buf.len(), None));
+        // A stop inside record 2 (bytes 44..64): the walk ends where record 3 starts.
+        let part = scan(&buf, start, 50, walker.clone(), u64::MAX);
+        assert_eq!((part.packets, part.end), (2, 64));
+        let limited = scan(&buf, start, buf.len(), walker, 3);
+        assert_eq!((limited.packets, limited.end), (3, 84));
+    }
+
+    #[test]
+    fn a_walk_stops_at_damage_with_the_fault_and_its_offset() {
+        let buf = cat(&[&pcap_of(&PLAIN, 2), &HUGE, &PLAIN]);
+        let (walker, start) = walker_for(&buf);
+        let s = scan(&buf, start, buf.len(), walker, u64::MAX);
+        assert_eq!((s.packets, s.end), (2, 64));
+        assert!(matches!(
+            s.fault,
+            Some(Fault::CaplenTooLarge {
+                caplen: 0x7fff_ffff,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_pcapng_walk_records_its_section_blocks_and_resolves_interfaces() {
+        let buf = cat(&[&SHB, &IDB, &EPB, &EPB]);
+        let (walker, start) = walker_for(&buf);
+        assert_eq!(start, 0);
+        let s = scan(&buf, start, buf.len(), walker, u64::MAX);
+        assert_eq!((s.packets, s.end, s.fault), (2, buf.len(), None));
+        assert_eq!(s.state_blocks, vec![0, 28]);
+        // A packet on an interface the section never described is a fault.
+        let buf = cat(&[&SHB, &EPB]);
+        let (walker, _) = walker_for(&buf);
+        let s = scan(&buf, 0, buf.len(), walker, u64::MAX);
+        assert_eq!((s.packets, s.end), (0, 28));
+        assert!(matches!(
+            s.fault,
+            Some(Fault::UnknownInterface { interface: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn the_state_after_damage_keeps_the_section_and_its_known_interfaces() {
+        let mid = Walker::Pcapng {
+            endian: Some(Endian::Big),
+            interfaces: Interfaces::Unknown { here: 2, need: 1 },
+            limits: Limits::default(),
+        };
+        let Walker::Pcapng {
+            endian, interfaces, ..
+        } = mid.clone().with_interfaces_known(3)
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (endian, interfaces),
+            (Some(Endian::Big), Interfaces::Known(5))
+        );
+        let Walker::Pcapng {
+            endian, interfaces, ..
+        } = mid.resumed(Endian::Little)
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (endian, interfaces),
+            (Some(Endian::Little), Interfaces::Known(0))
+        );
+    }
+}
