@@ -16,7 +16,7 @@
 //! headers, a whole capture even. [`crate::chunker`] verifies every guess
 //! against the walk of the chunk before it and redoes the chunk when they
 //! disagree, so the result is always what a sequential reader sees. See
-//! `boundary-resync.md` in the design notes.
+//! `docs/boundary-resync.md` in the repository.
 //!
 //! For pcap, a chain must also keep its timestamps within a day of its first
 //! record, and an all-zero record header is not plausible: both are true of
