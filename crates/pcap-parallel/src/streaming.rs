@@ -201,118 +201,162 @@ impl Cutter {
         if self.done && self.carry.is_none() {
             return Ok(None);
         }
-        let mut start = self.offset;
-        let packets_before = self.packets;
-        let context = match &self.walker {
-            Walker::Pcap(h) => Context::Pcap(h.clone()),
-            Walker::Pcapng { .. } => Context::Pcapng(self.section.clone()),
-        };
+        let mut chunk = self.begin_chunk();
+        loop {
+            if self.packets >= self.max_packets {
+                self.done = true;
+                break;
+            }
+            let record_start = chunk.buf.len();
+            let step = match self.next_record(&mut chunk.buf) {
+                Ok(None) => self.end_of_input(),
+                Ok(Some(Kind::Packet)) if chunk.full_at.is_some() => {
+                    // The first packet of the next chunk.
+                    self.carry = Some(chunk.buf.split_off(record_start));
+                    Step::Full
+                }
+                Ok(Some(kind)) => self.take_record(&mut chunk, record_start, kind),
+                Err(ReadFail::Fault(fault)) if self.on_error == OnError::Skip => {
+                    self.pass_damage(&mut chunk, record_start, fault)
+                }
+                Err(fail) => {
+                    chunk.buf.truncate(record_start);
+                    self.fail(fail)
+                }
+            };
+            if step == Step::Full {
+                break;
+            }
+        }
+        self.finish_chunk(chunk)
+    }
+
+    /// A chunk to fill, from where the stream is.
+    fn begin_chunk(&mut self) -> Filling {
         let capacity = match self.fill {
             Fill::Bytes(b) => b.min(64 << 20) + (1 << 16),
             Fill::Packets(_) => 1 << 20,
         };
-        let mut described = Vec::new();
-        let mut gaps = Vec::new();
-        let mut buf = match self.pool.1.try_recv() {
+        let buf = match self.pool.1.try_recv() {
             Ok(mut b) => {
                 b.clear();
                 b
             }
             Err(_) => Vec::with_capacity(capacity),
         };
-        // Where the chunk became full, once it is.
-        let mut full_at: Option<usize> = None;
-        loop {
-            if self.packets >= self.max_packets {
-                self.done = true;
-                break;
-            }
-            let record_start = buf.len();
-            match self.next_record(&mut buf) {
-                Ok(None) => {
-                    self.done = true;
-                    if let Some(e) = self.deferred.take() {
-                        self.pending = Some(StreamFailure::into_error(e, &self.name));
-                    }
-                    break;
-                }
-                Ok(Some(Kind::Packet)) if full_at.is_some() => {
-                    self.carry = Some(buf.split_off(record_start));
-                    break;
-                }
-                Ok(Some(kind)) => {
-                    let base = self.offset - record_start as u64;
-                    self.offset += (buf.len() - record_start) as u64;
-                    match kind {
-                        Kind::Packet => self.packets += 1,
-                        Kind::SectionState => {
-                            self.section =
-                                Section::apply(&buf, record_start, base, self.section.take());
-                            described.extend(self.section.clone());
-                        }
-                        Kind::Other => {}
-                    }
-                    let has_packet = self.packets > packets_before;
-                    let size_reached = match self.fill {
-                        Fill::Bytes(b) => buf.len() >= b,
-                        Fill::Packets(n) => self.packets - packets_before >= n,
-                    };
-                    if full_at.is_none() && has_packet && size_reached {
-                        full_at = Some(buf.len());
-                    }
-                    let cap = match (full_at, self.fill) {
-                        (Some(at), _) => at + TRAILING_MAX,
-                        (None, _) if has_packet => usize::MAX,
-                        (None, Fill::Bytes(b)) => b.saturating_add(TRAILING_MAX),
-                        (None, Fill::Packets(_)) => TRAILING_MAX,
-                    };
-                    if buf.len() >= cap {
-                        break;
-                    }
-                }
-                Err(ReadFail::Fault(fault)) if self.on_error == OnError::Skip => {
-                    let partial = buf.split_off(record_start);
-                    if !self.skip_past(partial, fault) {
-                        self.done = true;
-                        if let Some(e) = self.deferred.take() {
-                            self.pending = Some(StreamFailure::into_error(e, &self.name));
-                        }
-                        break;
-                    }
-                    if buf.is_empty() {
-                        start = self.offset;
-                    } else {
-                        gaps.push(Gap {
-                            at: buf.len(),
-                            skip: 0,
-                            resume: self.offset,
-                        });
-                    }
-                }
-                Err(fail) => {
-                    buf.truncate(record_start);
-                    self.done = true;
-                    self.pending = Some(match fail {
-                        ReadFail::Fault(fault) => Error::Format(FormatError {
-                            name: self.name.clone(),
-                            offset: self.offset,
-                            packet: self.packets + 1,
-                            fault,
-                        }),
-                        ReadFail::Io(e) => StreamFailure::into_error(e, &self.name),
-                    });
-                    break;
-                }
-            }
+        Filling {
+            buf,
+            start: self.offset,
+            packets_before: self.packets,
+            context: match &self.walker {
+                Walker::Pcap(h) => Context::Pcap(h.clone()),
+                Walker::Pcapng { .. } => Context::Pcapng(self.section.clone()),
+            },
+            described: Vec::new(),
+            gaps: Vec::new(),
+            full_at: None,
         }
-        // An empty first chunk is kept for pcap (it reads as the header
-        // alone), never for pcapng (it would not have a section header).
-        if buf.is_empty() && (self.index > 0 || matches!(self.walker, Walker::Pcapng { .. })) {
+    }
+
+    /// Accounts for the record of `kind` just appended at `record_start`,
+    /// and says whether the chunk is full.
+    fn take_record(&mut self, chunk: &mut Filling, record_start: usize, kind: Kind) -> Step {
+        let buf = &chunk.buf;
+        let base = self.offset - record_start as u64;
+        self.offset += (buf.len() - record_start) as u64;
+        match kind {
+            Kind::Packet => self.packets += 1,
+            Kind::SectionState => {
+                self.section = Section::apply(buf, record_start, base, self.section.take());
+                chunk.described.extend(self.section.clone());
+            }
+            Kind::Other => {}
+        }
+        let has_packet = self.packets > chunk.packets_before;
+        let size_reached = match self.fill {
+            Fill::Bytes(b) => buf.len() >= b,
+            Fill::Packets(n) => self.packets - chunk.packets_before >= n,
+        };
+        if chunk.full_at.is_none() && has_packet && size_reached {
+            chunk.full_at = Some(buf.len());
+        }
+        let cap = match (chunk.full_at, self.fill) {
+            (Some(at), _) => at + TRAILING_MAX,
+            (None, _) if has_packet => usize::MAX,
+            (None, Fill::Bytes(b)) => b.saturating_add(TRAILING_MAX),
+            (None, Fill::Packets(_)) => TRAILING_MAX,
+        };
+        if buf.len() >= cap {
+            Step::Full
+        } else {
+            Step::More
+        }
+    }
+
+    /// Passes over damage met at `record_start` (skip policy): the chunk
+    /// goes on after it, with a gap where it was.
+    fn pass_damage(&mut self, chunk: &mut Filling, record_start: usize, fault: Fault) -> Step {
+        let partial = chunk.buf.split_off(record_start);
+        if !self.skip_past(partial, fault) {
+            return self.end_of_input();
+        }
+        if chunk.buf.is_empty() {
+            chunk.start = self.offset;
+        } else {
+            chunk.gaps.push(Gap {
+                at: chunk.buf.len(),
+                skip: 0,
+                resume: self.offset,
+            });
+        }
+        Step::More
+    }
+
+    /// The input ends here; a read error deferred until now is reported
+    /// after this chunk.
+    fn end_of_input(&mut self) -> Step {
+        self.done = true;
+        if let Some(e) = self.deferred.take() {
+            self.pending = Some(StreamFailure::into_error(e, &self.name));
+        }
+        Step::Full
+    }
+
+    /// The input ends with `fail`, reported after this chunk.
+    fn fail(&mut self, fail: ReadFail) -> Step {
+        self.done = true;
+        self.pending = Some(match fail {
+            ReadFail::Fault(fault) => Error::Format(FormatError {
+                name: self.name.clone(),
+                offset: self.offset,
+                packet: self.packets + 1,
+                fault,
+            }),
+            ReadFail::Io(e) => StreamFailure::into_error(e, &self.name),
+        });
+        Step::Full
+    }
+
+    /// The filled chunk, or none when it is empty (but for a pcap input
+    /// without packets: one empty chunk, which reads as the header alone;
+    /// a pcapng chunk without bytes would not have a section header).
+    fn finish_chunk(&mut self, chunk: Filling) -> Result<Option<Chunk>, Error> {
+        if chunk.buf.is_empty() && (self.index > 0 || matches!(self.walker, Walker::Pcapng { .. }))
+        {
             return match self.pending.take() {
                 Some(e) => Err(e),
                 None => Ok(None),
             };
         }
+        let Filling {
+            buf,
+            start,
+            packets_before,
+            context,
+            described,
+            gaps,
+            ..
+        } = chunk;
         let chunk = Chunk::new(ChunkParts {
             index: self.index,
             range: 0..buf.len(),
@@ -466,6 +510,26 @@ impl Cutter {
             walker => Ok(walker.step(buf, start)?.map(|(_, kind)| kind)),
         }
     }
+}
+
+/// The chunk being filled.
+struct Filling {
+    buf: Vec<u8>,
+    /// Input offset of its first record.
+    start: u64,
+    packets_before: u64,
+    context: Context,
+    described: Vec<Arc<Section>>,
+    gaps: Vec<Gap>,
+    /// Where it became full, once it is.
+    full_at: Option<usize>,
+}
+
+/// Whether a chunk takes more records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    More,
+    Full,
 }
 
 /// Appends up to `n` bytes from `reader` to `buf`, copying straight from
