@@ -7,14 +7,14 @@
 //! from a killed process is recognisable by its `.pcap-parallel-` prefix.
 //!
 //! ```
-//! use pcap_parallel::{Capture, output::{OutputCompression, write_chunk}};
+//! use pcap_parallel::{Capture, output::{IfExists, OutputCompression, write_chunk}};
 //! # let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap")).unwrap();
 //! let dir = tempfile::tempdir()?;
 //! let names = Capture::from_bytes("sample.pcap", sample)?
 //!     .split(pcap_parallel::Split::Chunks(3))
 //!     .try_map(|chunk| {
 //!         let path = dir.path().join(format!("part-{}.pcap", chunk.index()));
-//!         write_chunk(chunk, &path, OutputCompression::None, false).map(|_| path)
+//!         write_chunk(chunk, &path, OutputCompression::None, IfExists::Fail).map(|_| path)
 //!     })?;
 //! assert_eq!(names.len(), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
