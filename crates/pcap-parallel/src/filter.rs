@@ -57,7 +57,7 @@ pub enum FilterError {
 /// One classic-BPF instruction, as libpcap lays it out.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Insn {
+pub(crate) struct Insn {
     /// Opcode.
     pub code: u16,
     /// Jump offset if true.
@@ -229,7 +229,7 @@ impl Filter {
             LinkType::ETHERNET,
             LinkType::RAW,
             LinkType::LINUX_SLL,
-            LinkType(105),
+            LinkType::IEEE802_11,
         ] {
             match filter.program(lt, Endian::Little) {
                 Ok(_) => return Ok(filter),
@@ -252,7 +252,11 @@ impl Filter {
 
     /// The program for `link_type` in a capture of byte order `endian`,
     /// compiled on first use.
-    pub fn program(&self, link_type: LinkType, endian: Endian) -> Result<Arc<[Insn]>, FilterError> {
+    pub(crate) fn program(
+        &self,
+        link_type: LinkType,
+        endian: Endian,
+    ) -> Result<Arc<[Insn]>, FilterError> {
         let mut programs = self.programs.lock().unwrap_or_else(|p| p.into_inner());
         let entry = programs
             .entry((link_type, endian))
@@ -324,7 +328,7 @@ const MISC: u16 = 0x07;
 /// Runs a classic-BPF program over a packet, as libpcap's `bpf_filter`
 /// does: a load outside the captured bytes, a division by zero or an
 /// invalid instruction rejects the packet (returns 0). Safe for any program.
-pub fn run(prog: &[Insn], p: &[u8], wirelen: u32) -> u32 {
+pub(crate) fn run(prog: &[Insn], p: &[u8], wirelen: u32) -> u32 {
     let buflen = p.len();
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];
