@@ -19,6 +19,8 @@ impl LinkType {
     pub const LOOP: LinkType = LinkType(108);
     /// Linux "cooked" capture, version 1.
     pub const LINUX_SLL: LinkType = LinkType(113);
+    /// IEEE 802.11 wireless LAN frames, without radio headers.
+    pub const IEEE802_11: LinkType = LinkType(105);
     /// Raw IPv4.
     pub const IPV4: LinkType = LinkType(228);
     /// Raw IPv6.

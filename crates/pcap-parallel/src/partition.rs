@@ -65,7 +65,7 @@ use crate::format::{CaptureFormat, Compression, Endian};
 use crate::locator::ChunkContext;
 use crate::pcap::{self, PcapHeader};
 use crate::pcapng::Section;
-use crate::resync::{BufferEnd, Guess, find_boundary_windowed};
+use crate::resync::{Guess, Horizon, find_boundary_windowed};
 use crate::walk::{Interfaces, Kind, Limits, Walker, scan};
 
 /// Input read by byte ranges: a local file ([`LocalFile`]), bytes in
@@ -300,8 +300,10 @@ impl Window {
         let have = self.base + self.bytes.len() as u64;
         if end > have {
             let old = self.bytes.len();
-            let more = usize::try_from(end - have)
-                .map_err(|_| Error::InvalidOption("a partition larger than memory".into()))?;
+            let more = usize::try_from(end - have).map_err(|_| {
+                let big = io::Error::other("a partition larger than the address space");
+                Error::io(&src.name(), big)
+            })?;
             self.bytes.resize(old + more, 0);
             let n = src
                 .read_at(have, &mut self.bytes[old..])
@@ -319,11 +321,11 @@ impl Window {
         self.extend_to(src, at_least.max(end).saturating_add(extra), len)
     }
 
-    fn end(&self) -> BufferEnd {
+    fn horizon(&self) -> Horizon {
         if self.eof {
-            BufferEnd::Eof
+            Horizon::EndOfInput
         } else {
-            BufferEnd::Window
+            Horizon::WindowOfFile
         }
     }
 }
@@ -355,11 +357,9 @@ fn read_head(src: &dyn RangeRead, len: u64, limits: Limits) -> Result<Head> {
         })
     };
     let mut w = Window::read(src, 0, pcap::FILE_HEADER_LEN as u64, len)?;
-    if Compression::detect(&w.bytes) != Compression::None {
-        return Err(Error::InvalidOption(format!(
-            "{name}: compressed input cannot be entered at a byte offset: \
-             it is one partition, read whole with Capture::open"
-        )));
+    let compression = Compression::detect(&w.bytes);
+    if compression != Compression::None {
+        return Err(Error::CompressedPartition { name, compression });
     }
     match CaptureFormat::detect(&w.bytes) {
         Some(CaptureFormat::Pcap { .. }) => {
@@ -522,7 +522,7 @@ fn guess(
 ) -> Result<Option<u64>> {
     loop {
         let local = (from - w.base) as usize;
-        match find_boundary_windowed(&head.guesser, &w.bytes, local, head.hint, w.end()) {
+        match find_boundary_windowed(&head.guesser, &w.bytes, local, head.hint, w.horizon()) {
             Guess::Found(at, _) => return Ok(Some(w.base + at as u64)),
             Guess::NotFound => return Ok(None),
             Guess::NeedMore if w.eof => return Ok(None),
