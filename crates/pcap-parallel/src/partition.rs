@@ -5,8 +5,8 @@
 //! a file, computed from the file's size alone ([`partitions`]). The worker
 //! reads its range (and what its last record needs past the end) through a
 //! [`RangeRead`], and [`read_partition`] finds its first record boundary by
-//! the same guess as the in-process engine ([`crate::engine`]; design note
-//! `boundary-resync.md`), walks exactly the records that *start* inside the
+//! the same guess as the in-process engine ([`crate::Capture`]; see
+//! `docs/boundary-resync.md`), walks exactly the records that *start* inside the
 //! range, and reports where its walk really started and where the last
 //! record ended ([`PartitionReport`]). Whoever gathers the reports, in file
 //! order, checks with a [`Verifier`] that each partition starts where the
