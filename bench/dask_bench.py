@@ -87,7 +87,7 @@ def cluster_runs(path: Path, workers: int, runs: int, partition: int) -> dict:
 def simulated(path: Path, partition: int) -> dict:
     """Every partition read and processed one at a time; then the driver's
     verification of the reports, timed alone."""
-    from pcap_parallel import partitions as pp
+    from pcap_parallel import partition as pp
 
     parts = pp.partitions(path, partition)
     per, reports = [], []

@@ -1,4 +1,4 @@
-"""Byte-range partitions from Python (pcap_parallel.partitions): read one at
+"""Byte-range partitions from Python (pcap_parallel.partition): read one at
 a time, verified by the driver, exactly the sequential reading; a partition
 read through a file-like object reads only its range."""
 
@@ -12,7 +12,7 @@ import pytest
 
 import pcap_parallel
 from pcap_parallel import _native
-from pcap_parallel import partitions as pp
+from pcap_parallel import partition as pp
 from conftest import SAMPLE, Fingerprint
 
 
@@ -57,6 +57,7 @@ def test_partitions_are_plain_picklable_data():
     assert parts[0].start == 0 and parts[-1].end == size
     assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
     assert pickle.loads(pickle.dumps(parts)) == parts
+    assert pcap_parallel.partitions(str(SAMPLE), 1000) == parts
 
 
 @pytest.mark.parametrize("size", [97, 1024, 64 << 10])

@@ -14,7 +14,7 @@ from moto.server import ThreadedMotoServer
 
 import pcap_parallel
 from pcap_parallel import dask as ppd
-from pcap_parallel import partitions as pp
+from pcap_parallel import partition as pp
 from conftest import Fingerprint
 from test_dask import client, fingerprint, packet_rows  # noqa: F401 (the cluster fixture)
 

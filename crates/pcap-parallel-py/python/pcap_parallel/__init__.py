@@ -9,6 +9,8 @@ Two APIs, one Rust core:
   ``split()`` and flow shards computed in Rust on every core; ``map`` /
   ``imap`` of your function over :class:`Chunk` objects in worker
   processes; a fast packet iterator with zero-copy packet data.
+* :func:`partitions` — one capture as byte-range partitions for clusters
+  (:mod:`pcap_parallel.partition`; Dask: :mod:`pcap_parallel.dask`).
 
 >>> import pcap_parallel                                   # doctest: +SKIP
 >>> pcap_parallel.open("trace.pcap.zst").top(by="dport")   # doctest: +SKIP
@@ -26,6 +28,7 @@ from .errors import (
     UnknownFormatError,
 )
 from .original import PCAPParallel
+from .partition import Partition, partitions
 
 try:
     __version__ = version("pcap-parallel")
@@ -35,6 +38,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "PCAPParallel",
     "open",
+    "partitions",
+    "Partition",
     "Capture",
     "Flows",
     "Chunk",

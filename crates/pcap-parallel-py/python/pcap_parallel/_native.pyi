@@ -150,7 +150,7 @@ def write_flows(
     progress: _Progress = None,
 ) -> list[str]: ...
 
-# Byte-range partitions (pcap_parallel.partitions, pcap_parallel.dask).
+# Byte-range partitions (pcap_parallel.partition, pcap_parallel.dask).
 
 _Boundary = tuple[int, bytes]
 _Report = tuple[int, Optional[_Boundary], _Boundary, int, Optional[tuple[int, int]]]

@@ -9,7 +9,7 @@
 function receives each partition of each capture as a standalone capture in
 an ``io.BytesIO``, and the results come back in file order. The partitions
 are byte ranges computed from the files' sizes (see
-:mod:`pcap_parallel.partitions`): a huge file and many files both spread
+:mod:`pcap_parallel.partition`): a huge file and many files both spread
 over every worker. Each worker finds its partition's first packet
 boundary itself; the driver checks, in file order, that each partition
 starts where the one before it ended and has the partitions whose guess was
@@ -22,8 +22,8 @@ import glob
 import os
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
-from . import partitions as _parts
-from .partitions import Partition
+from . import partition as _parts
+from .partition import Partition
 
 T = TypeVar("T")
 

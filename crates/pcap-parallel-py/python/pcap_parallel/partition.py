@@ -1,7 +1,7 @@
 """One capture as byte-range partitions, for clusters.
 
-:func:`partitions` cuts a capture into :class:`Partition` objects (plain,
-picklable data) from its size alone. A worker anywhere reads one with
+:func:`partitions` (also ``pcap_parallel.partitions``) cuts a capture into
+:class:`Partition` objects (plain, picklable data) from its size alone. A worker anywhere reads one with
 :func:`read` (``pcap_parallel._native.read_partition``): it finds its first
 packet boundary by the same guess as the in-process engine, walks the
 packets that *start* inside its byte range (reading past the end for the
