@@ -78,13 +78,21 @@ fn addr_bytes(a: &IpAddr) -> [u8; 16] {
     }
 }
 
-/// The symmetric flow hash of a packet (equal for both directions).
+/// The symmetric flow hash of a packet (equal for both directions): what
+/// [`Capture::flows`] shards by, and a packet table's `flow_id`.
 pub fn flow_hash(link_type: LinkType, data: &[u8], key: FlowKey) -> u64 {
+    hash(&decode::headers(link_type, data), key)
+}
+
+/// The symmetric flow hash of a packet already decoded by
+/// [`decode::headers`] (with tunnels not entered): the same as
+/// [`flow_hash`], without decoding it again.
+pub fn hash(headers: &decode::Headers<'_>, key: FlowKey) -> u64 {
     let h = FNV_OFFSET;
     // An ICMP error goes with the flow of the datagram it quotes (looked for
-    // only in ICMP packets: one IP parse for everything else).
-    let ip = decode::ip(link_type, data).map(|ip| match ip.protocol {
-        1 | 58 => decode::icmp_quoted(link_type, data).unwrap_or(ip),
+    // only in ICMP packets).
+    let ip = headers.ip.map(|ip| match ip.protocol {
+        1 | 58 => headers.icmp_quoted().unwrap_or(ip),
         _ => ip,
     });
     if let Some(ip) = ip {
@@ -98,7 +106,7 @@ pub fn flow_hash(link_type: LinkType, data: &[u8], key: FlowKey) -> u64 {
             y[16..].copy_from_slice(&pb.to_be_bytes());
             if x <= y { (x, y) } else { (y, x) }
         };
-        return match (key, ip.fragment, ip.ports) {
+        return match (key, ip.fragment(), ip.ports) {
             (FlowKey::HostPair, _, _) => {
                 let (lo, hi) = ends(0, 0);
                 fnv(fnv(fnv(h, b"H"), &lo), &hi)
@@ -120,7 +128,7 @@ pub fn flow_hash(link_type: LinkType, data: &[u8], key: FlowKey) -> u64 {
             }
         };
     }
-    match decode::link_addresses(link_type, data) {
+    match headers.link_addresses() {
         Some((s, d)) => {
             let (lo, hi) = if s <= d { (s, d) } else { (d, s) };
             fnv(fnv(fnv(h, b"L"), lo), hi)
