@@ -73,12 +73,12 @@ pub(super) fn frame<'a>(link: LinkType, d: &'a [u8], w: &mut Walk) -> Option<&'a
         LinkType::PPI => ppi(d, w),
         LinkType::MPLS => ethertype(0x8847, d, w),
         LinkType::NFLOG => nflog(d),
-        LinkType::IPOIB => ethertype(be16(d, 0)?, d.get(4..)?, w),
+        LinkType::IPOIB => ethertype(be16(d, 40)?, d.get(44..)?, w),
         LinkType::PKTAP => pktap(d, w),
         LinkType::DSA_TAG_BRCM => ethertype(be16(d, 16)?, d.get(18..)?, w),
         LinkType::DSA_TAG_BRCM_PREPEND => ethernet(d.get(4..)?, w),
-        LinkType::DSA_TAG_DSA => dsa(d, 12, w),
-        LinkType::DSA_TAG_EDSA => dsa(d, 16, w),
+        LinkType::DSA_TAG_DSA => dsa(d, 16, w),
+        LinkType::DSA_TAG_EDSA => dsa(d, 20, w),
         _ => None,
     }
 }
@@ -324,11 +324,7 @@ fn nflog(d: &[u8]) -> Option<&[u8]> {
     }
     let little = le16(d, 6)? & 0x7fff < 0x100;
     let read = |at: usize| {
-        if little {
-            le16(d, at)
-        } else {
-            be16(d, at)
-        }
+        if little { le16(d, at) } else { be16(d, at) }
     };
     let mut at = 4;
     while at + 4 <= d.len() {

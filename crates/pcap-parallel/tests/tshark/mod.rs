@@ -116,7 +116,10 @@ struct Row<'a> {
 
 impl<'a> Row<'a> {
     fn index(field: &str) -> usize {
-        FIELDS.iter().position(|f| *f == field).expect("a known field")
+        FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .expect("a known field")
     }
     fn first(&self, field: &str) -> Option<&'a str> {
         self.values[Self::index(field)].first().copied()
@@ -130,10 +133,26 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Packet by packet, what tshark shows of `path`'s packets. pcapng blocks
-/// that tshark shows as frames but are not packets (custom blocks, say:
-/// no interface) are left out, so the result lines up with the packets.
+/// Which IP layer to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpLayer {
+    /// The first (the outermost).
+    First,
+    /// The one inside GRE tunnels (up to four): the first IP layer not
+    /// followed by GRE, or the last one before a tunnel that leads nowhere.
+    InsideGre,
+}
+
+/// Packet by packet, what tshark shows of `path`'s packets (first IP
+/// layer). pcapng blocks that tshark shows as frames but are not packets
+/// (custom blocks, say: no interface) are left out, so the result lines up
+/// with the packets.
 pub fn frames(path: &Path) -> Vec<Fields> {
+    frames_at(path, IpLayer::First)
+}
+
+/// Like [`frames`], reporting the IP layer `layer`.
+pub fn frames_at(path: &Path, layer: IpLayer) -> Vec<Fields> {
     let mut cmd = Command::new("tshark");
     cmd.args(["-n", "-r"]).arg(path).args([
         "-o",
@@ -152,7 +171,9 @@ pub fn frames(path: &Path) -> Vec<Fields> {
     for f in FIELDS {
         cmd.args(["-e", f]);
     }
-    let out = cmd.output().expect("tshark is installed (.ci/run installs it)");
+    let out = cmd
+        .output()
+        .expect("tshark is installed (.ci/run installs it)");
     assert!(
         out.status.success(),
         "tshark failed on {}: {}",
@@ -167,7 +188,13 @@ pub fn frames(path: &Path) -> Vec<Fields> {
         .filter_map(|line| {
             let values: Vec<Vec<&str>> = line
                 .split('\t')
-                .map(|v| if v.is_empty() { vec![] } else { v.split(',').collect() })
+                .map(|v| {
+                    if v.is_empty() {
+                        vec![]
+                    } else {
+                        v.split(',').collect()
+                    }
+                })
                 .collect();
             assert_eq!(values.len(), FIELDS.len(), "a tshark row: {line}");
             let mut row = Row {
@@ -177,12 +204,38 @@ pub fn frames(path: &Path) -> Vec<Fields> {
             if pcapng && row.first("frame.interface_id").is_none() {
                 return None;
             }
-            Some(fields(&mut row))
+            Some(fields(&mut row, layer))
         })
         .collect()
 }
 
-fn fields(row: &mut Row<'_>) -> Fields {
+/// The IP part of [`Fields`] of one IP layer, read from the next unused
+/// occurrences of its fields.
+fn ip_layer(row: &mut Row<'_>, layer: &str) -> Option<Fields> {
+    let mut f = Fields::default();
+    if layer == "ip" {
+        f.src = Some(row.take("ip.src")?.to_string());
+        f.ip_version = Some(4);
+        f.dst = row.take("ip.dst").map(str::to_string);
+        f.proto = row.take("ip.proto").and_then(num);
+        f.ttl = row.take("ip.ttl").and_then(num);
+        f.ip_id = row.take("ip.id").and_then(num);
+        f.ip_flags = row.take("ip.flags").and_then(num);
+        f.frag_offset = row.take("ip.frag_offset").and_then(num);
+    } else {
+        f.src = Some(row.take("ipv6.src")?.to_string());
+        f.ip_version = Some(6);
+        f.dst = row.take("ipv6.dst").map(str::to_string);
+        f.ttl = row.take("ipv6.hlim").and_then(num);
+        ipv6_chain(row, &mut f);
+    }
+    // A fixed header cut short before the end of the destination address
+    // (by the snapshot length): tshark shows the fields that fit, our
+    // decoder no IP layer (documented in `decode`).
+    f.dst.is_some().then_some(f)
+}
+
+fn fields(row: &mut Row<'_>, wanted: IpLayer) -> Fields {
     let mut f = Fields {
         number: num(row.first("frame.number").expect("a frame number")).unwrap(),
         time_ns: row.first("frame.time_epoch").and_then(time_ns),
@@ -191,69 +244,82 @@ fn fields(row: &mut Row<'_>) -> Fields {
         interface_id: row.first("frame.interface_id").and_then(num),
         ..Fields::default()
     };
-    let protocols: Vec<&str> = row
-        .first("frame.protocols")
-        .map(|p| p.split(':').collect())
-        .unwrap_or_default();
-    let mut layers = protocols.iter().peekable();
-    while let Some(&layer) = layers.next() {
+    let protocols = row.first("frame.protocols").unwrap_or("");
+    let mut vlan = None;
+    let mut chosen: Option<Fields> = None;
+    // The layer before this one was the chosen IP layer (or its extension
+    // headers); tunnels entered so far; whether the choice is final.
+    let mut right_after = false;
+    let mut tunnels = 0;
+    let mut settled = false;
+    for layer in protocols.split(':') {
+        if layer.starts_with("ipv6.") {
+            continue;
+        }
+        let follows = std::mem::replace(&mut right_after, false);
         match layer {
-            "vlan" => {
-                let v = row.take("vlan.id").and_then(num);
-                f.vlan = f.vlan.or(v);
-            }
-            "ieee8021ad" => {
-                let v = row.take("ieee8021ad.id").and_then(num);
-                f.vlan = f.vlan.or(v);
-            }
-            "ip" => match row.take("ip.src") {
-                Some(src) => {
-                    f.ip_version = Some(4);
-                    f.src = Some(src.to_string());
-                    f.dst = row.first("ip.dst").map(str::to_string);
-                    f.proto = row.first("ip.proto").and_then(num);
-                    f.ttl = row.first("ip.ttl").and_then(num);
-                    f.ip_id = row.first("ip.id").and_then(num);
-                    f.ip_flags = row.first("ip.flags").and_then(num);
-                    f.frag_offset = row.first("ip.frag_offset").and_then(num);
-                    break;
+            "vlan" | "ieee8021ad" => {
+                let field = if layer == "vlan" {
+                    "vlan.id"
+                } else {
+                    "ieee8021ad.id"
+                };
+                let v = row.take(field).and_then(num);
+                if chosen.is_none() || !settled {
+                    vlan = vlan.or(v);
                 }
-                // An `ip` layer without addresses: bogus, or IPv6 handed on.
-                None => continue,
-            },
-            "ipv6" => {
-                let Some(src) = row.take("ipv6.src") else {
+            }
+            "ip" | "ipv6" => {
+                let Some(ip) = ip_layer(row, layer) else {
                     continue;
                 };
-                f.ip_version = Some(6);
-                f.src = Some(src.to_string());
-                f.dst = row.first("ipv6.dst").map(str::to_string);
-                f.ttl = row.first("ipv6.hlim").and_then(num);
-                ipv6_chain(row, &mut f);
-                break;
+                if !settled {
+                    chosen = Some(ip);
+                    right_after = true;
+                    settled = wanted == IpLayer::First;
+                }
             }
-            _ => {}
+            "gre" if follows && wanted == IpLayer::InsideGre && tunnels < 4 => {
+                tunnels += 1;
+            }
+            "tcp" | "udp" | "udplite" | "sctp" | "dccp" => {
+                let prefix = if layer == "udplite" { "udp" } else { layer };
+                let sport = row.take(&format!("{prefix}.srcport")).and_then(num);
+                let dport = row.take(&format!("{prefix}.dstport")).and_then(num);
+                let flags = if layer == "tcp" {
+                    row.take("tcp.flags").and_then(num)
+                } else {
+                    None
+                };
+                if follows && let Some(c) = chosen.as_mut() {
+                    (c.src_port, c.dst_port, c.tcp_flags) = (sport, dport, flags);
+                }
+                settled |= chosen.is_some();
+            }
+            _ => {
+                settled |= follows;
+            }
         }
     }
-    if f.ip_version.is_none() {
-        return f;
+    f.vlan = vlan;
+    if let Some(c) = chosen {
+        Fields {
+            ip_version: c.ip_version,
+            src: c.src,
+            dst: c.dst,
+            proto: c.proto,
+            ttl: c.ttl,
+            ip_id: c.ip_id,
+            ip_flags: c.ip_flags,
+            frag_offset: c.frag_offset,
+            src_port: c.src_port,
+            dst_port: c.dst_port,
+            tcp_flags: c.tcp_flags,
+            ..f
+        }
+    } else {
+        f
     }
-    // The transport layer: the next layer after the IP layer's own
-    // extension-header layers.
-    let next = layers.find(|l| !l.starts_with("ipv6."));
-    let (sport, dport) = match next.copied() {
-        Some("tcp") => ("tcp.srcport", "tcp.dstport"),
-        Some("udp") | Some("udplite") => ("udp.srcport", "udp.dstport"),
-        Some("sctp") => ("sctp.srcport", "sctp.dstport"),
-        Some("dccp") => ("dccp.srcport", "dccp.dstport"),
-        _ => return f,
-    };
-    f.src_port = row.first(sport).and_then(num);
-    f.dst_port = row.first(dport).and_then(num);
-    if next == Some(&"tcp") {
-        f.tcp_flags = row.first("tcp.flags").and_then(num);
-    }
-    f
 }
 
 /// Follows the first IPv6 header's next-header chain through the
