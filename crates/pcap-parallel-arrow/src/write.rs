@@ -1,0 +1,334 @@
+//! Writing a packet table: Parquet, Arrow IPC (file or stream), CSV, NDJSON.
+//!
+//! The expensive part of every format is done on the workers, chunk by
+//! chunk: a chunk's batch is encoded there into a complete Parquet row
+//! group (compressed column chunks), or formatted as CSV or NDJSON text.
+//! The calling thread only appends the encoded pieces in file order, as
+//! they come, so the output is streamed: never the whole table in memory,
+//! and a Parquet row group per chunk (`Split` sets their size).
+
+use std::io::Write;
+use std::path::Path;
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampNanosecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_ipc::writer::{FileWriter, StreamWriter};
+use arrow_schema::Schema;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use pcap_parallel::Report;
+
+use crate::error::TableError;
+use crate::table::PacketTable;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Apache Parquet, one row group per chunk.
+    Parquet(ParquetCompression),
+    /// The Arrow IPC file format (Feather v2): random access, a footer.
+    ArrowFile,
+    /// The Arrow IPC stream format: for pipes.
+    ArrowStream,
+    /// Comma-separated values with a header line; timestamps in RFC 3339
+    /// (UTC, nanoseconds), binary columns in hexadecimal.
+    Csv,
+    /// One JSON object per line, nulls written out.
+    Ndjson,
+}
+
+impl Format {
+    /// Parquet with zstd.
+    pub const PARQUET: Format = Format::Parquet(ParquetCompression::Zstd);
+
+    /// The format a file name suggests: `.parquet`, `.arrow`/`.feather`/`.ipc`
+    /// (IPC file), `.arrows` (IPC stream), `.csv`, `.ndjson`/`.jsonl`.
+    ///
+    /// ```
+    /// use pcap_parallel_arrow::Format;
+    /// assert_eq!(Format::from_path("t.parquet".as_ref()), Some(Format::PARQUET));
+    /// assert_eq!(Format::from_path("t.jsonl".as_ref()), Some(Format::Ndjson));
+    /// assert_eq!(Format::from_path("t".as_ref()), None);
+    /// ```
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "parquet" | "pq" => Format::PARQUET,
+            "arrow" | "feather" | "ipc" => Format::ArrowFile,
+            "arrows" => Format::ArrowStream,
+            "csv" => Format::Csv,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            _ => return None,
+        })
+    }
+}
+
+/// Compression of Parquet column chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParquetCompression {
+    /// Zstandard, level 3 (the default).
+    #[default]
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// LZ4 (the raw LZ4 codec of recent Parquet).
+    Lz4,
+    /// gzip, level 6.
+    Gzip,
+    /// None.
+    None,
+}
+
+impl ParquetCompression {
+    fn codec(self) -> Compression {
+        match self {
+            ParquetCompression::Zstd => {
+                Compression::ZSTD(ZstdLevel::try_new(3).expect("a valid level"))
+            }
+            ParquetCompression::Snappy => Compression::SNAPPY,
+            ParquetCompression::Lz4 => Compression::LZ4_RAW,
+            ParquetCompression::Gzip => {
+                Compression::GZIP(GzipLevel::try_new(6).expect("a valid level"))
+            }
+            ParquetCompression::None => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Written {
+    /// Rows.
+    pub rows: u64,
+    /// Record batches (Parquet: row groups).
+    pub batches: u64,
+}
+
+impl PacketTable {
+    /// Writes the table to `out` in `format`, streaming: pieces are written
+    /// as chunks finish, in file order. A broken input leaves a complete,
+    /// valid output of the rows before the fault (the report holds the
+    /// error); a failure to encode or write is the result's error (and the
+    /// output is then incomplete: write to a temporary file and rename it,
+    /// as `pcap_parallel::output::write_atomically` does).
+    pub fn write<W: Write + Send>(
+        self,
+        format: Format,
+        out: W,
+    ) -> (Result<Written, TableError>, Report) {
+        match format {
+            Format::Parquet(c) => write_parquet(self, c, out),
+            Format::ArrowFile => write_ipc(self, out, IpcKind::File),
+            Format::ArrowStream => write_ipc(self, out, IpcKind::Stream),
+            Format::Csv => write_text(self, out, Text::Csv),
+            Format::Ndjson => write_text(self, out, Text::Ndjson),
+        }
+    }
+}
+
+/// Runs `table`, handing each chunk's encoded piece to `append`, counting.
+fn stream<R: Send>(
+    table: PacketTable,
+    encode: impl Fn(usize, RecordBatch) -> Result<R, TableError> + Sync,
+    mut append: impl FnMut(R) -> Result<(), TableError>,
+) -> (Result<Written, TableError>, Report) {
+    let mut written = Written::default();
+    let (result, report) = table.run(encode, |piece, rows| {
+        append(piece)?;
+        written.rows += rows as u64;
+        written.batches += 1;
+        Ok(())
+    });
+    (result.map(|()| written), report)
+}
+
+fn write_parquet<W: Write + Send>(
+    table: PacketTable,
+    compression: ParquetCompression,
+    out: W,
+) -> (Result<Written, TableError>, Report) {
+    let schema = table.schema();
+    let props = WriterProperties::builder()
+        .set_compression(compression.codec())
+        .set_created_by(format!("pcap-parallel {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let started = ArrowWriter::try_new(out, schema.clone(), Some(props))
+        .and_then(ArrowWriter::into_serialized_writer);
+    let (mut file, factory) = match started {
+        Ok(x) => x,
+        Err(e) => return (Err(e.into()), Report::empty(None)),
+    };
+    let factory = &factory;
+    let (result, report) = stream(
+        table,
+        |index, batch| encode_row_group(factory, index, &batch),
+        |chunks| {
+            let mut group = file.next_row_group()?;
+            for chunk in chunks {
+                chunk.append_to_row_group(&mut group)?;
+            }
+            group.close()?;
+            Ok(())
+        },
+    );
+    let result = result.and_then(|w| {
+        file.finish()?;
+        Ok(w)
+    });
+    (result, report)
+}
+
+/// Encodes a batch into the compressed column chunks of one row group.
+fn encode_row_group(
+    factory: &ArrowRowGroupWriterFactory,
+    index: usize,
+    batch: &RecordBatch,
+) -> Result<Vec<ArrowColumnChunk>, TableError> {
+    let mut writers = factory.create_column_writers(index)?;
+    let mut next = writers.iter_mut();
+    for (array, field) in batch.columns().iter().zip(batch.schema().fields()) {
+        for leaf in compute_leaves(field, array)? {
+            next.next().expect("a writer per leaf").write(&leaf)?;
+        }
+    }
+    Ok(writers
+        .into_iter()
+        .map(|w| w.close())
+        .collect::<Result<_, _>>()?)
+}
+
+enum IpcKind {
+    File,
+    Stream,
+}
+
+fn write_ipc<W: Write + Send>(
+    table: PacketTable,
+    out: W,
+    kind: IpcKind,
+) -> (Result<Written, TableError>, Report) {
+    let schema = table.schema();
+    enum Ipc<W: Write> {
+        File(FileWriter<W>),
+        Stream(StreamWriter<W>),
+    }
+    let started = match kind {
+        IpcKind::File => FileWriter::try_new_buffered(out, &schema).map(Ipc::File),
+        IpcKind::Stream => StreamWriter::try_new_buffered(out, &schema).map(Ipc::Stream),
+    };
+    let mut w = match started {
+        Ok(w) => w,
+        Err(e) => return (Err(e.into()), Report::empty(None)),
+    };
+    let (result, report) = stream(
+        table,
+        |_, batch| Ok(batch),
+        |batch| {
+            match &mut w {
+                Ipc::File(w) => w.write(&batch)?,
+                Ipc::Stream(w) => w.write(&batch)?,
+            }
+            Ok(())
+        },
+    );
+    let result = result.and_then(|written| {
+        match &mut w {
+            Ipc::File(w) => w.finish()?,
+            Ipc::Stream(w) => w.finish()?,
+        }
+        match w {
+            Ipc::File(w) => w.into_inner()?.flush()?,
+            Ipc::Stream(w) => w.into_inner()?.flush()?,
+        }
+        Ok(written)
+    });
+    (result, report)
+}
+
+enum Text {
+    Csv,
+    Ndjson,
+}
+
+fn write_text<W: Write + Send>(
+    table: PacketTable,
+    out: W,
+    kind: Text,
+) -> (Result<Written, TableError>, Report) {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    if matches!(kind, Text::Csv) {
+        let names: Vec<String> = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if let Err(e) = writeln!(out, "{}", names.join(",")) {
+            return (Err(e.into()), Report::empty(None));
+        }
+    }
+    let (result, report) = stream(
+        table,
+        |_, batch| {
+            let batch = utc_as_offset(batch)?;
+            let mut text = Vec::with_capacity(batch.num_rows() * 128);
+            match kind {
+                Text::Csv => arrow_csv::WriterBuilder::new()
+                    .with_header(false)
+                    .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.9fZ".into())
+                    .build(&mut text)
+                    .write(&batch)?,
+                Text::Ndjson => {
+                    let mut w = arrow_json::WriterBuilder::new()
+                        .with_explicit_nulls(true)
+                        .build::<_, arrow_json::writer::LineDelimited>(&mut text);
+                    w.write(&batch)?;
+                    w.finish()?;
+                }
+            }
+            Ok(text)
+        },
+        |text| Ok(out.write_all(&text)?),
+    );
+    let result = result.and_then(|written| {
+        out.flush()?;
+        Ok(written)
+    });
+    (result, report)
+}
+
+/// The batch with its timestamps' zone named `+00:00` rather than `UTC`
+/// (the same instants): the CSV and JSON writers format named zones only
+/// with the IANA database compiled in, offsets without it.
+fn utc_as_offset(batch: RecordBatch) -> Result<RecordBatch, TableError> {
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match column.as_primitive_opt::<TimestampNanosecondType>() {
+            Some(ts) => {
+                let ts = ts.clone().with_timezone("+00:00");
+                fields.push(
+                    field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(ts.data_type().clone()),
+                );
+                columns.push(Arc::new(ts) as ArrayRef);
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
