@@ -38,7 +38,7 @@ pub enum Format {
     /// Comma-separated values with a header line; timestamps in RFC 3339
     /// (UTC, nanoseconds), binary columns in hexadecimal.
     Csv,
-    /// One JSON object per line, nulls written out.
+    /// One JSON object per line, nulls written out, times as in CSV.
     Ndjson,
 }
 
@@ -250,6 +250,9 @@ fn write_ipc<W: Write + Send>(
     (result, report)
 }
 
+/// How CSV and NDJSON write times: RFC 3339, UTC, nanoseconds.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.9fZ";
+
 enum Text {
     Csv,
     Ndjson,
@@ -280,12 +283,13 @@ fn write_text<W: Write + Send>(
             match kind {
                 Text::Csv => arrow_csv::WriterBuilder::new()
                     .with_header(false)
-                    .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.9fZ".into())
+                    .with_timestamp_tz_format(TIME_FORMAT.into())
                     .build(&mut text)
                     .write(&batch)?,
                 Text::Ndjson => {
                     let mut w = arrow_json::WriterBuilder::new()
                         .with_explicit_nulls(true)
+                        .with_timestamp_tz_format(TIME_FORMAT.into())
                         .build::<_, arrow_json::writer::LineDelimited>(&mut text);
                     w.write(&batch)?;
                     w.finish()?;

@@ -9,6 +9,7 @@ mod exec;
 mod info;
 mod run;
 mod split;
+mod table;
 mod top;
 
 use std::path::PathBuf;
@@ -77,6 +78,11 @@ enum Command {
 is written to the command's standard input. No shell is involved: call one yourself if you need it.
 Each run sees PCAP_PARALLEL_CHUNK, PCAP_PARALLEL_FIRST_PACKET and PCAP_PARALLEL_PACKETS.")]
     Exec(exec::ExecArgs),
+
+    /// Write one row per packet (time, lengths, addresses, ports, protocol, flags,
+    /// flow id) as Parquet, Arrow, CSV or NDJSON, built on every core.
+    #[command(after_help = table::AFTER_HELP)]
+    Table(table::TableArgs),
 
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:
@@ -220,6 +226,7 @@ fn main() -> ExitCode {
         Command::Top(a) => top::run(a),
         Command::Split(a) => split::run(a),
         Command::Exec(a) => exec::run(a),
+        Command::Table(a) => table::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
