@@ -61,15 +61,15 @@ impl PacketTable {
         self.options.schema()
     }
 
-    /// Builds every chunk's batch on the workers, turns it into `R` there
-    /// with `encode` (an encoded Parquet row group, CSV text...), and hands
-    /// the results to `deliver` in file order on the calling thread, with
-    /// their row counts. Chunks without rows are left out. The first
+    /// Builds every chunk's batches on the workers, turns them into `R`
+    /// there with `encode` (an encoded Parquet row group, CSV text...), and
+    /// hands the results to `deliver` in file order on the calling thread,
+    /// with their row counts. Chunks without rows are left out. The first
     /// failure (of a chunk, or of `deliver`) stops the run.
     pub(crate) fn run<R, E, D>(self, encode: E, mut deliver: D) -> (Result<(), TableError>, Report)
     where
         R: Send,
-        E: Fn(usize, RecordBatch) -> Result<R, TableError> + Sync,
+        E: Fn(usize, Vec<RecordBatch>) -> Result<R, TableError> + Sync,
         D: FnMut(R, usize) -> Result<(), TableError>,
     {
         let PacketTable { capture, options } = self;
@@ -81,12 +81,12 @@ impl PacketTable {
                 if stop.load(Ordering::Relaxed) {
                     return Err(Box::new(TableError::ReaderGone) as pcap_parallel::BoxError);
                 }
-                let batch = build(chunk, &options, &schema)?;
-                let rows = batch.num_rows();
+                let batches = build(chunk, &options, &schema)?;
+                let rows = batches.iter().map(RecordBatch::num_rows).sum();
                 if rows == 0 {
                     return Ok(None);
                 }
-                Ok(Some((encode(chunk.index(), batch)?, rows)))
+                Ok(Some((encode(chunk.index(), batches)?, rows)))
             },
             |r| {
                 if failure.is_some() {
@@ -114,9 +114,9 @@ impl PacketTable {
         mut each: impl FnMut(RecordBatch),
     ) -> (Result<(), TableError>, Report) {
         self.run(
-            |_, batch| Ok(batch),
-            |batch, _| {
-                each(batch);
+            |_, batches| Ok(batches),
+            |batches, _| {
+                batches.into_iter().for_each(&mut each);
                 Ok(())
             },
         )
@@ -153,12 +153,15 @@ impl PacketTable {
             .name("pcap-parallel-table".into())
             .spawn(move || {
                 let (result, mut report) = self.run(
-                    |_, batch| Ok(batch),
-                    |batch, _| {
-                        if gone_writer.load(Ordering::Relaxed) {
-                            return Err(TableError::ReaderGone);
+                    |_, batches| Ok(batches),
+                    |batches, _| {
+                        for batch in batches {
+                            if gone_writer.load(Ordering::Relaxed) {
+                                return Err(TableError::ReaderGone);
+                            }
+                            tx.send(Ok(batch)).map_err(|_| TableError::ReaderGone)?;
                         }
-                        tx.send(Ok(batch)).map_err(|_| TableError::ReaderGone)
+                        Ok(())
                     },
                 );
                 let error = match result {

@@ -19,11 +19,13 @@ use arrow_ipc::writer::{FileWriter, StreamWriter};
 use arrow_schema::Schema;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
-use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use pcap_parallel::Report;
 
 use crate::error::TableError;
+use crate::schema::Column;
 use crate::table::PacketTable;
 
 /// An output format.
@@ -88,7 +90,7 @@ impl ParquetCompression {
     fn codec(self) -> Compression {
         match self {
             ParquetCompression::Zstd => {
-                Compression::ZSTD(ZstdLevel::try_new(3).expect("a valid level"))
+                Compression::ZSTD(ZstdLevel::try_new(1).expect("a valid level"))
             }
             ParquetCompression::Snappy => Compression::SNAPPY,
             ParquetCompression::Lz4 => Compression::LZ4_RAW,
@@ -131,17 +133,17 @@ impl PacketTable {
     }
 }
 
-/// Runs `table`, handing each chunk's encoded piece to `append`, counting.
+/// Runs `table`, handing each chunk's encoded piece to `append` (which
+/// says how many batches or row groups it wrote), counting.
 fn stream<R: Send>(
     table: PacketTable,
-    encode: impl Fn(usize, RecordBatch) -> Result<R, TableError> + Sync,
-    mut append: impl FnMut(R) -> Result<(), TableError>,
+    encode: impl Fn(usize, Vec<RecordBatch>) -> Result<R, TableError> + Sync,
+    mut append: impl FnMut(R) -> Result<u64, TableError>,
 ) -> (Result<Written, TableError>, Report) {
     let mut written = Written::default();
     let (result, report) = table.run(encode, |piece, rows| {
-        append(piece)?;
+        written.batches += append(piece)?;
         written.rows += rows as u64;
-        written.batches += 1;
         Ok(())
     });
     (result.map(|()| written), report)
@@ -153,10 +155,7 @@ fn write_parquet<W: Write + Send>(
     out: W,
 ) -> (Result<Written, TableError>, Report) {
     let schema = table.schema();
-    let props = WriterProperties::builder()
-        .set_compression(compression.codec())
-        .set_created_by(format!("pcap-parallel {}", env!("CARGO_PKG_VERSION")))
-        .build();
+    let props = parquet_properties(compression, &schema);
     let started = ArrowWriter::try_new(out, schema.clone(), Some(props))
         .and_then(ArrowWriter::into_serialized_writer);
     let (mut file, factory) = match started {
@@ -166,14 +165,14 @@ fn write_parquet<W: Write + Send>(
     let factory = &factory;
     let (result, report) = stream(
         table,
-        |index, batch| encode_row_group(factory, index, &batch),
+        |index, batches| encode_row_group(factory, index, &batches),
         |chunks| {
             let mut group = file.next_row_group()?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut group)?;
             }
             group.close()?;
-            Ok(())
+            Ok(1)
         },
     );
     let result = result.and_then(|w| {
@@ -183,17 +182,47 @@ fn write_parquet<W: Write + Send>(
     (result, report)
 }
 
-/// Encodes a batch into the compressed column chunks of one row group.
+/// How each column is encoded. Dictionary encoding (Parquet's default)
+/// suits columns with few distinct values (lengths, addresses, ports,
+/// protocols); for those with a new value in nearly every row it only costs
+/// (a dictionary as large as the data, hashed row by row): numbers and
+/// times rise steadily and are delta-encoded, flow ids, IP ids and packet
+/// bytes are written plain.
+fn parquet_properties(compression: ParquetCompression, schema: &Schema) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_write_batch_size(8192)
+        .set_compression(compression.codec())
+        .set_created_by(format!("pcap-parallel {}", env!("CARGO_PKG_VERSION")));
+    for field in schema.fields() {
+        let path = ColumnPath::from(field.name().as_str());
+        let encoding = match field.name().parse::<Column>() {
+            Ok(Column::FrameNumber | Column::Ts) => Some(Encoding::DELTA_BINARY_PACKED),
+            Ok(Column::FlowId | Column::IpId | Column::Data) => Some(Encoding::PLAIN),
+            _ => None,
+        };
+        if let Some(encoding) = encoding {
+            props = props
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, encoding);
+        }
+    }
+    props.build()
+}
+
+/// Encodes a chunk's batches into the compressed column chunks of one row
+/// group.
 fn encode_row_group(
     factory: &ArrowRowGroupWriterFactory,
     index: usize,
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
 ) -> Result<Vec<ArrowColumnChunk>, TableError> {
     let mut writers = factory.create_column_writers(index)?;
-    let mut next = writers.iter_mut();
-    for (array, field) in batch.columns().iter().zip(batch.schema().fields()) {
-        for leaf in compute_leaves(field, array)? {
-            next.next().expect("a writer per leaf").write(&leaf)?;
+    for batch in batches {
+        let mut next = writers.iter_mut();
+        for (array, field) in batch.columns().iter().zip(batch.schema().fields()) {
+            for leaf in compute_leaves(field, array)? {
+                next.next().expect("a writer per leaf").write(&leaf)?;
+            }
         }
     }
     Ok(writers
@@ -227,13 +256,15 @@ fn write_ipc<W: Write + Send>(
     };
     let (result, report) = stream(
         table,
-        |_, batch| Ok(batch),
-        |batch| {
-            match &mut w {
-                Ipc::File(w) => w.write(&batch)?,
-                Ipc::Stream(w) => w.write(&batch)?,
+        |_, batches| Ok(batches),
+        |batches| {
+            for batch in &batches {
+                match &mut w {
+                    Ipc::File(w) => w.write(batch)?,
+                    Ipc::Stream(w) => w.write(batch)?,
+                }
             }
-            Ok(())
+            Ok(batches.len() as u64)
         },
     );
     let result = result.and_then(|written| {
@@ -277,27 +308,33 @@ fn write_text<W: Write + Send>(
     }
     let (result, report) = stream(
         table,
-        |_, batch| {
-            let batch = utc_as_offset(batch)?;
-            let mut text = Vec::with_capacity(batch.num_rows() * 128);
-            match kind {
-                Text::Csv => arrow_csv::WriterBuilder::new()
-                    .with_header(false)
-                    .with_timestamp_tz_format(TIME_FORMAT.into())
-                    .build(&mut text)
-                    .write(&batch)?,
-                Text::Ndjson => {
-                    let mut w = arrow_json::WriterBuilder::new()
-                        .with_explicit_nulls(true)
+        |_, batches| {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let mut text = Vec::with_capacity(rows * 128);
+            for batch in &batches {
+                let batch = utc_as_offset(batch.clone())?;
+                match kind {
+                    Text::Csv => arrow_csv::WriterBuilder::new()
+                        .with_header(false)
                         .with_timestamp_tz_format(TIME_FORMAT.into())
-                        .build::<_, arrow_json::writer::LineDelimited>(&mut text);
-                    w.write(&batch)?;
-                    w.finish()?;
+                        .build(&mut text)
+                        .write(&batch)?,
+                    Text::Ndjson => {
+                        let mut w = arrow_json::WriterBuilder::new()
+                            .with_explicit_nulls(true)
+                            .with_timestamp_tz_format(TIME_FORMAT.into())
+                            .build::<_, arrow_json::writer::LineDelimited>(&mut text);
+                        w.write(&batch)?;
+                        w.finish()?;
+                    }
                 }
             }
-            Ok(text)
+            Ok((text, batches.len() as u64))
         },
-        |text| Ok(out.write_all(&text)?),
+        |(text, batches)| {
+            out.write_all(&text)?;
+            Ok(batches)
+        },
     );
     let result = result.and_then(|written| {
         out.flush()?;

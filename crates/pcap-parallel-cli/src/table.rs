@@ -187,7 +187,11 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
     }
     let format = args.format()?;
     let options = args.options()?;
-    if !is_stdout(&args.out) && !args.force && args.out.exists() {
+    // A device or a pipe (`/dev/null`, a FIFO) is written to directly: there
+    // is nothing to replace atomically.
+    let special = !is_stdout(&args.out)
+        && std::fs::metadata(&args.out).is_ok_and(|m| !m.file_type().is_file() && !m.is_dir());
+    if !is_stdout(&args.out) && !special && !args.force && args.out.exists() {
         anyhow::bail!("{} exists (use --force to replace it)", args.out.display());
     }
     let capture = run::open(&args.file, &args.common, args.chunking.split())?;
@@ -196,6 +200,11 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
     let (written, report) = if is_stdout(&args.out) {
         let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
         table.write(format, out)
+    } else if special {
+        match std::fs::OpenOptions::new().write(true).open(&args.out) {
+            Ok(f) => table.write(format, std::io::BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", args.out.display())),
+        }
     } else {
         write_file(table, format, &args.out, args.force)
     };

@@ -178,6 +178,9 @@ fn standard_output_in_every_streamable_format() {
     }
     let r = run(&["table", "-q", s, "-o", "-", "--format", "ndjson", "-c", "5"]);
     assert_eq!(stdout(&r).lines().count(), 5);
+    // A device is written to as it is (no temporary file beside it, no --force).
+    let r = run(&["table", "-q", s, "-o", "/dev/null", "--format", "arrow"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     // Standard output needs a format named.
     let r = run(&["table", "-q", s, "-o", "-"]);
     assert_eq!(r.status.code(), Some(2));
@@ -333,4 +336,40 @@ fn an_interrupted_table_leaves_nothing() {
     assert_eq!(status.code(), Some(130));
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A named pipe is written to as it is, even with --force: never replaced
+/// by a regular file (nor is any other special file, /dev/null included).
+#[test]
+fn a_named_pipe_is_written_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let s = sample();
+    let r = run(&[
+        "table",
+        "-q",
+        s.to_str().unwrap(),
+        "-o",
+        fifo.to_str().unwrap(),
+        "--format",
+        "arrow-stream",
+        "--force",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let bytes = reader.join().unwrap();
+    assert_eq!(read_ipc_stream(&bytes).num_rows(), 1000);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file"
+    );
 }
