@@ -16,6 +16,8 @@
 //! measures parallel scaling of a CPU-heavy closure in-process. Results go to
 //! standard output as Markdown and to `DATA/results.json`.
 
+mod table;
+
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -316,8 +318,60 @@ struct Row {
     target: String,
 }
 
+/// The Markdown table of `rows`, with ratios to their baselines.
+fn markdown(rows: &[Row]) -> String {
+    let mut md = String::new();
+    md.push_str("| what | ours (median s) | baseline | baseline (median s) | ratio | target | peak RSS MiB (anon / file) |\n|---|---:|---|---:|---:|---|---:|\n");
+    for r in rows {
+        let (min, max) = r.ours.spread();
+        let (bname, bmed, ratio) = match &r.baseline {
+            Some(b) => {
+                let ratio = r.ours.median() / b.median();
+                let shown = if r.target.contains("faster") || r.target.contains("speed") {
+                    format!("{:.2}× faster", b.median() / r.ours.median())
+                } else {
+                    format!("{ratio:.2}× {}", b.name)
+                };
+                (b.name.clone(), format!("{:.3}", b.median()), shown)
+            }
+            None => (String::new(), String::new(), String::new()),
+        };
+        md.push_str(&format!(
+            "| {} | {:.3} ({min:.3}–{max:.3}) | {bname} | {bmed} | {ratio} | {} | {} ({} / {}) |\n",
+            r.what,
+            r.ours.median(),
+            r.target,
+            r.ours.peak_rss_kb / 1024,
+            r.ours.peak_anon_kb / 1024,
+            r.ours.peak_file_kb / 1024
+        ));
+    }
+    md
+}
+
+/// One row for `results.json`.
+fn json_row(r: &Row) -> serde_json::Value {
+    json!({
+        "what": r.what, "ours": r.ours.name, "secs": r.ours.secs, "median": r.ours.median(),
+        "peak_rss_kb": r.ours.peak_rss_kb, "peak_anon_kb": r.ours.peak_anon_kb, "peak_file_kb": r.ours.peak_file_kb,
+        "baseline": r.baseline.as_ref().map(|b| json!({"name": b.name, "secs": b.secs, "median": b.median(),
+            "peak_rss_kb": b.peak_rss_kb, "peak_anon_kb": b.peak_anon_kb})),
+        "target": r.target,
+    })
+}
+
 fn main() {
-    let o = parse_args();
+    let table_only = std::env::args().nth(1).as_deref() == Some("table");
+    let o = if table_only {
+        Opts {
+            data: PathBuf::from("bench/data"),
+            runs: 5,
+            sizes: Vec::new(),
+            quick: true,
+        }
+    } else {
+        parse_args()
+    };
     let exe_dir = std::env::current_exe()
         .unwrap()
         .parent()
@@ -329,6 +383,9 @@ fn main() {
         "build the CLI first: cargo build --release --workspace"
     );
     let pp = pp.to_string_lossy().to_string();
+    if table_only {
+        return table::main(&pp);
+    }
     ensure_data(&o);
     let runs = o.runs;
     let out_dir = o.data.join("split-out");
@@ -524,40 +581,13 @@ fn main() {
     );
 
     // Report.
-    let mut md = String::new();
-    md.push_str("| what | ours (median s) | baseline | baseline (median s) | ratio | target | peak RSS MiB (anon / file) |\n|---|---:|---|---:|---:|---|---:|\n");
-    let mut json_rows = Vec::new();
-    for r in &rows {
-        let (min, max) = r.ours.spread();
-        let (bname, bmed, ratio) = match &r.baseline {
-            Some(b) => {
-                let ratio = r.ours.median() / b.median();
-                let shown = if r.target.contains("faster") || r.target.contains("speed") {
-                    format!("{:.2}× faster", b.median() / r.ours.median())
-                } else {
-                    format!("{ratio:.2}× {}", b.name)
-                };
-                (b.name.clone(), format!("{:.3}", b.median()), shown)
-            }
-            None => (String::new(), String::new(), String::new()),
-        };
-        md.push_str(&format!(
-            "| {} | {:.3} ({min:.3}–{max:.3}) | {bname} | {bmed} | {ratio} | {} | {} ({} / {}) |\n",
-            r.what,
-            r.ours.median(),
-            r.target,
-            r.ours.peak_rss_kb / 1024,
-            r.ours.peak_anon_kb / 1024,
-            r.ours.peak_file_kb / 1024
-        ));
-        json_rows.push(json!({
-            "what": r.what, "ours": r.ours.name, "secs": r.ours.secs, "median": r.ours.median(),
-            "peak_rss_kb": r.ours.peak_rss_kb, "peak_anon_kb": r.ours.peak_anon_kb, "peak_file_kb": r.ours.peak_file_kb,
-            "baseline": r.baseline.as_ref().map(|b| json!({"name": b.name, "secs": b.secs, "median": b.median(),
-                "peak_rss_kb": b.peak_rss_kb, "peak_anon_kb": b.peak_anon_kb})),
-            "target": r.target,
-        }));
+    let (table_rows, table_notes) = table::rows(&o, &pp, &o.sizes[o.sizes.len() - 1].0, 32 << 20);
+    rows.extend(table_rows);
+    let mut md = markdown(&rows);
+    for n in table_notes {
+        md.push_str(&format!("- {n}\n"));
     }
+    let json_rows: Vec<_> = rows.iter().map(json_row).collect();
     md.push_str(&format!(
         "\nCPU-heavy closure (16 × SHA-256 per packet, {} pcap): 1 worker {t1:.3} s, {cores} workers {tn:.3} s: **{:.2}×** (target ≥ 1.8× on 2 cores)\n",
         o.sizes[0].0,
