@@ -20,7 +20,7 @@ use arrow_array::{ArrayRef, PrimitiveArray, RecordBatch, RecordBatchOptions, Str
 use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, SchemaRef};
 use pcap_parallel::decode::{Decoder, Ip};
-use pcap_parallel::flow::{self, FlowKey};
+use pcap_parallel::flow::{FlowBytes, FlowKey};
 use pcap_parallel::{CaptureFormat, Chunk, Packet};
 
 use crate::schema::{Column, IpFormat, TableOptions};
@@ -42,7 +42,7 @@ struct Row<'a> {
     interface_id: Option<u32>,
     vlan: Option<u16>,
     ip: Option<Ip>,
-    flow_id: u64,
+    flow: FlowBytes,
     data: &'a [u8],
 }
 
@@ -65,7 +65,7 @@ impl Decoding {
             interface_id: self.pcapng.then_some(p.interface_id),
             vlan: None,
             ip: None,
-            flow_id: 0,
+            flow: FlowBytes::default(),
             data: p.data,
         };
         if let Some(decoder) = self.decoder {
@@ -74,10 +74,11 @@ impl Decoding {
             row.ip = h.ip;
             if self.flow_id {
                 // Always the outer headers' hash, as `Capture::flows` computes it.
-                row.flow_id = if h.tunnels == 0 {
-                    flow::hash(&h, FlowKey::FiveTuple)
+                row.flow = if h.tunnels == 0 {
+                    FlowBytes::of(&h, FlowKey::FiveTuple)
                 } else {
-                    flow::flow_hash(p.link_type, p.data, FlowKey::FiveTuple)
+                    let outer = pcap_parallel::decode::headers(p.link_type, p.data);
+                    FlowBytes::of(&outer, FlowKey::FiveTuple)
                 };
             }
         }
@@ -340,13 +341,13 @@ impl Builder {
         }
     }
 
-    /// Appends a block of rows.
-    fn extend(&mut self, rows: &[Row<'_>]) -> Result<(), ArrowError> {
+    /// Appends a block of rows (and their flow ids, if chosen).
+    fn extend(&mut self, rows: &[Row<'_>], flow_ids: &[u64]) -> Result<(), ArrowError> {
         let ip = || rows.iter().map(|r| r.ip.as_ref());
         let frag = || ip().map(|i| i.and_then(|i| i.fragmentation));
         match self {
             Builder::U64(Column::FrameNumber, b) => b.extend(rows.iter().map(|r| r.number)),
-            Builder::U64(_, b) => b.extend(rows.iter().map(|r| r.flow_id)),
+            Builder::U64(_, b) => b.extend(flow_ids.iter().copied()),
             Builder::U32(Column::CapLen, b) => b.extend(rows.iter().map(|r| r.cap_len)),
             Builder::U32(Column::Len, b) => b.extend(rows.iter().map(|r| r.len)),
             Builder::U32(Column::InterfaceId, b) => {
@@ -399,6 +400,8 @@ struct Batches<'o> {
     builders: Vec<Builder>,
     rows: usize,
     data_bytes: usize,
+    flows: Vec<FlowBytes>,
+    flow_ids: Vec<u64>,
     done: Vec<RecordBatch>,
 }
 
@@ -416,6 +419,8 @@ impl<'o> Batches<'o> {
                 .collect(),
             rows: 0,
             data_bytes: 0,
+            flows: Vec::with_capacity(BLOCK),
+            flow_ids: Vec::with_capacity(BLOCK),
             done: Vec::new(),
         }
     }
@@ -433,8 +438,14 @@ impl<'o> Batches<'o> {
         {
             self.finish_batch()?;
         }
+        self.flow_ids.clear();
+        if self.options.selected().contains(&Column::FlowId) {
+            self.flows.clear();
+            self.flows.extend(block.iter().map(|r| r.flow));
+            FlowBytes::hash_all(&self.flows, &mut self.flow_ids);
+        }
         for b in &mut self.builders {
-            b.extend(block)?;
+            b.extend(block, &self.flow_ids)?;
         }
         self.rows += block.len();
         self.data_bytes += bytes;
