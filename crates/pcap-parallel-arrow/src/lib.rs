@@ -29,7 +29,7 @@
 //! * `builder`: one chunk's batch, built on its worker.
 //! * [`table`]: [`PacketTable`], batches in file order, streamed
 //!   ([`BatchReader`]).
-//! * [`write`]: the output formats, encoded on the workers.
+//! * [`mod@write`]: the output formats, encoded on the workers.
 
 mod builder;
 pub mod error;

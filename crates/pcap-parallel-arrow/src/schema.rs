@@ -190,7 +190,7 @@ pub enum IpFormat {
     /// polars, pandas and Spark can group on, having no IP type.
     #[default]
     String,
-    /// 16 bytes (fixed_size_binary[16]): IPv6 as is, IPv4 as an
+    /// 16 bytes (`fixed_size_binary[16]`): IPv6 as is, IPv4 as an
     /// IPv4-mapped IPv6 address (`::ffff:192.0.2.1`).
     Binary,
 }
