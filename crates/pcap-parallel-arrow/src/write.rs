@@ -20,7 +20,7 @@ use arrow_schema::Schema;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use pcap_parallel::Report;
 
@@ -187,7 +187,7 @@ fn write_parquet<W: Write + Send>(
 /// protocols); for those with a new value in nearly every row it only costs
 /// (a dictionary as large as the data, hashed row by row): numbers and
 /// times rise steadily and are delta-encoded, flow ids, IP ids and packet
-/// bytes are written plain.
+/// bytes are written plain. Addresses as text get no min/max statistics.
 fn parquet_properties(compression: ParquetCompression, schema: &Schema) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_write_batch_size(8192)
@@ -198,8 +198,17 @@ fn parquet_properties(compression: ParquetCompression, schema: &Schema) -> Write
         let encoding = match field.name().parse::<Column>() {
             Ok(Column::FrameNumber | Column::Ts) => Some(Encoding::DELTA_BINARY_PACKED),
             Ok(Column::FlowId | Column::IpId | Column::Data) => Some(Encoding::PLAIN),
+
             _ => None,
         };
+        if matches!(
+            field.name().parse::<Column>(),
+            Ok(Column::SrcIp | Column::DstIp)
+        ) {
+            // The smallest and largest address as text prune nothing, and
+            // comparing strings is a third of their encoding's cost.
+            props = props.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        }
         if let Some(encoding) = encoding {
             props = props
                 .set_column_dictionary_enabled(path.clone(), false)
