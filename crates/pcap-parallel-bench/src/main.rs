@@ -16,13 +16,15 @@
 //! measures parallel scaling of a CPU-heavy closure in-process. Results go to
 //! standard output as Markdown and to `DATA/results.json`.
 
-mod table;
+mod packet_table;
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod parallel_decode;
 
 use pcap_parallel::{Capture, Split};
 use pcap_synth::{Format, Synth};
@@ -34,6 +36,10 @@ struct Opts {
     runs: usize,
     sizes: Vec<(String, u64)>,
     quick: bool,
+    /// Only the rows of parallel decoding (`parallel_decode.rs`).
+    decode_only: bool,
+    /// Only the rows of packet tables (`packet_table.rs`).
+    table_only: bool,
 }
 
 fn parse_args() -> Opts {
@@ -42,6 +48,8 @@ fn parse_args() -> Opts {
         runs: 5,
         sizes: vec![("200M".into(), 200 << 20), ("1G".into(), 1 << 30)],
         quick: false,
+        decode_only: false,
+        table_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -49,6 +57,8 @@ fn parse_args() -> Opts {
             "--runs" => o.runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--data" => o.data = PathBuf::from(args.next().expect("--data DIR")),
             "--quick" => o.quick = true,
+            "--decode-only" => o.decode_only = true,
+            "--table-only" => o.table_only = true,
             "--sizes" => {
                 o.sizes = args
                     .next()
@@ -67,7 +77,7 @@ fn parse_args() -> Opts {
             }
             _ => {
                 eprintln!(
-                    "usage: pcap-parallel-bench [--runs N] [--sizes 200M,1G] [--data DIR] [--quick]"
+                    "usage: pcap-parallel-bench [--runs N] [--sizes 200M,1G] [--data DIR] [--quick] [--decode-only]"
                 );
                 std::process::exit(2);
             }
@@ -318,60 +328,8 @@ struct Row {
     target: String,
 }
 
-/// The Markdown table of `rows`, with ratios to their baselines.
-fn markdown(rows: &[Row]) -> String {
-    let mut md = String::new();
-    md.push_str("| what | ours (median s) | baseline | baseline (median s) | ratio | target | peak RSS MiB (anon / file) |\n|---|---:|---|---:|---:|---|---:|\n");
-    for r in rows {
-        let (min, max) = r.ours.spread();
-        let (bname, bmed, ratio) = match &r.baseline {
-            Some(b) => {
-                let ratio = r.ours.median() / b.median();
-                let shown = if r.target.contains("faster") || r.target.contains("speed") {
-                    format!("{:.2}× faster", b.median() / r.ours.median())
-                } else {
-                    format!("{ratio:.2}× {}", b.name)
-                };
-                (b.name.clone(), format!("{:.3}", b.median()), shown)
-            }
-            None => (String::new(), String::new(), String::new()),
-        };
-        md.push_str(&format!(
-            "| {} | {:.3} ({min:.3}–{max:.3}) | {bname} | {bmed} | {ratio} | {} | {} ({} / {}) |\n",
-            r.what,
-            r.ours.median(),
-            r.target,
-            r.ours.peak_rss_kb / 1024,
-            r.ours.peak_anon_kb / 1024,
-            r.ours.peak_file_kb / 1024
-        ));
-    }
-    md
-}
-
-/// One row for `results.json`.
-fn json_row(r: &Row) -> serde_json::Value {
-    json!({
-        "what": r.what, "ours": r.ours.name, "secs": r.ours.secs, "median": r.ours.median(),
-        "peak_rss_kb": r.ours.peak_rss_kb, "peak_anon_kb": r.ours.peak_anon_kb, "peak_file_kb": r.ours.peak_file_kb,
-        "baseline": r.baseline.as_ref().map(|b| json!({"name": b.name, "secs": b.secs, "median": b.median(),
-            "peak_rss_kb": b.peak_rss_kb, "peak_anon_kb": b.peak_anon_kb})),
-        "target": r.target,
-    })
-}
-
 fn main() {
-    let table_only = std::env::args().nth(1).as_deref() == Some("table");
-    let o = if table_only {
-        Opts {
-            data: PathBuf::from("bench/data"),
-            runs: 5,
-            sizes: Vec::new(),
-            quick: true,
-        }
-    } else {
-        parse_args()
-    };
+    let o = parse_args();
     let exe_dir = std::env::current_exe()
         .unwrap()
         .parent()
@@ -383,11 +341,16 @@ fn main() {
         "build the CLI first: cargo build --release --workspace"
     );
     let pp = pp.to_string_lossy().to_string();
-    if table_only {
-        return table::main(&pp);
+    if o.table_only {
+        return packet_table::main(&o, &pp);
     }
     ensure_data(&o);
     let runs = o.runs;
+    if o.decode_only {
+        let rows = parallel_decode::rows(&o.data, &o.sizes[0].0, &pp, runs);
+        println!("{}", table(&rows));
+        return;
+    }
     let out_dir = o.data.join("split-out");
     let mut rows: Vec<Row> = Vec::new();
     let python = if o.quick { None } else { python_original(&o) };
@@ -560,6 +523,8 @@ fn main() {
         }
     }
 
+    rows.extend(parallel_decode::rows(&o.data, &o.sizes[0].0, &pp, runs));
+
     // Parallel scaling of a CPU-heavy closure, in-process.
     let f = o.data.join(format!("{}.pcap", o.sizes[0].0));
     let cores = pcap_parallel::default_workers();
@@ -581,13 +546,23 @@ fn main() {
     );
 
     // Report.
-    let (table_rows, table_notes) = table::rows(&o, &pp, &o.sizes[o.sizes.len() - 1].0, 32 << 20);
+    let (table_rows, table_notes) =
+        packet_table::rows(&o, &pp, &o.sizes[o.sizes.len() - 1].0, packet_table::PREFIX);
     rows.extend(table_rows);
-    let mut md = markdown(&rows);
+    let mut md = table(&rows);
     for n in table_notes {
         md.push_str(&format!("- {n}\n"));
     }
-    let json_rows: Vec<_> = rows.iter().map(json_row).collect();
+    let mut json_rows = Vec::new();
+    for r in &rows {
+        json_rows.push(json!({
+            "what": r.what, "ours": r.ours.name, "secs": r.ours.secs, "median": r.ours.median(),
+            "peak_rss_kb": r.ours.peak_rss_kb, "peak_anon_kb": r.ours.peak_anon_kb, "peak_file_kb": r.ours.peak_file_kb,
+            "baseline": r.baseline.as_ref().map(|b| json!({"name": b.name, "secs": b.secs, "median": b.median(),
+                "peak_rss_kb": b.peak_rss_kb, "peak_anon_kb": b.peak_anon_kb})),
+            "target": r.target,
+        }));
+    }
     md.push_str(&format!(
         "\nCPU-heavy closure (16 × SHA-256 per packet, {} pcap): 1 worker {t1:.3} s, {cores} workers {tn:.3} s: **{:.2}×** (target ≥ 1.8× on 2 cores)\n",
         o.sizes[0].0,
@@ -605,4 +580,35 @@ fn main() {
     writeln!(f, "{}", serde_json::to_string_pretty(&report).unwrap()).unwrap();
     std::fs::write(o.data.join("results.md"), &md).unwrap();
     eprintln!("results written to {} and results.md", path.display());
+}
+
+/// The rows as a Markdown table, each with its ratio to its baseline.
+fn table(rows: &[Row]) -> String {
+    let mut md = String::new();
+    md.push_str("| what | ours (median s) | baseline | baseline (median s) | ratio | target | peak RSS MiB (anon / file) |\n|---|---:|---|---:|---:|---|---:|\n");
+    for r in rows {
+        let (min, max) = r.ours.spread();
+        let (bname, bmed, ratio) = match &r.baseline {
+            Some(b) => {
+                let ratio = r.ours.median() / b.median();
+                let shown = if r.target.contains("faster") || r.target.contains("speed") {
+                    format!("{:.2}× faster", b.median() / r.ours.median())
+                } else {
+                    format!("{ratio:.2}× {}", b.name)
+                };
+                (b.name.clone(), format!("{:.3}", b.median()), shown)
+            }
+            None => (String::new(), String::new(), String::new()),
+        };
+        md.push_str(&format!(
+            "| {} | {:.3} ({min:.3}–{max:.3}) | {bname} | {bmed} | {ratio} | {} | {} ({} / {}) |\n",
+            r.what,
+            r.ours.median(),
+            r.target,
+            r.ours.peak_rss_kb / 1024,
+            r.ours.peak_anon_kb / 1024,
+            r.ours.peak_file_kb / 1024
+        ));
+    }
+    md
 }

@@ -8,23 +8,24 @@ use std::process::{Command, ExitStatus, Stdio};
 use clap::Args;
 use pcap_parallel::{CaptureFormat, Chunk};
 
+use crate::args::{Chunking, Common, FlowArgs, Input as InputPath};
 use crate::run::{self, Bar, Status, UsageError};
-use crate::{Chunking, Common};
+use crate::{errln, streams};
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
     /// Capture file (`-` for standard input).
-    file: crate::Input,
+    file: InputPath,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Chunking")]
     chunking: Chunking,
 
     /// Stop starting runs after the first one fails.
     #[arg(long)]
     fail_fast: bool,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
+    #[command(flatten, next_help_heading = "Chunking")]
+    flow: FlowArgs,
 
     #[command(flatten)]
     common: Common,
@@ -85,25 +86,10 @@ fn run_one(
     command: &[OsString],
     placeholder: bool,
 ) -> std::io::Result<RunOutput> {
-    // A chunk given as `{}` is written to a temporary capture that lives
-    // until this function returns, and is then removed.
+    // A chunk given as `{}` lives in a temporary capture until this
+    // function returns, and is then removed.
     let temp = match input {
-        Input::Chunk(chunk) if placeholder => {
-            let suffix = match chunk.format() {
-                CaptureFormat::Pcapng => ".pcapng",
-                CaptureFormat::Pcap { .. } => ".pcap",
-            };
-            let mut f = tempfile::Builder::new()
-                .prefix("pcap-parallel-chunk-")
-                .suffix(suffix)
-                .tempfile()?;
-            {
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
-                chunk.write_standalone(&mut w)?;
-                w.flush()?;
-            }
-            Some(f)
-        }
+        Input::Chunk(chunk) if placeholder => Some(chunk_file(chunk)?),
         _ => None,
     };
     let path = match (&input, &temp) {
@@ -111,8 +97,32 @@ fn run_one(
         (Input::Shard { path, .. }, None) => Some(*path),
         _ => None,
     };
+    let mut child = command_for(&input, command, placeholder.then_some(path).flatten()).spawn()?;
+    supervise(&mut child, input)
+}
+
+/// The chunk as a temporary capture file, for `{}`.
+fn chunk_file(chunk: &Chunk) -> std::io::Result<tempfile::NamedTempFile> {
+    let suffix = match chunk.format() {
+        CaptureFormat::Pcapng => ".pcapng",
+        CaptureFormat::Pcap { .. } => ".pcap",
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix("pcap-parallel-chunk-")
+        .suffix(suffix)
+        .tempfile()?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
+    chunk.write_standalone(&mut w)?;
+    w.flush()?;
+    drop(w);
+    Ok(f)
+}
+
+/// The command for one input: `{}` replaced by `path` (when given, else
+/// the input goes to its standard input), its environment, its pipes.
+fn command_for(input: &Input<'_>, command: &[OsString], path: Option<&std::path::Path>) -> Command {
     let mut args: Vec<OsString> = command[1..].to_vec();
-    if let (true, Some(path)) = (placeholder, path) {
+    if let Some(path) = path {
         for a in &mut args {
             if let Some(s) = a.to_str()
                 && s.contains("{}")
@@ -126,7 +136,7 @@ fn run_one(
     // (a shell's children hold its output pipes open).
     cmd.process_group(0)
         .args(&args)
-        .stdin(if placeholder {
+        .stdin(if path.is_some() {
             Stdio::null()
         } else {
             Stdio::piped()
@@ -140,12 +150,24 @@ fn run_one(
                 "PCAP_PARALLEL_FIRST_PACKET",
                 chunk.first_packet_number().to_string(),
             )
-            .env("PCAP_PARALLEL_PACKETS", chunk.packet_count().to_string()),
+            .env("PCAP_PARALLEL_PACKETS", kept_packets(chunk).to_string()),
         Input::Shard { index, .. } => cmd.env("PCAP_PARALLEL_CHUNK", index.to_string()),
     };
-    let mut child = cmd.spawn()?;
-    // Read both outputs while feeding stdin, and stop the command if we are
-    // interrupted (a SIGTERM sent to us alone would otherwise leave it running).
+    cmd
+}
+
+/// The packets of `chunk` the command gets: those that pass the filter, if any.
+fn kept_packets(chunk: &Chunk) -> u64 {
+    match chunk.filter() {
+        Some(_) => chunk.packets().count() as u64,
+        None => chunk.packet_count(),
+    }
+}
+
+/// Feeds the command its input (when it reads standard input), reads both
+/// its outputs, and waits for it, stopping it if we are interrupted (a
+/// SIGTERM sent to us alone would otherwise leave it running).
+fn supervise(child: &mut std::process::Child, input: Input<'_>) -> std::io::Result<RunOutput> {
     let interrupted = crate::run::interrupt_flag();
     let (stdout, stderr, status) = std::thread::scope(|s| -> std::io::Result<_> {
         if let Some(mut stdin) = child.stdin.take() {
@@ -158,25 +180,15 @@ fn run_one(
                 };
             });
         }
-        let mut out = child.stdout.take().expect("piped");
-        let mut err = child.stderr.take().expect("piped");
-        let out = s.spawn(move || {
-            let mut v = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut out, &mut v);
-            v
-        });
-        let err = s.spawn(move || {
-            let mut v = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut err, &mut v);
-            v
-        });
+        let out = read_all(s, child.stdout.take().expect("piped"));
+        let err = read_all(s, child.stderr.take().expect("piped"));
         let mut pause = std::time::Duration::from_micros(100);
         let status = loop {
             if let Some(status) = child.try_wait()? {
                 break status;
             }
             if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
-                break stop_group(&mut child)?;
+                break stop_group(child)?;
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(std::time::Duration::from_millis(10));
@@ -191,6 +203,18 @@ fn run_one(
         stdout,
         stderr,
         status,
+    })
+}
+
+/// Reads `pipe` to its end on a thread of `scope`.
+fn read_all<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    mut pipe: impl std::io::Read + Send + 's,
+) -> std::thread::ScopedJoinHandle<'s, Vec<u8>> {
+    scope.spawn(move || {
+        let mut v = Vec::new();
+        let _ = pipe.read_to_end(&mut v);
+        v
     })
 }
 
@@ -212,16 +236,16 @@ fn attempt(
 /// Prints a run's output: standard output whole, standard error line by
 /// line behind the chunk's label.
 fn print(out: &RunOutput, label: &str) {
-    let mut so = std::io::stdout().lock();
-    let _ = so.write_all(&out.stdout);
-    let _ = so.flush();
-    let mut se = std::io::stderr().lock();
+    streams::write_out(&out.stdout);
+    streams::flush();
     for line in out.stderr.split_inclusive(|&b| b == b'\n') {
-        let _ = se.write_all(label.as_bytes());
-        let _ = se.write_all(line);
+        let mut labelled = Vec::with_capacity(label.len() + line.len() + 1);
+        labelled.extend_from_slice(label.as_bytes());
+        labelled.extend_from_slice(line);
         if !line.ends_with(b"\n") {
-            let _ = se.write_all(b"\n");
+            labelled.push(b'\n');
         }
+        streams::write_err(&labelled);
     }
 }
 
@@ -246,27 +270,40 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
         .prefix("pcap-parallel-shards-")
         .tempdir()?;
     let files = pcap_parallel::output::ShardFiles::new(dir.path(), "shard");
-    let (names, report) = capture
+    let (names, mut report) = capture
         .flows(shards)
         .key(args.flow.key())
         .write_shards(&files);
     drop(bar);
-    let mut status = run::finish(report.input_error, &report.skipped);
+    run::usage_error_in(&mut report)?;
+    let status = run::finish(report.input_error, &report.skipped);
     let names = match names {
         Ok(n) => n,
         Err(pcap_parallel::Error::Cancelled) => return Ok(Status::Interrupted),
         Err(e) => {
-            eprintln!("pcap-parallel: {e}");
+            errln!("pcap-parallel: {e}");
             return Ok(Status::Failed);
         }
     };
+    let failures = run_on_files(&names, workers, &args.command, placeholder);
+    Ok(with_failures(status, &failures, names.len()))
+}
+
+/// Runs the command on each shard file, `workers` at a time, printing the
+/// output in shard order as runs finish; returns the failures.
+fn run_on_files(
+    names: &[std::path::PathBuf],
+    workers: usize,
+    command: &[OsString],
+    placeholder: bool,
+) -> Vec<String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut failures = Vec::new();
     std::thread::scope(|s| {
         for _ in 0..workers.min(names.len()).max(1) {
             let tx = tx.clone();
-            let (next, names) = (&next, &names);
+            let next = &next;
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -275,22 +312,17 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
                     {
                         break;
                     }
-                    let r = attempt(
-                        Input::Shard {
-                            path: &names[i],
-                            index: i,
-                        },
-                        &args.command,
-                        placeholder,
-                    );
-                    if tx.send((i, r)).is_err() {
+                    let shard = Input::Shard {
+                        path: &names[i],
+                        index: i,
+                    };
+                    if tx.send((i, attempt(shard, command, placeholder))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        // Print in shard order as runs finish.
         let mut pending = std::collections::BTreeMap::new();
         let mut want = 0;
         for (i, r) in rx {
@@ -305,21 +337,7 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
             }
         }
     });
-    if run::interrupt_flag().load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(Status::Interrupted);
-    }
-    if !failures.is_empty() {
-        eprintln!(
-            "pcap-parallel: {} of {} runs failed:",
-            failures.len(),
-            names.len()
-        );
-        for f in &failures {
-            eprintln!("  {f}");
-        }
-        status = Status::Failed;
-    }
-    Ok(status)
+    failures
 }
 
 pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
@@ -329,19 +347,16 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
     if args.command[0].is_empty() {
         return Err(UsageError("no command given after --".into()).into());
     }
+    let split = args.chunking.checked()?;
     if let Some(k) = args.chunking.flows {
-        if k == 0 {
-            return Err(UsageError("--flows must be at least 1".into()).into());
-        }
         return run_on_shards(&args, k, placeholder);
     }
-    let capture =
-        run::open(&args.file, &args.common, args.chunking.split())?.fail_fast(args.fail_fast);
+    let capture = run::open(&args.file, &args.common, split)?.fail_fast(args.fail_fast);
     let (capture, bar) = Bar::attach(capture, &args.common, "exec");
     let command = &args.command;
     let mut failures: Vec<String> = Vec::new();
     let mut runs = 0usize;
-    let report = capture.run(
+    let mut report = capture.run(
         |chunk| attempt(Input::Chunk(chunk), command, placeholder),
         |r| {
             runs += 1;
@@ -366,17 +381,26 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
         },
     );
     drop(bar);
-    let mut status = run::finish(report.input_error, &report.skipped);
-    if !failures.is_empty() {
-        eprintln!("pcap-parallel: {} of {runs} runs failed:", failures.len());
-        for f in &failures {
-            eprintln!("  {f}");
-        }
-        if status != Status::Interrupted {
-            status = Status::Failed;
-        }
+    run::usage_error_in(&mut report)?;
+    let status = run::finish(report.input_error, &report.skipped);
+    Ok(with_failures(status, &failures, runs))
+}
+
+/// Lists the failed runs (unless the run was stopped, which stops commands
+/// too) and says how the command ends.
+fn with_failures(status: Status, failures: &[String], runs: usize) -> Status {
+    let interrupted = run::interrupt_flag().load(std::sync::atomic::Ordering::Relaxed);
+    if interrupted {
+        return Status::Interrupted;
     }
-    Ok(status)
+    if failures.is_empty() {
+        return status;
+    }
+    errln!("pcap-parallel: {} of {runs} runs failed:", failures.len());
+    for f in failures {
+        errln!("  {f}");
+    }
+    Status::Failed
 }
 
 /// A run that exited unsuccessfully, with what it printed.

@@ -1,15 +1,19 @@
 //! `info`: a capinfos-like summary, computed in parallel.
-
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+//!
+//! Every input gets its answer, in order: a summary, or (for an input of
+//! which nothing could be read: missing, not a capture, a header this reader
+//! does not accept) only its error, which `--json` prints as a line of its
+//! own, `{"file": ..., "error": ...}`, so that scripts can line the lines up
+//! with their inputs.
 
 use clap::Args;
-use pcap_parallel::pcapng::Section;
-use pcap_parallel::{Capture, CaptureFormat, Chunk, LinkType, Timestamp, decode};
-use serde_json::{Value, json};
+use pcap_parallel::pcap::PcapHeader;
+use pcap_parallel::{Capture, Report};
 
+use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status};
-use crate::{Chunking, Common, Input};
+use crate::summary::{Identity, Stats, Summary, Unreadable};
+use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
@@ -24,330 +28,119 @@ pub struct InfoArgs {
     #[command(flatten)]
     common: Common,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
     chunking: Chunking,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
-}
-
-/// Counts of one chunk, or of several merged in file order.
-#[derive(Debug, Default)]
-struct Stats {
-    packets: u64,
-    captured: u64,
-    original: u64,
-    earliest: Option<Timestamp>,
-    latest: Option<Timestamp>,
-    ipv4: u64,
-    ipv6: u64,
-    tcp: u64,
-    udp: u64,
-    icmp: u64,
-    other_ip: u64,
-    not_ip: u64,
-    per_link_type: BTreeMap<LinkType, u64>,
-    /// pcapng: the latest state of each section, by offset.
-    sections: BTreeMap<u64, Arc<Section>>,
-}
-
-impl Stats {
-    fn of(chunk: &Chunk) -> Stats {
-        let mut s = Stats::default();
-        for p in chunk.packets() {
-            s.add(&p);
-        }
-        s.sections_of(chunk);
-        s
-    }
-
-    fn sections_of(&mut self, chunk: &Chunk) {
-        for section in chunk.section_states() {
-            self.sections.insert(section.offset, section);
-        }
-    }
-
-    fn add(&mut self, p: &pcap_parallel::Packet<'_>) {
-        let s = self;
-        {
-            s.packets += 1;
-            s.captured += p.data.len() as u64;
-            s.original += p.original_len as u64;
-            if let Some(t) = p.timestamp {
-                s.earliest = Some(s.earliest.map_or(t, |e| e.min(t)));
-                s.latest = Some(s.latest.map_or(t, |l| l.max(t)));
-            }
-            *s.per_link_type.entry(p.link_type).or_insert(0) += 1;
-            match decode::ip(p.link_type, p.data) {
-                Some(ip) => {
-                    if ip.src.is_ipv4() {
-                        s.ipv4 += 1;
-                    } else {
-                        s.ipv6 += 1;
-                    }
-                    match ip.protocol {
-                        6 => s.tcp += 1,
-                        17 => s.udp += 1,
-                        1 | 58 => s.icmp += 1,
-                        _ => s.other_ip += 1,
-                    }
-                }
-                None => s.not_ip += 1,
-            }
-        }
-    }
-
-    fn merge(mut self, o: Stats) -> Stats {
-        self.packets += o.packets;
-        self.captured += o.captured;
-        self.original += o.original;
-        self.earliest = match (self.earliest, o.earliest) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.latest = match (self.latest, o.latest) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.ipv4 += o.ipv4;
-        self.ipv6 += o.ipv6;
-        self.tcp += o.tcp;
-        self.udp += o.udp;
-        self.icmp += o.icmp;
-        self.other_ip += o.other_ip;
-        self.not_ip += o.not_ip;
-        for (k, v) in o.per_link_type {
-            *self.per_link_type.entry(k).or_insert(0) += v;
-        }
-        // Later states of a section have every interface the earlier had.
-        self.sections.extend(o.sections);
-        self
-    }
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
+    flow: FlowArgs,
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
+    let split = args.chunking.checked()?;
     let mut status = Status::Ok;
     for file in &args.files {
-        let capture = match run::open(file, &args.common, args.chunking.split()) {
-            Ok(c) => c,
+        let outcome = match run::open(file, &args.common, split) {
+            Ok(capture) => summarise(capture, &args)?,
             Err(e) if e.downcast_ref::<run::UsageError>().is_some() => return Err(e),
-            Err(e) => {
-                eprintln!("pcap-parallel: {e:#}");
-                status = Status::Failed;
-                continue;
-            }
+            Err(e) => unreadable(&file.display().to_string(), &format!("{e:#}"), args.json),
         };
-        match summarise(capture, &args)? {
+        match outcome {
             Status::Ok => {}
             Status::Interrupted => return Ok(Status::Interrupted),
             Status::Failed => status = Status::Failed,
         }
+        streams::flush();
     }
     Ok(status)
 }
 
+/// Reads one capture and prints its summary.
 fn summarise(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
-    let name = capture.name().to_string();
-    let format = capture.format();
-    let compression = capture.compression();
-    let (capture, bar) = Bar::attach(capture, &args.common, &name);
-    let mut stats = Some(Stats::default());
-    let mut pcap_header = None;
-    let report = if let Some(k) = args.chunking.flows {
-        // Per flow shard, then merged: the same summary.
-        let mut whole = Stats::default();
-        let (shards, report) = capture.flows(k).key(args.flow.key()).fold_observing(
-            |_| Stats::default(),
-            |s, p| s.add(p),
-            |_, s| s,
-            |chunk| {
-                whole.sections_of(chunk);
-                if pcap_header.is_none() {
-                    pcap_header = chunk.pcap_header().cloned();
-                }
-            },
-        );
-        stats = Some(shards?.into_iter().fold(whole, Stats::merge));
-        report
-    } else {
-        capture.run(
-            |chunk| {
-                let s = Stats::of(chunk);
-                Ok((s, chunk.pcap_header().cloned()))
-            },
-            |r| {
-                if let Ok((s, h)) = r.result {
-                    stats = stats.take().map(|acc| acc.merge(s));
-                    pcap_header = pcap_header.take().or(h);
-                }
-            },
-        )
+    let id = Identity {
+        name: capture.name().to_string(),
+        format: capture.format(),
+        compression: capture.compression(),
+    };
+    let (capture, bar) = Bar::attach(capture, &args.common, &id.name);
+    let (stats, header, mut report) = match args.chunking.flows {
+        Some(k) => count_by_flow(capture, k, &args.flow),
+        None => count_by_chunk(capture),
     };
     drop(bar);
-    let stats = stats.expect("set");
-    let error = report.input_error.as_ref().map(|e| e.to_string());
-
-    // Byte orders, resolutions and interfaces, per section.
-    let mut endians = BTreeSet::new();
-    let mut resolutions = Vec::new();
-    let mut interfaces = Vec::new();
-    match (&format, &pcap_header) {
-        (CaptureFormat::Pcap { variant, endian }, _) => {
-            endians.insert(endian.name());
-            resolutions.push(
-                if variant.ticks_per_second() == 1_000_000_000 {
-                    "nsec"
-                } else {
-                    "usec"
-                }
-                .to_string(),
-            );
-            if let Some(h) = &pcap_header {
-                interfaces.push(json!({
-                    "section": 0, "id": 0, "link_type": h.link_type.0,
-                    "link_type_name": h.link_type.name(), "snaplen": h.snaplen,
-                    "ts_resolution": resolutions[0],
-                }));
-            }
-        }
-        (CaptureFormat::Pcapng, _) => {
-            for (i, section) in stats.sections.values().enumerate() {
-                endians.insert(section.endian.name());
-                for (id, iface) in section.interfaces.iter().enumerate() {
-                    let res = iface.ts_resolution.name();
-                    if !resolutions.contains(&res) {
-                        resolutions.push(res.clone());
-                    }
-                    interfaces.push(json!({
-                        "section": i, "id": id, "link_type": iface.link_type.0,
-                        "link_type_name": iface.link_type.name(), "snaplen": iface.snaplen,
-                        "ts_resolution": res,
-                    }));
-                }
-            }
-        }
+    run::usage_error_in(&mut report)?;
+    if run::nothing_read(&report) {
+        let e = report.input_error.expect("nothing read: an error");
+        return Ok(unreadable(&id.name, &e.to_string(), args.json));
     }
-    let duration = match (stats.earliest, stats.latest) {
-        (Some(a), Some(b)) => Some((b.as_nanos() - a.as_nanos()) as f64 / 1e9),
-        _ => None,
-    };
-    // As capinfos: original (wire) bytes per packet.
-    let average = (stats.packets > 0).then(|| stats.original as f64 / stats.packets as f64);
-    let per_link: Vec<Value> = stats
-        .per_link_type
-        .iter()
-        .map(|(lt, n)| json!({"link_type": lt.0, "link_type_name": lt.name(), "packets": n}))
-        .collect();
-    let protocols = json!({
-        "ipv4": stats.ipv4, "ipv6": stats.ipv6, "tcp": stats.tcp, "udp": stats.udp,
-        "icmp": stats.icmp, "other_ip": stats.other_ip, "not_ip": stats.not_ip,
-    });
+    let error = report.input_error.as_ref().map(|e| e.to_string());
+    let summary = Summary::new(&id, stats, header.as_ref(), report.chunks, error);
     if args.json {
-        let v = json!({
-            "file": name,
-            "format": match format { CaptureFormat::Pcapng => "pcapng", _ => "pcap" },
-            "format_detail": format.name(),
-            "compression": compression.name(),
-            "byte_order": endians.iter().collect::<Vec<_>>(),
-            "ts_resolution": resolutions,
-            "interfaces": interfaces,
-            "link_types": per_link,
-            "sections": stats.sections.len().max(usize::from(!format.is_pcapng())),
-            "packets": stats.packets,
-            "captured_bytes": stats.captured,
-            "original_bytes": stats.original,
-            "first_time": stats.earliest.map(|t| t.to_string()),
-            "last_time": stats.latest.map(|t| t.to_string()),
-            "duration_seconds": duration,
-            "average_packet_size": average,
-            "protocols": protocols,
-            "chunks": report.chunks,
-            "error": error,
-        });
-        println!("{v}");
+        outln!("{}", summary.to_json());
     } else {
-        let mut out = String::new();
-        let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
-        line("File name:", name.clone());
-        line("File format:", format.name().to_string());
-        line("Compression:", compression.name().to_string());
-        line(
-            "Byte order:",
-            endians.iter().copied().collect::<Vec<_>>().join(", "),
-        );
-        line("Timestamp resolution:", resolutions.join(", "));
-        for i in &interfaces {
-            line(
-                "Interface:",
-                format!(
-                    "section {} id {}: {} ({}), snaplen {}, {}",
-                    i["section"],
-                    i["id"],
-                    i["link_type_name"].as_str().unwrap_or("?"),
-                    i["link_type"],
-                    i["snaplen"],
-                    i["ts_resolution"].as_str().unwrap_or("")
-                ),
-            );
-        }
-        line("Packets:", stats.packets.to_string());
-        for (lt, n) in &stats.per_link_type {
-            line("  link type:", format!("{lt}: {n}"));
-        }
-        line("Captured bytes:", stats.captured.to_string());
-        line("Original bytes:", stats.original.to_string());
-        line(
-            "First packet time:",
-            stats
-                .earliest
-                .map(human_time)
-                .unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Last packet time:",
-            stats.latest.map(human_time).unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Duration:",
-            duration
-                .map(|d| format!("{d:.9} seconds"))
-                .unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Average packet size:",
-            average
-                .map(|a| format!("{a:.2} bytes"))
-                .unwrap_or_else(|| "n/a".into()),
-        );
-        line(
-            "Protocols:",
-            format!(
-                "IPv4 {}, IPv6 {}, TCP {}, UDP {}, ICMP {}, other IP {}, not IP {}",
-                stats.ipv4,
-                stats.ipv6,
-                stats.tcp,
-                stats.udp,
-                stats.icmp,
-                stats.other_ip,
-                stats.not_ip
-            ),
-        );
-        print!("{out}");
+        streams::write_out_fmt(format_args!("{summary}"));
     }
     Ok(run::finish(report.input_error, &report.skipped))
 }
 
-/// `2023-11-14 22:13:20.000057000 UTC (1700000000.000057000)`, or the
-/// epoch seconds alone when the date is out of range.
-fn human_time(t: Timestamp) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:9] UTC"
-    );
-    match time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()) {
-        Ok(d) => match d.format(&format) {
-            Ok(s) => format!("{s} ({t})"),
-            Err(_) => t.to_string(),
-        },
-        Err(_) => t.to_string(),
+/// The error of an input of which nothing could be read, and its JSON line.
+fn unreadable(file: &str, error: &str, json: bool) -> Status {
+    if json {
+        let line = Unreadable {
+            file,
+            error: error.to_string(),
+        };
+        outln!(
+            "{}",
+            serde_json::to_string(&line).expect("a string pair serialises")
+        );
     }
+    errln!("pcap-parallel: {error}");
+    Status::Failed
+}
+
+/// Counts chunk by chunk, merged in file order.
+fn count_by_chunk(capture: Capture) -> (Stats, Option<PcapHeader>, Report) {
+    let mut stats = Some(Stats::default());
+    let mut header = None;
+    let report = capture.run(
+        |chunk| Ok((Stats::of(chunk), chunk.pcap_header().cloned())),
+        |r| {
+            if let Ok((s, h)) = r.result {
+                stats = stats.take().map(|acc| acc.merge(s));
+                header = header.take().or(h);
+            }
+        },
+    );
+    (stats.expect("set"), header, report)
+}
+
+/// Counts per flow shard, then merged: the same summary.
+fn count_by_flow(
+    capture: Capture,
+    shards: usize,
+    flow: &FlowArgs,
+) -> (Stats, Option<PcapHeader>, Report) {
+    let mut whole = Stats::default();
+    let mut header = None;
+    let (per_shard, report) = capture.flows(shards).key(flow.key()).fold_observing(
+        |_| Stats::default(),
+        |s, p| s.add(p),
+        |_, s| s,
+        |chunk| {
+            whole.sections_of(chunk);
+            if header.is_none() {
+                header = chunk.pcap_header().cloned();
+            }
+        },
+    );
+    let mut report = report;
+    let stats = match per_shard {
+        Ok(shards) => shards.into_iter().fold(whole, Stats::merge),
+        Err(e) => {
+            // A shard worker failed: the summary would be short of its packets.
+            report.input_error.get_or_insert(e);
+            whole
+        }
+    };
+    (stats, header, report)
 }

@@ -1,21 +1,24 @@
 //! `pcap-parallel`: info, top, split and exec over packet captures, on every core.
 //!
-//! Each subcommand lives in its own module; this file holds the argument
-//! definitions shared by all of them and maps outcomes to exit codes:
-//! 0 success, 1 the work failed (a broken input, a failed command), 2 a
-//! usage error.
+//! Each subcommand lives in its own module, the options they share in
+//! [`args`]; this file holds the command table and maps outcomes to exit
+//! codes: 0 success, 1 the work failed (a broken input, a failed command, a
+//! failed write), 2 a usage error, 130 interrupted, 141 an output pipe
+//! closed ([`streams`]).
 
+mod args;
 mod exec;
 mod info;
 mod run;
 mod split;
+mod streams;
+mod summary;
 mod table;
 mod top;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit status when the work failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -29,8 +32,10 @@ Inputs are pcap or pcapng files, plain or compressed (gzip, bzip2, xz, zstd, lz4
 standard input; the format is told by magic bytes, never by the file name.
 
 Exit status: 0 success (damage skipped under --on-error skip is only a warning), 1 the work
-failed (a broken input, a failed command), 2 usage error, 130 interrupted (SIGINT or SIGTERM: the
-workers stop, temporary files are removed and only complete outputs remain).";
+failed (a broken input, a failed command, a failed write), 2 usage error, 130 interrupted (SIGINT
+or SIGTERM: the workers stop, temporary files are removed and only complete outputs remain), 141
+standard output or standard error is a pipe whose reader has gone (`| head -1`): the work stops
+as after an interrupt, quietly, with the status of a tool killed by SIGPIPE.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,14 +60,20 @@ enum Command {
     Info(info::InfoArgs),
 
     /// Count packets and bytes per source, destination, port, protocol or conversation.
-    #[command(after_help = "Examples:
+    #[command(
+        after_help = "Only IP packets are counted (for sport and dport, those with ports); bytes are
+lengths on the wire (each packet's original length, however much of it the capture kept).
+
+Examples:
   pcap-parallel top trace.pcap                       # the 10 busiest source addresses
   pcap-parallel top trace.pcap --by dport --limit 0  # every destination port
-  pcap-parallel top trace.pcapng.zst --by conversation --json")]
+  pcap-parallel top trace.pcapng.zst --by conversation --json"
+    )]
     Top(top::TopArgs),
 
     /// Write the chunks as standalone capture files.
     #[command(after_help = "Examples:
+  pcap-parallel split trace.pcap -o parts            # parts sized for the cores
   pcap-parallel split trace.pcap -o parts --packets 100000
   pcap-parallel split trace.pcapng.gz -o parts --bytes 1G --compress zstd
   pcap-parallel split trace.pcap -o parts --chunks 8 --force")]
@@ -76,7 +87,9 @@ enum Command {
 
 `{}` stands for the chunk as a temporary capture file (removed afterwards); with no `{}` the chunk
 is written to the command's standard input. No shell is involved: call one yourself if you need it.
-Each run sees PCAP_PARALLEL_CHUNK, PCAP_PARALLEL_FIRST_PACKET and PCAP_PARALLEL_PACKETS.")]
+Each run sees PCAP_PARALLEL_CHUNK (its number, from 0), PCAP_PARALLEL_FIRST_PACKET (the number of
+the chunk's first packet in the capture, from 1) and PCAP_PARALLEL_PACKETS (how many packets the
+chunk holds: with --filter, those that pass it).")]
     Exec(exec::ExecArgs),
 
     /// Write one row per packet (time, lengths, addresses, ports, protocol, flags,
@@ -93,134 +106,11 @@ Each run sees PCAP_PARALLEL_CHUNK, PCAP_PARALLEL_FIRST_PACKET and PCAP_PARALLEL_
     },
 }
 
-/// Options every command that reads a capture takes.
-#[derive(Args, Debug, Clone)]
-pub struct Common {
-    /// Worker threads [default: the cores available].
-    #[arg(short = 'j', long = "jobs", value_name = "N")]
-    pub jobs: Option<usize>,
-
-    /// Stop after this many packets.
-    #[arg(short = 'c', long, value_name = "N")]
-    pub max_packets: Option<u64>,
-
-    /// No progress bar.
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// At damaged input: stop (after every complete packet before it), or
-    /// skip to the next record boundary and go on, listing what was skipped.
-    #[arg(long, value_enum, default_value_t = OnErrorArg::Stop)]
-    pub on_error: OnErrorArg,
-
-    /// Only packets matching this tcpdump filter expression (pcap-filter(7);
-    /// needs libpcap, Debian's libpcap0.8).
-    #[arg(long, value_name = "EXPR")]
-    pub filter: Option<String>,
-
-    /// A pcap record claiming more captured bytes than this is damage.
-    #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
-    pub max_caplen: u32,
-}
-
-/// What to do at damaged input.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnErrorArg {
-    /// Stop with an error (exit status 1).
-    Stop,
-    /// Skip the damage, warn, and go on (exit status 0).
-    Skip,
-}
-
-/// How to cut the input into chunks (at most one).
-#[derive(Args, Debug, Clone, Default)]
-#[group(multiple = false)]
-pub struct Chunking {
-    /// Packets per chunk.
-    #[arg(long, value_name = "N")]
-    pub packets: Option<u64>,
-
-    /// About this many bytes per chunk (suffixes K, M, G: powers of 1024).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub bytes: Option<u64>,
-
-    /// This many chunks of about equal size.
-    #[arg(long, value_name = "K")]
-    pub chunks: Option<usize>,
-
-    /// This many shards by flow: both directions of a conversation in the
-    /// same shard, each shard's packets in file order.
-    #[arg(long, value_name = "K")]
-    pub flows: Option<usize>,
-}
-
-/// What a flow is, for `--flows`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct FlowArgs {
-    /// five-tuple: addresses, protocol and ports (fragments by addresses,
-    /// protocol and IP id); host-pair: all traffic between two addresses.
-    #[arg(long, value_enum, default_value_t = FlowKeyArg::FiveTuple)]
-    pub flow_key: FlowKeyArg,
-}
-
-/// See [`FlowArgs`].
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FlowKeyArg {
-    #[default]
-    FiveTuple,
-    HostPair,
-}
-
-impl FlowArgs {
-    pub fn key(&self) -> pcap_parallel::FlowKey {
-        match self.flow_key {
-            FlowKeyArg::FiveTuple => pcap_parallel::FlowKey::FiveTuple,
-            FlowKeyArg::HostPair => pcap_parallel::FlowKey::HostPair,
-        }
-    }
-}
-
-impl Chunking {
-    pub fn split(&self) -> pcap_parallel::Split {
-        match (self.packets, self.bytes, self.chunks) {
-            (Some(n), _, _) => pcap_parallel::Split::Packets(n),
-            (_, Some(b), _) => pcap_parallel::Split::Bytes(b),
-            (_, _, Some(k)) => pcap_parallel::Split::Chunks(k),
-            _ => pcap_parallel::Split::Auto,
-        }
-    }
-}
-
-/// Parses `123`, `64K`, `100M`, `2G` (also `KiB`, `MB`...; powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("not a size: {s:?} (try 100M)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G or T)")),
-    };
-    let v = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("size too large: {s:?}"))?;
-    if v == 0 {
-        return Err("a size must be at least 1 byte".into());
-    }
-    Ok(v)
-}
-
-/// A capture to read: a path or `-`.
-pub type Input = PathBuf;
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(e),
+    };
     let result = match cli.command {
         Command::Info(a) => info::run(a),
         Command::Top(a) => top::run(a),
@@ -228,41 +118,41 @@ fn main() -> ExitCode {
         Command::Exec(a) => exec::run(a),
         Command::Table(a) => table::run(a),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "pcap-parallel",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pcap-parallel", &mut script);
+            streams::write_out(&script);
             Ok(run::Status::Ok)
         }
     };
-    match result {
-        Ok(run::Status::Ok) => ExitCode::SUCCESS,
-        Ok(run::Status::Failed) => ExitCode::from(EXIT_FAILURE),
-        Ok(run::Status::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+    let status = match result {
+        Ok(run::Status::Ok) => 0,
+        Ok(run::Status::Failed) => EXIT_FAILURE,
+        Ok(run::Status::Interrupted) => EXIT_INTERRUPTED,
         Err(e) => {
             let usage = e.downcast_ref::<run::UsageError>().is_some();
-            eprintln!("pcap-parallel: {e:#}");
-            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+            errln!("pcap-parallel: {e:#}");
+            if usage { EXIT_USAGE } else { EXIT_FAILURE }
         }
+    };
+    // A failed write decides the status, whatever the work's was.
+    ExitCode::from(streams::exit_status().unwrap_or(status))
+}
+
+/// Help, version, or a bad command line, as clap prints them; a closed
+/// stream is treated as everywhere else.
+fn argument_error(e: clap::Error) -> ExitCode {
+    match e.print() {
+        Ok(()) => ExitCode::from(e.exit_code() as u8),
+        Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(streams::EXIT_CLOSED)
+        }
+        Err(_) => ExitCode::from(EXIT_FAILURE),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("123"), Ok(123));
-        assert_eq!(parse_size("64K"), Ok(65536));
-        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
-        assert_eq!(parse_size("2g"), Ok(2 << 30));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("12Q").is_err());
-        assert!(parse_size("M").is_err());
-    }
 
     #[test]
     fn arguments_are_consistent() {

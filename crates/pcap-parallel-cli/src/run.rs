@@ -9,9 +9,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pcap_parallel::{Capture, OnError, Progress, Split};
+use pcap_parallel::{Capture, OnError, Progress, Report, Split};
 
-use crate::{Common, OnErrorArg};
+use crate::args::{Common, OnErrorArg};
+use crate::errln;
 
 /// How a command ended, when it did not end in an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,18 +53,19 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Opens `input` with the common options and `split`.
+/// Opens `input` with the common options and `split` (checked already,
+/// see [`crate::args::Chunking::checked`]).
 pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Capture> {
     if common.jobs == Some(0) {
         return Err(UsageError("--jobs must be at least 1".into()).into());
     }
-    match split {
-        Split::Packets(0) | Split::Chunks(0) => {
-            return Err(UsageError("a chunk count or size must be at least 1".into()).into());
-        }
-        _ => {}
-    }
-    let mut capture = Capture::open(input)?
+    let decoding = pcap_parallel::Decoding {
+        threads: common.jobs,
+        max_zstd_window: common.max_zstd_window,
+        ..pcap_parallel::Decoding::default()
+    };
+    let mut capture = Capture::open_with(input, &decoding)
+        .map_err(with_hint)?
         .split(split)
         .max_packets(common.max_packets)
         .on_error(match common.on_error {
@@ -80,11 +82,24 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
     }
     if let Some(expr) = &common.filter {
         // A filter that cannot be honoured is a usage error, never ignored.
-        let filter =
-            pcap_parallel::filter::Filter::new(expr).map_err(|e| UsageError(e.to_string()))?;
+        let filter = pcap_parallel::Filter::new(expr).map_err(|e| UsageError(e.to_string()))?;
         capture = capture.filter(filter);
     }
     Ok(capture)
+}
+
+/// A filter that compiles but does not suit the capture's link type is a
+/// usage error found by the run itself, before any chunk reached the
+/// command: it is taken out of `report` and returned as such, so that the
+/// command prints no results and exits with status 2.
+pub fn usage_error_in(report: &mut Report) -> Result<(), UsageError> {
+    match report.input_error.take() {
+        Some(pcap_parallel::Error::Filter(e)) => Err(UsageError(e.to_string())),
+        other => {
+            report.input_error = other;
+            Ok(())
+        }
+    }
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal and
@@ -146,6 +161,17 @@ impl Drop for Bar {
     }
 }
 
+/// True when nothing of the input could be read (it is missing its header,
+/// say): a command then prints no results at all, only the error, rather
+/// than a summary or table of nothing.
+pub fn nothing_read(report: &Report) -> bool {
+    report.chunks == 0
+        && report
+            .input_error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, pcap_parallel::Error::Cancelled))
+}
+
 /// Prints what was skipped and the input error, if any (after the results
 /// of everything before it), and says whether the command failed. Damage
 /// passed over under `--on-error skip` is a warning, not a failure.
@@ -153,23 +179,54 @@ pub fn finish(error: Option<pcap_parallel::Error>, skipped: &[pcap_parallel::Ski
     if !skipped.is_empty() {
         let bytes: u64 = skipped.iter().map(|s| s.len).sum();
         for s in skipped {
-            eprintln!("pcap-parallel: warning: {s}");
+            errln!("pcap-parallel: warning: {s}");
         }
-        eprintln!(
-            "pcap-parallel: warning: {} damaged stretch{} ({bytes} bytes) skipped",
-            skipped.len(),
-            if skipped.len() == 1 { "" } else { "es" }
+        errln!(
+            "pcap-parallel: warning: {} skipped ({})",
+            count(skipped.len() as u64, "damaged stretch", "damaged stretches"),
+            count(bytes, "byte", "bytes")
         );
     }
     match error {
         None => Status::Ok,
         Some(pcap_parallel::Error::Cancelled) => {
-            eprintln!("pcap-parallel: interrupted");
+            // Stopped because an output stream failed: that says it all.
+            if !crate::streams::failed_already() {
+                errln!("pcap-parallel: interrupted");
+            }
             Status::Interrupted
         }
         Some(e) => {
-            eprintln!("pcap-parallel: {e}");
+            errln!("pcap-parallel: {:#}", with_hint(e));
             Status::Failed
         }
+    }
+}
+
+/// `1 byte`, `2 bytes`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The library's error, with what to do about it where the command line
+/// has an option for that.
+pub fn with_hint(e: pcap_parallel::Error) -> anyhow::Error {
+    match &e {
+        pcap_parallel::Error::ZstdWindow {
+            name,
+            window,
+            offset,
+        } => {
+            let need = window.window;
+            let size = if need % (1 << 30) == 0 {
+                format!("{}G", need >> 30)
+            } else {
+                format!("{}M", need.div_ceil(1 << 20))
+            };
+            anyhow::anyhow!(
+                "{name}: {window}, after {offset} decompressed bytes; to read it, raise the limit with --max-zstd-window {size}"
+            )
+        }
+        _ => e.into(),
     }
 }

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use pcap_parallel::output::{OutputCompression, ShardFiles, write_chunk};
-use pcap_parallel::{CaptureFormat, Split};
+use pcap_parallel::{Capture, CaptureFormat};
 
+use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status, UsageError};
-use crate::{Common, Input};
+use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
 pub struct SplitArgs {
@@ -17,9 +18,6 @@ pub struct SplitArgs {
     /// Directory for the parts (created if missing).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     out: PathBuf,
-
-    #[command(flatten)]
-    size: SplitSize,
 
     /// Compress the parts (compressed input is otherwise written plain).
     #[arg(long, value_enum)]
@@ -37,33 +35,16 @@ pub struct SplitArgs {
     #[arg(long, value_name = "N", default_value_t = 32)]
     max_open: usize,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
+    /// How big the parts are: one part per chunk (by default, chunks sized
+    /// for the worker count), or with --flows one part per shard.
+    #[command(flatten, next_help_heading = "Parts")]
+    size: Chunking,
+
+    #[command(flatten, next_help_heading = "Parts")]
+    flow: FlowArgs,
 
     #[command(flatten)]
     common: Common,
-}
-
-/// How big the parts are (exactly one).
-#[derive(Args, Debug)]
-#[group(required = true, multiple = false)]
-struct SplitSize {
-    /// Packets per part.
-    #[arg(long, value_name = "N")]
-    packets: Option<u64>,
-
-    /// About this many bytes per part (suffixes K, M, G).
-    #[arg(long, value_name = "SIZE", value_parser = crate::parse_size)]
-    bytes: Option<u64>,
-
-    /// This many parts of about equal size.
-    #[arg(long, value_name = "K")]
-    chunks: Option<usize>,
-
-    /// This many parts by flow (both directions of each conversation in
-    /// one part, in file order); at most --max-open files are open at once.
-    #[arg(long, value_name = "K")]
-    flows: Option<usize>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -104,124 +85,169 @@ fn part_number(name: &str, prefix: &str, ext: &str) -> Option<u64> {
     (rest.len() == DIGITS && rest.bytes().all(|b| b.is_ascii_digit())).then(|| rest.parse().ok())?
 }
 
-pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
-    let split = match (
-        args.size.packets,
-        args.size.bytes,
-        args.size.chunks,
-        args.size.flows,
-    ) {
-        (Some(n), _, _, _) => Split::Packets(n),
-        (_, Some(b), _, _) => Split::Bytes(b),
-        (_, _, Some(k), _) => Split::Chunks(k),
-        (_, _, _, Some(0)) => return Err(UsageError("--flows must be at least 1".into()).into()),
-        (_, _, _, Some(_)) => Split::Auto,
-        _ => unreachable!("clap requires one"),
-    };
-    let capture = run::open(&args.file, &args.common, split)?;
-    let compression = match args.compress {
-        None => OutputCompression::None,
-        Some(Compress::Gzip) => OutputCompression::Gzip,
-        Some(Compress::Zstd) => OutputCompression::Zstd,
-    };
-    let ext = format!(
-        ".{}{}",
-        match capture.format() {
-            CaptureFormat::Pcapng => "pcapng",
-            CaptureFormat::Pcap { .. } => "pcap",
-        },
-        compression.suffix()
-    );
-    let prefix = args
-        .prefix
-        .clone()
-        .unwrap_or_else(|| default_prefix(&args.file));
-    if prefix.is_empty() || prefix.contains('/') {
-        return Err(UsageError(format!("--prefix must be a file name, not {prefix:?}")).into());
-    }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?;
-    let existing: Vec<(u64, PathBuf)> = std::fs::read_dir(&args.out)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            part_number(&name, &prefix, &ext).map(|n| (n, e.path()))
-        })
-        .collect();
-    if !existing.is_empty() && !args.force {
-        anyhow::bail!(
-            "{} already holds parts named {prefix}-*{ext} (use --force to replace them)",
-            args.out.display()
+/// Where the parts go and what they are called.
+struct Parts {
+    dir: PathBuf,
+    prefix: String,
+    /// `.pcap`, `.pcapng.gz`, ...
+    ext: String,
+    compression: OutputCompression,
+    /// Parts of an earlier split already there, by number.
+    existing: Vec<(u64, PathBuf)>,
+}
+
+impl Parts {
+    /// Checks the options and the output directory (creating it if
+    /// needed), and finds the parts an earlier split left there.
+    fn prepare(args: &SplitArgs, format: CaptureFormat) -> anyhow::Result<Parts> {
+        let compression = match args.compress {
+            None => OutputCompression::None,
+            Some(Compress::Gzip) => OutputCompression::Gzip,
+            Some(Compress::Zstd) => OutputCompression::Zstd,
+        };
+        let ext = format!(
+            ".{}{}",
+            match format {
+                CaptureFormat::Pcapng => "pcapng",
+                CaptureFormat::Pcap { .. } => "pcap",
+            },
+            compression.suffix()
         );
+        let prefix = args
+            .prefix
+            .clone()
+            .unwrap_or_else(|| default_prefix(&args.file));
+        if prefix.is_empty() || prefix.contains('/') {
+            return Err(UsageError(format!("--prefix must be a file name, not {prefix:?}")).into());
+        }
+        let dir = args.out.clone();
+        if dir.exists() && !dir.is_dir() {
+            return Err(UsageError(format!(
+                "{}: not a directory (-o names the directory for the parts)",
+                dir.display()
+            ))
+            .into());
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let existing: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                part_number(&name, &prefix, &ext).map(|n| (n, e.path()))
+            })
+            .collect();
+        if !existing.is_empty() && !args.force {
+            anyhow::bail!(
+                "{} already holds parts named {prefix}-*{ext} (use --force to replace them)",
+                dir.display()
+            );
+        }
+        Ok(Parts {
+            dir,
+            prefix,
+            ext,
+            compression,
+            existing,
+        })
     }
 
-    let (capture, bar) = Bar::attach(capture, &args.common, "split");
-    if let Some(k) = args.size.flows {
-        let mut files = ShardFiles::new(&args.out, &prefix);
-        files.compression = compression;
-        files.overwrite = args.force;
-        files.max_open = args.max_open.max(1);
-        let (names, report) = capture.flows(k).key(args.flow.key()).write_shards(&files);
-        drop(bar);
-        let status = run::finish(report.input_error, &report.skipped);
-        return match names {
-            Ok(names) => {
-                for n in &names {
-                    println!("{}", n.display());
-                }
-                if status == Status::Ok {
-                    for (n, path) in existing {
-                        if n >= k as u64 {
-                            std::fs::remove_file(&path)
-                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                        }
-                    }
-                }
-                Ok(status)
-            }
-            Err(pcap_parallel::Error::Cancelled) => Ok(Status::Interrupted),
-            Err(e) if status == Status::Ok => Err(e.into()),
-            Err(e) => {
-                eprintln!("pcap-parallel: {e}");
-                Ok(status)
-            }
-        };
+    /// The path of part `n`.
+    fn path(&self, n: usize) -> PathBuf {
+        self.dir
+            .join(format!("{}-{n:0DIGITS$}{}", self.prefix, self.ext))
     }
-    let out = &args.out;
-    let force = args.force;
+
+    /// Removes the parts of an earlier, longer split, numbered `written` and
+    /// up: they would now be misleading.
+    fn remove_stale(self, written: u64) -> anyhow::Result<()> {
+        for (n, path) in self.existing {
+            if n >= written {
+                std::fs::remove_file(&path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
+    let split = args.size.checked()?;
+    let capture = run::open(&args.file, &args.common, split)?;
+    let parts = Parts::prepare(&args, capture.format())?;
+    let (capture, bar) = Bar::attach(capture, &args.common, "split");
+    let (status, written) = match args.size.flows {
+        Some(k) => write_shards(capture, k, &parts, &args)?,
+        None => write_chunks(capture, &parts, args.force)?,
+    };
+    drop(bar);
+    if status == Status::Ok {
+        parts.remove_stale(written)?;
+    }
+    Ok(status)
+}
+
+/// One part per chunk, written in parallel, named as they complete.
+/// Returns the status and the number of parts written.
+fn write_chunks(capture: Capture, parts: &Parts, force: bool) -> anyhow::Result<(Status, u64)> {
     let mut failed = false;
     let mut written = 0u64;
-    let report = capture.run(
+    let mut report = capture.run(
         |chunk| {
-            let path = out.join(format!("{prefix}-{:0DIGITS$}{ext}", chunk.index()));
-            write_chunk(chunk, &path, compression, force)
+            let path = parts.path(chunk.index());
+            write_chunk(chunk, &path, parts.compression, force)
                 .map(|_| path)
                 .map_err(|e| e.into())
         },
         |r| match r.result {
             Ok(path) => {
                 written += 1;
-                println!("{}", path.display());
+                outln!("{}", path.display());
+                streams::flush();
             }
             Err(e) => {
                 failed = true;
-                eprintln!("pcap-parallel: {e}");
+                errln!("pcap-parallel: {e}");
             }
         },
     );
-    drop(bar);
+    run::usage_error_in(&mut report)?;
     let status = run::finish(report.input_error, &report.skipped);
-    if status == Status::Ok && !failed {
-        // Parts of an earlier, longer split would now be misleading.
-        for (n, path) in existing {
-            if n >= written {
-                std::fs::remove_file(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((if failed { Status::Failed } else { status }, written))
+}
+
+/// One part per flow shard, named when all are complete.
+fn write_shards(
+    capture: Capture,
+    shards: usize,
+    parts: &Parts,
+    args: &SplitArgs,
+) -> anyhow::Result<(Status, u64)> {
+    let mut files = ShardFiles::new(&parts.dir, &parts.prefix);
+    files.compression = parts.compression;
+    files.overwrite = args.force;
+    files.max_open = args.max_open.max(1);
+    let (names, mut report) = capture
+        .flows(shards)
+        .key(args.flow.key())
+        .write_shards(&files);
+    run::usage_error_in(&mut report)?;
+    let status = run::finish(report.input_error, &report.skipped);
+    match names {
+        Ok(names) => {
+            for n in &names {
+                outln!("{}", n.display());
             }
+            streams::flush();
+            Ok((status, names.len() as u64))
+        }
+        Err(pcap_parallel::Error::Cancelled) => Ok((Status::Interrupted, 0)),
+        Err(e) if status == Status::Ok => Err(e.into()),
+        Err(e) => {
+            errln!("pcap-parallel: {e}");
+            Ok((status, 0))
         }
     }
-    Ok(if failed { Status::Failed } else { status })
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use pcap_parallel_arrow::{
     Column, Format, IpFormat, PacketTable, ParquetCompression, TableError, TableOptions, Written,
 };
 
+use crate::args::{Chunking, Common, Input};
 use crate::run::{self, Bar, Status, UsageError};
-use crate::{Chunking, Common, Input};
+use crate::streams;
 
 #[derive(Args, Debug)]
 pub struct TableArgs {
@@ -185,21 +186,21 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
             UsageError("table rows are in file order: --flows does not apply".into()).into(),
         );
     }
+    let split = args.chunking.checked()?;
     let format = args.format()?;
     let options = args.options()?;
     // A device or a pipe (`/dev/null`, a FIFO) is written to directly: there
-    // is nothing to replace atomically.
+    // is nothing to replace atomically, and it must never be replaced.
     let special = !is_stdout(&args.out)
         && std::fs::metadata(&args.out).is_ok_and(|m| !m.file_type().is_file() && !m.is_dir());
     if !is_stdout(&args.out) && !special && !args.force && args.out.exists() {
         anyhow::bail!("{} exists (use --force to replace it)", args.out.display());
     }
-    let capture = run::open(&args.file, &args.common, args.chunking.split())?;
+    let capture = run::open(&args.file, &args.common, split)?;
     let (capture, bar) = Bar::attach(capture, &args.common, "table");
     let table = PacketTable::new(capture).options(options);
-    let (written, report) = if is_stdout(&args.out) {
-        let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
-        table.write(format, out)
+    let (written, mut report) = if is_stdout(&args.out) {
+        table.write(format, Stdout)
     } else if special {
         match std::fs::OpenOptions::new().write(true).open(&args.out) {
             Ok(f) => table.write(format, std::io::BufWriter::with_capacity(1 << 20, f)),
@@ -209,12 +210,37 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
         write_file(table, format, &args.out, args.force)
     };
     drop(bar);
+    run::usage_error_in(&mut report)?;
     let status = run::finish(report.input_error, &report.skipped);
     match written {
         Ok(_) => Ok(status),
-        Err(TableError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(status),
-        Err(TableError::Capture(pcap_parallel::Error::Cancelled)) => Ok(Status::Interrupted),
+        // A closed or failed standard output: `streams` has the failure.
+        Err(_) if streams::failed_already() => Ok(status),
+        // Interrupted: `finish` said so, and no file was left.
+        Err(_) if status == Status::Interrupted => Ok(status),
         Err(e) => Err(anyhow::anyhow!("{}: {e}", args.out.display())),
+    }
+}
+
+/// Standard output through `streams`, where every write is checked: a
+/// failed write ends the table's run.
+struct Stdout;
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        streams::write_out(buf);
+        if streams::failed_already() {
+            return Err(std::io::Error::other("standard output failed"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        streams::flush();
+        if streams::failed_already() {
+            return Err(std::io::Error::other("standard output failed"));
+        }
+        Ok(())
     }
 }
 
@@ -229,12 +255,14 @@ fn write_file(
     let mut report = None;
     let written = write_atomically(path, overwrite, |file| {
         let (written, r) = table.write(format, std::io::BufWriter::with_capacity(1 << 20, file));
-        let cancelled = matches!(r.input_error, Some(pcap_parallel::Error::Cancelled));
+        // Interrupted, or a filter that does not suit the capture: no file.
+        let cancelled = matches!(
+            r.input_error,
+            Some(pcap_parallel::Error::Cancelled | pcap_parallel::Error::Filter(_))
+        );
         report = Some(r);
         match written {
-            Ok(_) if cancelled => Err(std::io::Error::other(TableError::Capture(
-                pcap_parallel::Error::Cancelled,
-            ))),
+            Ok(_) if cancelled => Err(std::io::Error::other("no table")),
             Ok(w) => Ok(Ok(w)),
             // Nothing is left under the name: the temporary file goes.
             Err(e) => Err(std::io::Error::other(e)),

@@ -7,10 +7,12 @@ use std::net::IpAddr;
 
 use clap::{Args, ValueEnum};
 use pcap_parallel::decode::{self, Ip};
+use pcap_parallel::{Capture, LinkType, Packet, Report};
 use serde_json::json;
 
+use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status};
-use crate::{Chunking, Common, Input};
+use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
@@ -29,22 +31,25 @@ pub struct TopArgs {
     #[arg(long, conflicts_with = "csv")]
     json: bool,
 
-    /// CSV output (`key,packets,bytes`).
+    /// CSV output: a header (the key's name, as in --by, then
+    /// `packets,bytes`), then a line per key.
     #[arg(long)]
     csv: bool,
 
     #[command(flatten)]
     common: Common,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
     chunking: Chunking,
 
-    #[command(flatten)]
-    flow: crate::FlowArgs,
+    #[command(flatten, next_help_heading = crate::args::SPEED_ONLY)]
+    flow: FlowArgs,
 }
 
 /// What `top` counts by. Only IP packets count (every IP packet for
-/// src, dst, proto and conversation; those with ports for sport and dport).
+/// src, dst, proto and conversation; those with ports for sport and dport);
+/// bytes are the packets' lengths on the wire (original lengths, whatever
+/// the capture kept of them).
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
     /// Source address.
@@ -122,123 +127,263 @@ fn key(by: By, ip: &Ip) -> Option<Key> {
 /// table per run is not worth attacking.
 type Counts = HashMap<Key, (u64, u64), foldhash::fast::RandomState>;
 
-/// Packets and bytes per key of one chunk.
-fn count<K: std::hash::Hash + Eq>(
-    chunk: &pcap_parallel::Chunk,
-    key: impl Fn(&pcap_parallel::Packet<'_>) -> Option<K>,
-    widen: impl Fn(K) -> Key,
-) -> Vec<(Key, (u64, u64))> {
-    let mut counts: HashMap<K, (u64, u64), foldhash::fast::RandomState> = HashMap::default();
-    for p in chunk.packets() {
-        if let Some(k) = key(&p) {
-            let e = counts.entry(k).or_insert((0, 0));
-            e.0 += 1;
-            e.1 += p.original_len as u64;
-        }
-    }
-    counts.into_iter().map(|(k, v)| (widen(k), v)).collect()
+/// One chunk's packets and bytes per key, and what had no key.
+type ChunkCounts = (Vec<(Key, (u64, u64))>, Missed);
+
+/// The packets that have no key, for saying why a table is empty.
+#[derive(Debug, Default)]
+struct Missed {
+    /// Packets that are not IP (or whose IP header cannot be read).
+    not_ip: u64,
+    /// IP packets without ports, for `--by sport` and `--by dport`.
+    no_ports: u64,
+    /// The link types of the packets that are not IP, in order of appearance.
+    link_types: Vec<LinkType>,
 }
 
-pub fn run(args: TopArgs) -> anyhow::Result<Status> {
-    let capture = run::open(&args.file, &args.common, args.chunking.split())?;
-    let (capture, bar) = Bar::attach(capture, &args.common, "top");
-    let by = args.by;
-    let mut total = Counts::default();
-    let mut add = |counts: Vec<(Key, (u64, u64))>| {
+impl Missed {
+    fn add(&mut self, p: &Packet<'_>) {
+        if decode::ip(p.link_type, p.data).is_some() {
+            self.no_ports += 1;
+            return;
+        }
+        self.not_ip += 1;
+        if !self.link_types.contains(&p.link_type) {
+            self.link_types.push(p.link_type);
+        }
+    }
+
+    fn merge(&mut self, o: Missed) {
+        self.not_ip += o.not_ip;
+        self.no_ports += o.no_ports;
+        for lt in o.link_types {
+            if !self.link_types.contains(&lt) {
+                self.link_types.push(lt);
+            }
+        }
+    }
+}
+
+/// Packets and bytes per key, and what had no key.
+#[derive(Debug, Default)]
+struct Tally {
+    counts: Counts,
+    missed: Missed,
+}
+
+impl Tally {
+    fn add(&mut self, counts: impl IntoIterator<Item = (Key, (u64, u64))>, missed: Missed) {
         for (k, (n, b)) in counts {
-            let e = total.entry(k).or_insert((0, 0));
+            let e = self.counts.entry(k).or_insert((0, 0));
             e.0 += n;
             e.1 += b;
         }
-    };
-    let report = if let Some(k) = args.chunking.flows {
-        // Counted per flow shard: the same totals, each shard in file order.
-        let (counts, report) = capture.flows(k).key(args.flow.key()).fold_report(
-            |_| Counts::default(),
-            |c, p| {
-                if let Some(key) = decode::ip(p.link_type, p.data).and_then(|ip| key(by, &ip)) {
-                    let e = c.entry(key).or_insert((0, 0));
-                    e.0 += 1;
-                    e.1 += p.original_len as u64;
-                }
-            },
-            |_, c| c.into_iter().collect::<Vec<_>>(),
-        );
-        for shard in counts? {
-            add(shard);
+        self.missed.merge(missed);
+    }
+}
+
+/// Packets and bytes (on the wire) per key of one chunk, counted under the
+/// narrowest key type (hashing an address is cheaper than hashing a
+/// `Key`), widened at the end.
+fn count<K: std::hash::Hash + Eq>(
+    chunk: &pcap_parallel::Chunk,
+    key: impl Fn(&Packet<'_>) -> Option<K>,
+    widen: impl Fn(K) -> Key,
+) -> ChunkCounts {
+    let mut counts: HashMap<K, (u64, u64), foldhash::fast::RandomState> = HashMap::default();
+    let mut missed = Missed::default();
+    for p in chunk.packets() {
+        match key(&p) {
+            Some(k) => {
+                let e = counts.entry(k).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += p.original_len as u64;
+            }
+            None => missed.add(&p),
         }
-        report
-    } else {
-        capture.run(
-            |chunk| {
-                // Counted per chunk under the narrowest key type (hashing an
-                // address is cheaper than hashing a `Key`), widened at the end.
-                Ok(match by {
-                    By::Src => count(
-                        chunk,
-                        |p| Some(decode::addresses(p.link_type, p.data)?.0),
-                        Key::Addr,
-                    ),
-                    By::Dst => count(
-                        chunk,
-                        |p| Some(decode::addresses(p.link_type, p.data)?.1),
-                        Key::Addr,
-                    ),
-                    _ => count(chunk, |p| key(by, &decode::ip(p.link_type, p.data)?), |k| k),
-                })
-            },
-            |r| {
-                if let Ok(counts) = r.result {
-                    add(counts);
-                }
-            },
-        )
+    }
+    (
+        counts.into_iter().map(|(k, v)| (widen(k), v)).collect(),
+        missed,
+    )
+}
+
+/// One chunk's counts, under `by`.
+fn count_chunk(chunk: &pcap_parallel::Chunk, by: By) -> ChunkCounts {
+    match by {
+        By::Src => count(
+            chunk,
+            |p| Some(decode::addresses(p.link_type, p.data)?.0),
+            Key::Addr,
+        ),
+        By::Dst => count(
+            chunk,
+            |p| Some(decode::addresses(p.link_type, p.data)?.1),
+            Key::Addr,
+        ),
+        _ => count(chunk, |p| key(by, &decode::ip(p.link_type, p.data)?), |k| k),
+    }
+}
+
+/// Counts chunk by chunk, in parallel.
+fn tally_by_chunk(capture: Capture, by: By) -> (Tally, Report) {
+    let mut tally = Tally::default();
+    let report = capture.run(
+        |chunk| Ok(count_chunk(chunk, by)),
+        |r| {
+            if let Ok((counts, missed)) = r.result {
+                tally.add(counts, missed);
+            }
+        },
+    );
+    (tally, report)
+}
+
+/// Counts per flow shard: the same totals, each shard in file order.
+fn tally_by_flow(capture: Capture, shards: usize, flow: &FlowArgs, by: By) -> (Tally, Report) {
+    let mut tally = Tally::default();
+    let (per_shard, mut report) = capture.flows(shards).key(flow.key()).fold_report(
+        |_| Tally::default(),
+        |t, p| match decode::ip(p.link_type, p.data).and_then(|ip| key(by, &ip)) {
+            Some(key) => t.add([(key, (1, p.original_len as u64))], Missed::default()),
+            None => t.missed.add(p),
+        },
+        |_, t| t,
+    );
+    match per_shard {
+        Ok(shards) => {
+            for t in shards {
+                tally.add(t.counts, t.missed);
+            }
+        }
+        Err(e) => {
+            report.input_error.get_or_insert(e);
+        }
+    }
+    (tally, report)
+}
+
+pub fn run(args: TopArgs) -> anyhow::Result<Status> {
+    let split = args.chunking.checked()?;
+    let capture = run::open(&args.file, &args.common, split)?;
+    let (capture, bar) = Bar::attach(capture, &args.common, "top");
+    let (tally, mut report) = match args.chunking.flows {
+        Some(k) => tally_by_flow(capture, k, &args.flow, args.by),
+        None => tally_by_chunk(capture, args.by),
     };
     drop(bar);
-    let packets: u64 = total.values().map(|v| v.0).sum();
-    let bytes: u64 = total.values().map(|v| v.1).sum();
-    let keys = total.len();
-    let mut rows: Vec<(Key, (u64, u64))> = total.into_iter().collect();
-    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
-    if args.limit > 0 {
-        rows.truncate(args.limit);
+    run::usage_error_in(&mut report)?;
+    if run::nothing_read(&report) {
+        return Ok(run::finish(report.input_error, &report.skipped));
     }
-    let by_name = by
-        .to_possible_value()
-        .expect("no skipped values")
-        .get_name()
-        .to_string();
-    if args.json {
-        let rows: Vec<_> = rows
+    let table = Table::new(tally.counts, args.by, args.limit);
+    match (args.json, args.csv) {
+        (true, _) => table.print_json(&args.file),
+        (_, true) => table.print_csv(),
+        _ => table.print_text(),
+    }
+    streams::flush();
+    if table.keys == 0 && report.input_error.is_none() {
+        explain_empty(&tally.missed, args.common.filter.is_some());
+    }
+    Ok(run::finish(report.input_error, &report.skipped))
+}
+
+/// Says on standard error why a table has no rows.
+fn explain_empty(missed: &Missed, filtered: bool) {
+    if missed.no_ports > 0 {
+        errln!(
+            "pcap-parallel: no packets with ports: {} IP packets, none of them TCP, UDP, SCTP or DCCP",
+            missed.no_ports
+        );
+    } else if missed.not_ip > 0 {
+        let names: Vec<String> = missed.link_types.iter().map(|lt| link_type(*lt)).collect();
+        errln!(
+            "pcap-parallel: no IP packets: link type{} {}",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        );
+    } else if filtered {
+        errln!("pcap-parallel: no packets passed the filter");
+    } else {
+        errln!("pcap-parallel: the capture holds no packets");
+    }
+}
+
+/// `ETHERNET (1)`, or `192` for a link type without a name.
+fn link_type(lt: LinkType) -> String {
+    match lt.name() {
+        Some(name) => format!("{name} ({})", lt.0),
+        None => lt.0.to_string(),
+    }
+}
+
+/// The rows to print, busiest first, and the totals over all keys.
+struct Table {
+    by: String,
+    rows: Vec<(Key, (u64, u64))>,
+    packets: u64,
+    bytes: u64,
+    keys: usize,
+}
+
+impl Table {
+    fn new(counts: Counts, by: By, limit: usize) -> Table {
+        let packets = counts.values().map(|v| v.0).sum();
+        let bytes = counts.values().map(|v| v.1).sum();
+        let keys = counts.len();
+        let mut rows: Vec<(Key, (u64, u64))> = counts.into_iter().collect();
+        rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
+        if limit > 0 {
+            rows.truncate(limit);
+        }
+        let by = by.to_possible_value().expect("no skipped values");
+        Table {
+            by: by.get_name().to_string(),
+            rows,
+            packets,
+            bytes,
+            keys,
+        }
+    }
+
+    fn print_json(&self, file: &std::path::Path) {
+        let rows: Vec<_> = self
+            .rows
             .iter()
             .map(|(k, (n, b))| json!({"key": k.to_string(), "packets": n, "bytes": b}))
             .collect();
-        println!(
+        outln!(
             "{}",
-            json!({"file": args.file.display().to_string(), "by": by_name, "packets": packets,
-                   "bytes": bytes, "keys": keys, "rows": rows})
+            json!({"file": file.display().to_string(), "by": self.by, "packets": self.packets,
+                   "bytes": self.bytes, "keys": self.keys, "rows": rows})
         );
-    } else if args.csv {
-        println!("{by_name},packets,bytes");
-        for (k, (n, b)) in &rows {
+    }
+
+    fn print_csv(&self) {
+        outln!("{},packets,bytes", self.by);
+        for (k, (n, b)) in &self.rows {
             let k = k.to_string();
             if k.contains([',', '"']) {
-                println!("\"{}\",{n},{b}", k.replace('"', "\"\""));
+                outln!("\"{}\",{n},{b}", k.replace('"', "\"\""));
             } else {
-                println!("{k},{n},{b}");
+                outln!("{k},{n},{b}");
             }
         }
-    } else {
-        let width = rows
+    }
+
+    fn print_text(&self) {
+        let by = &self.by;
+        let width = self
+            .rows
             .iter()
             .map(|r| r.0.to_string().len())
             .max()
             .unwrap_or(0)
-            .max(by_name.len());
-        println!("{by_name:<width$} {:>12} {:>15}", "packets", "bytes");
-        for (k, (n, b)) in &rows {
-            println!("{:<width$} {n:>12} {b:>15}", k.to_string());
+            .max(by.len());
+        outln!("{by:<width$} {:>12} {:>15}", "packets", "bytes");
+        for (k, (n, b)) in &self.rows {
+            outln!("{:<width$} {n:>12} {b:>15}", k.to_string());
         }
     }
-    Ok(run::finish(report.input_error, &report.skipped))
 }

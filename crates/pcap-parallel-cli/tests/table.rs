@@ -60,8 +60,8 @@ fn read_ipc_file(path: &Path) -> RecordBatch {
 #[test]
 fn parquet_and_arrow_files_hold_the_librarys_table() {
     let dir = tempfile::tempdir().unwrap();
-    let input = corpus_dir()
-        .join("seladb__PcapPlusPlus__Tests--Pcap++Test--PcapExamples--pcapng-example.pcapng");
+    // A compressed pcapng with two link types, shipped in samples/real.
+    let input = capture_file("seladb__PcapPlusPlus__pcapng-example.pcapng.zst").unwrap();
     let reference = library_table(&input, TableOptions::default());
     let i = input.to_str().unwrap();
     let pq = dir.path().join("t.parquet");
@@ -372,4 +372,56 @@ fn a_named_pipe_is_written_not_replaced() {
         1,
         "no temporary file"
     );
+}
+
+/// Standard output closed early (`| head -1`): a quiet end, exit 141, as
+/// every command; a filter that does not suit the capture: exit 2, no file.
+#[test]
+fn a_closed_pipe_and_an_unsuitable_filter() {
+    let mut child = bin()
+        .args([
+            "table",
+            "-q",
+            sample().to_str().unwrap(),
+            "-o",
+            "-",
+            "--format",
+            "csv",
+        ])
+        .args(["--packets", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    drop(out);
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(done.status.code(), Some(141));
+    assert!(
+        done.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.parquet");
+    let raw = capture_file("seladb__PcapPlusPlus__raw_ip.pcap").unwrap();
+    let r = run(&[
+        "table",
+        "-q",
+        raw.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--filter",
+        "ether host 00:11:22:33:44:55",
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

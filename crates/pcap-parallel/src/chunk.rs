@@ -163,6 +163,42 @@ impl Chunk {
         self.filter.as_deref()
     }
 
+    /// Counts the packets [`Chunk::packets`] gives, up to `wanted`; when
+    /// there are that many, cuts the chunk short right after the last one
+    /// (its byte range, packet count and described sections with it).
+    /// Returns the count.
+    pub(crate) fn keep_at_most(&mut self, wanted: u64) -> u64 {
+        let mut records = self.filtered_records();
+        let mut section = records.section().map(Arc::as_ptr);
+        let (mut kept, mut records_read, mut states) = (0u64, 0u64, 0usize);
+        let mut end = None;
+        while kept < wanted
+            && let Some(r) = records.next_record()
+        {
+            if r.packet.is_some() || r.rejected {
+                records_read += 1;
+            }
+            let now = records.section();
+            if now.map(Arc::as_ptr) != section {
+                // A section header or interface description: a state.
+                section = now.map(Arc::as_ptr);
+                states += usize::from(now.is_some());
+            }
+            if r.packet.is_some() {
+                kept += 1;
+                end = Some(r.range.end);
+            }
+        }
+        if kept == wanted
+            && let Some(end) = end
+        {
+            self.range.end = self.range.start + end;
+            self.packet_count = records_read;
+            self.described = self.described[..states.min(self.described.len())].into();
+        }
+        kept
+    }
+
     /// The bytes that must precede the chunk's records for them to form a
     /// valid capture on their own.
     fn prefix(&self) -> Vec<u8> {

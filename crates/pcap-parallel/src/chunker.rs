@@ -285,7 +285,14 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             (_, None) => Vec::new(),
         }
     };
-    if let Some(m) = req.max_packets.filter(|&m| m < total_packets) {
+    // The limit cuts when it leaves packets out, or when what follows its
+    // last packet is damage: a run that stops after N packets never reads
+    // past them (as `tcpdump -c N`), so it never meets that damage.
+    let damage_after = |m: u64| fault.is_some() || skipped.iter().any(|k| k.packet > m);
+    if let Some(m) = req
+        .max_packets
+        .filter(|&m| m < total_packets || m == total_packets && damage_after(m))
+    {
         let at_limit = if m == 0 {
             vec![(bounds[0], 0)]
         } else {

@@ -2,7 +2,7 @@
 //! over its chunks.
 //!
 //! One thread produces chunks in file order (for a mapped file, after the
-//! parallel boundary search of [`crate::chunker`]; for a stream, as the
+//! parallel boundary search of `chunker`; for a stream, as the
 //! stream is read). Worker threads take chunks from a bounded channel and
 //! run user code on them, catching panics. Results are put back in file
 //! order before they reach the caller. At most a fixed number of chunks are
@@ -21,9 +21,11 @@ use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, bounded, unbounded};
 
+use crate::admission::{Admission, Verdict};
 use crate::chunk::Chunk;
 use crate::chunker::{self, PlanRequest};
-use crate::error::{ChunkFailure, ChunkFailureCause, Error, FormatError, Result};
+use crate::decompress::Decoding;
+use crate::error::{ChunkFailure, ChunkFailureCause, Error, FormatError, Result, Skipped};
 use crate::filter::Filter;
 use crate::format::{CaptureFormat, Compression};
 use crate::packet::Packet;
@@ -42,7 +44,10 @@ pub enum OnError {
     Stop,
     /// Pass over the damaged bytes to the next record boundary (found by
     /// the same search the parallel chunker uses), keep going, and list
-    /// what was passed over in [`Report::skipped`]. A record header that is
+    /// what was passed over: in [`Report::skipped`] for [`Capture::run`],
+    /// and for every way to run, to the [`Capture::on_skipped`] callback
+    /// (without one, the shorthands such as [`Capture::map`] pass over the
+    /// damage silently). A record header that is
     /// damaged but still plausible cannot be told from a real one, in pcap:
     /// the bytes it claims are read as its packet until the next
     /// implausible header.
@@ -89,14 +94,15 @@ pub struct ChunkResult<R> {
 pub struct Report {
     /// Chunks delivered.
     pub chunks: usize,
-    /// Packets in the delivered chunks.
-    pub packets: u64,
+    /// Packets read: every packet of the delivered chunks, whether or not
+    /// the filter ([`Capture::filter`]) kept it.
+    pub packets_read: u64,
     /// Bytes of the (decompressed) input in the delivered chunks.
     pub bytes: u64,
     /// Chunks whose closure failed.
     pub failed_chunks: usize,
     /// Segments whose guessed first boundary was wrong and were walked again
-    /// (mapped input; see [`crate::chunker`]).
+    /// (mapped input; see the `chunker` module).
     pub redone_segments: usize,
     /// Segments searched for boundaries in parallel (mapped input).
     pub segments: usize,
@@ -105,7 +111,7 @@ pub struct Report {
     /// every complete packet before it was delivered.
     pub input_error: Option<Error>,
     /// Damaged stretches passed over, under [`OnError::Skip`].
-    pub skipped: Vec<crate::error::Skipped>,
+    pub skipped: Vec<Skipped>,
 }
 
 impl Report {
@@ -114,7 +120,7 @@ impl Report {
     pub fn empty(error: Option<Error>) -> Report {
         Report {
             chunks: 0,
-            packets: 0,
+            packets_read: 0,
             bytes: 0,
             failed_chunks: 0,
             redone_segments: 0,
@@ -164,7 +170,11 @@ pub struct Capture {
     fail_fast: bool,
     cancel: Option<Arc<AtomicBool>>,
     progress: Option<Arc<Progress>>,
+    on_skipped: Option<SkipCallback>,
 }
+
+/// See [`Capture::on_skipped`].
+type SkipCallback = Box<dyn FnMut(&Skipped) + Send>;
 
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -192,8 +202,14 @@ impl Capture {
     /// Like every program that maps its input, the result is undefined if
     /// another process truncates the file while it is being read.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
+        Capture::open_with(path, &Decoding::default())
+    }
+
+    /// Like [`Capture::open`], with options for decoding compressed input
+    /// (decode threads, memory, the largest zstd window).
+    pub fn open_with(path: impl AsRef<Path>, decoding: &Decoding) -> Result<Capture> {
         let path = path.as_ref();
-        let (input, compression) = source::open(path)?;
+        let (input, compression) = source::open(path, decoding)?;
         Capture::new(path.display().to_string(), input, compression)
     }
 
@@ -208,14 +224,33 @@ impl Capture {
         name: &str,
         bytes: impl AsRef<[u8]> + Send + Sync + 'static,
     ) -> Result<Capture> {
+        Capture::from_bytes_with(name, bytes, &Decoding::default())
+    }
+
+    /// Like [`Capture::from_bytes`], with options for decoding compressed input.
+    pub fn from_bytes_with(
+        name: &str,
+        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
+        decoding: &Decoding,
+    ) -> Result<Capture> {
         let bytes: Bytes = Arc::new(bytes);
-        let (input, compression) = source::from_bytes(bytes)?;
+        let (input, compression) = source::from_bytes(bytes, decoding)?;
         Capture::new(name.to_string(), input, compression)
     }
 
     /// A capture read from any reader (plain or compressed), as a stream.
     pub fn from_reader(name: &str, reader: impl Read + Send + 'static) -> Result<Capture> {
-        let (input, compression) = source::from_reader(Box::new(reader), name)?;
+        Capture::from_reader_with(name, reader, &Decoding::default())
+    }
+
+    /// Like [`Capture::from_reader`], with options for decoding compressed
+    /// input (always sequential: a reader is read once, in order).
+    pub fn from_reader_with(
+        name: &str,
+        reader: impl Read + Send + 'static,
+        decoding: &Decoding,
+    ) -> Result<Capture> {
+        let (input, compression) = source::from_reader(Box::new(reader), name, decoding)?;
         Capture::new(name.to_string(), input, compression)
     }
 
@@ -250,6 +285,7 @@ impl Capture {
             fail_fast: false,
             cancel: None,
             progress: None,
+            on_skipped: None,
         })
     }
 
@@ -286,8 +322,15 @@ impl Capture {
     }
 
     /// How many chunks are processed at once (default: the cores available).
+    /// A compressed file decoded in parallel uses as many decode threads,
+    /// unless [`Decoding::threads`] said otherwise.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
+        if let Input::Stream(s) = &self.input
+            && let Some(threads) = &s.decode_threads
+        {
+            threads.store(workers.max(1), Ordering::Relaxed);
+        }
         self
     }
 
@@ -344,6 +387,37 @@ impl Capture {
     /// Counters to update as the run goes.
     pub fn progress(mut self, progress: Arc<Progress>) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Under [`OnError::Skip`], calls `f` with every damaged stretch that
+    /// was passed over, in file order, on the calling thread, when the run
+    /// ends: the way to see them with [`Capture::map`], [`Capture::fold_packets`]
+    /// and the other shorthands, which return only results. ([`Capture::run`]
+    /// also lists them in [`Report::skipped`].)
+    ///
+    /// ```
+    /// use pcap_parallel::{Capture, OnError};
+    /// use std::sync::{Arc, Mutex};
+    /// # let mut bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap")).unwrap();
+    /// // A record claiming 2 GiB in the middle of the capture.
+    /// # let mut at = 24;
+    /// # for _ in 0..500 { at += 16 + u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize; }
+    /// bytes[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    /// let skipped = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = skipped.clone();
+    /// let packets = Capture::from_bytes("damaged.pcap", bytes)?
+    ///     .on_error(OnError::Skip)
+    ///     .on_skipped(move |s| seen.lock().unwrap().push(s.clone()))
+    ///     .map(|chunk| chunk.packets().count())?;
+    /// assert_eq!(packets.iter().sum::<usize>(), 999);
+    /// let skipped = skipped.lock().unwrap();
+    /// assert_eq!(skipped.len(), 1);
+    /// assert_eq!(skipped[0].packet, 501);
+    /// # Ok::<(), pcap_parallel::Error>(())
+    /// ```
+    pub fn on_skipped(mut self, f: impl FnMut(&Skipped) + Send + 'static) -> Self {
+        self.on_skipped = Some(Box::new(f));
         self
     }
 
@@ -471,13 +545,14 @@ impl Capture {
     /// the chunk, and the other chunks go on (unless [`Capture::fail_fast`]).
     /// A broken input ends the run after every complete packet before the
     /// fault was delivered; the error is in [`Report::input_error`].
-    pub fn run<R, F, D>(self, f: F, mut deliver: D) -> Report
+    pub fn run<R, F, D>(mut self, f: F, mut deliver: D) -> Report
     where
         R: Send,
         F: Fn(&Chunk) -> std::result::Result<R, BoxError> + Sync,
         D: FnMut(ChunkResult<R>),
     {
         let workers = self.workers.max(1);
+        let mut on_skipped = self.on_skipped.take();
         let stop = AtomicBool::new(false);
         let cancel = self.cancel.clone();
         let cancelled = || {
@@ -489,7 +564,7 @@ impl Capture {
         let in_flight = 2 * workers + 2;
         let mut report = Report::empty(None);
         if let Err(e) = self.split.validate() {
-            report.input_error = Some(Error::InvalidOption(e));
+            report.input_error = Some(e);
             return report;
         }
         let (chunk_tx, chunk_rx) = bounded::<Chunk>(workers);
@@ -524,35 +599,33 @@ impl Capture {
             }
             let _guard = StopOnDrop(stop);
             let producer = s.spawn(move || {
-                let filter = self.filter.clone();
-                let filter_error: std::cell::Cell<Option<Error>> = std::cell::Cell::new(None);
-                let send = |mut chunk: Chunk| -> bool {
-                    if let Some(f) = &filter {
-                        // The expression must suit every link type the chunk holds.
-                        if let Err(e) = chunk
-                            .link_types_described()
-                            .into_iter()
-                            .try_for_each(|(lt, e)| f.program(lt, e).map(|_| ()))
-                        {
-                            filter_error.set(Some(Error::Filter(e)));
-                            return false;
-                        }
-                        chunk.filter = Some(f.clone());
-                    }
+                let (mut admission, cut_limit) =
+                    Admission::new(self.filter.clone(), self.max_packets);
+                let send = |chunk: Chunk| -> bool {
+                    let (chunk, more) = match admission.admit(chunk) {
+                        Verdict::Next(chunk) => (chunk, true),
+                        Verdict::Last(chunk) => (chunk, false),
+                        Verdict::Refuse => return false,
+                    };
                     loop {
                         if cancelled() {
                             return false;
                         }
                         match tok_rx.recv_timeout(Duration::from_millis(50)) {
-                            Ok(()) => return chunk_tx.send(chunk).is_ok(),
+                            Ok(()) => return chunk_tx.send(chunk).is_ok() && more,
                             Err(RecvTimeoutError::Timeout) => continue,
                             Err(RecvTimeoutError::Disconnected) => return false,
                         }
                     }
                 };
-                let mut produced = self.produce(workers, send);
-                if let Some(e) = filter_error.take() {
+                let mut produced = self.produce(workers, cut_limit, send);
+                if let Some(e) = admission.error.take() {
                     produced.error = Some(e);
+                }
+                if let Some(at) = admission.limit_at {
+                    // Enough packets: what follows them is not part of the run.
+                    produced.error = None;
+                    produced.skipped.retain(|k| k.offset < at);
                 }
                 produced
             });
@@ -597,7 +670,7 @@ impl Capture {
             let mut next = 0usize;
             let mut emit = |(r, bytes): (ChunkResult<R>, u64), report: &mut Report| {
                 report.chunks += 1;
-                report.packets += r.packet_count;
+                report.packets_read += r.packet_count;
                 report.bytes += bytes;
                 if r.result.is_err() {
                     report.failed_chunks += 1;
@@ -646,6 +719,9 @@ impl Capture {
         if report.input_error.is_none() && self_cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             report.input_error = Some(Error::Cancelled);
         }
+        if let Some(f) = &mut on_skipped {
+            report.skipped.iter().for_each(f);
+        }
         report
     }
 }
@@ -659,9 +735,14 @@ struct Produced {
 }
 
 impl Capture {
-    /// Cuts the chunks and hands each to `send`, in order; stops when `send`
-    /// returns false.
-    fn produce(self, workers: usize, mut send: impl FnMut(Chunk) -> bool) -> Produced {
+    /// Cuts the chunks, at most `max_packets` packets of them, and hands
+    /// each to `send`, in order; stops when `send` returns false.
+    fn produce(
+        self,
+        workers: usize,
+        max_packets: Option<u64>,
+        mut send: impl FnMut(Chunk) -> bool,
+    ) -> Produced {
         let mut produced = Produced {
             redone: 0,
             segments: 0,
@@ -671,10 +752,10 @@ impl Capture {
         let Capture {
             name,
             input,
+            compression,
             format,
             head,
             split,
-            max_packets,
             limits,
             segment_len,
             on_error,
@@ -724,7 +805,8 @@ impl Capture {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            produced.error = Some(e);
+                            produced.error =
+                                Some(blame_compressed_data(e, compression, || cutter.drain()));
                             break;
                         }
                     }
@@ -773,6 +855,8 @@ impl Capture {
         produced.redone = plan.redone;
         produced.skipped = plan.skipped;
         produced.segments = plan.segments;
+        let limit_reached =
+            max_packets.is_some_and(|m| plan.chunks.iter().map(|c| c.packets).sum::<u64>() >= m);
         for (index, spec) in plan.chunks.into_iter().enumerate() {
             let chunk = Chunk {
                 index,
@@ -790,9 +874,11 @@ impl Capture {
             }
         }
         produced.error = match (plan.fault, spool_error) {
-            // The spooled data ends where decompression failed: report that.
-            (Some((_, _, f)), Some(e)) if f.is_truncation() => Some(e),
-            (None, Some(e)) if max_packets.is_none() => Some(e),
+            // The spooled data ends where decompression failed, and what
+            // came before a decompression failure cannot be vouched for:
+            // report that.
+            (Some((_, _, f)), Some(e)) if f.is_truncation() || is_decompression(&e) => Some(e),
+            (None, Some(e)) if !limit_reached => Some(e),
             (Some((offset, packet, fault)), _) => Some(Error::Format(FormatError {
                 name,
                 offset: offset as u64,
@@ -802,6 +888,29 @@ impl Capture {
             _ => None,
         };
         produced
+    }
+}
+
+/// True for errors of the compressed data (not of the capture in it).
+fn is_decompression(e: &Error) -> bool {
+    matches!(e, Error::Decompress { .. } | Error::ZstdWindow { .. })
+}
+
+/// A fault found in the capture inside a compressed stream may be the
+/// visible effect of damaged compressed data whose check (gzip's CRC at the
+/// end of a member, say) comes later: the stream is decoded to its end
+/// (`drain`), and a decompression error found there is reported instead.
+fn blame_compressed_data(
+    fault: Error,
+    compression: Compression,
+    drain: impl FnOnce() -> Option<Error>,
+) -> Error {
+    if compression == Compression::None || !matches!(fault, Error::Format(_)) {
+        return fault;
+    }
+    match drain() {
+        Some(e) if is_decompression(&e) => e,
+        _ => fault,
     }
 }
 

@@ -7,6 +7,22 @@
 //!
 //! [`Fault`] describes *what* is wrong with a record or block and is shared by
 //! the pcap and pcapng readers; [`FormatError`] adds *where*.
+//!
+//! Every message is complete on its own: [`Error`]'s `Display` includes the
+//! underlying error (an OS error, a decompressor's), which is therefore not
+//! also returned by `source()`, so that error reporters that print the
+//! chain (`anyhow`'s `{:#}`, `eyre`) do not print it twice. `Debug`, which
+//! `fn main() -> Result<(), Error>` prints, is the same message; `{:#?}`
+//! shows the structure.
+//!
+//! ```
+//! # use pcap_parallel::Capture;
+//! let e = Capture::open("/nonexistent.pcap").unwrap_err();
+//! assert_eq!(e.to_string(), "/nonexistent.pcap: No such file or directory (os error 2)");
+//! assert_eq!(format!("{e:?}"), e.to_string());
+//! assert!(std::error::Error::source(&e).is_none());
+//! assert!(format!("{e:#?}").starts_with("Io {"));
+//! ```
 
 use std::fmt;
 use std::io;
@@ -16,16 +32,15 @@ use std::ops::Range;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while opening or processing a capture.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum Error {
     /// Reading the input failed (not found, permission denied, broken pipe, ...).
-    #[error("{name}: {source}")]
+    #[error("{name}: {error}")]
     Io {
         /// The input's name (its path, or `-` for standard input).
         name: String,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// The underlying error (part of the message, not a `source()`).
+        error: io::Error,
     },
 
     /// The first bytes are neither a pcap nor a pcapng magic number, nor a
@@ -44,7 +59,7 @@ pub enum Error {
 
     /// The compressed stream is corrupt or cut short.
     #[error(
-        "{name}: {compression} data is corrupt or truncated after {offset} decompressed bytes{}: {source}",
+        "{name}: {compression} data is corrupt or truncated after {offset} decompressed bytes{}: {error}",
         compressed_offset.map(|o| format!(" (compressed offset {o})")).unwrap_or_default()
     )]
     Decompress {
@@ -56,9 +71,23 @@ pub enum Error {
         offset: u64,
         /// Compressed bytes consumed before the error, where known.
         compressed_offset: Option<u64>,
-        /// The decompressor's own error.
-        #[source]
-        source: io::Error,
+        /// The decompressor's own error (part of the message, not a `source()`).
+        error: io::Error,
+    },
+
+    /// A zstd frame asks for a larger window than
+    /// [`crate::Decoding::max_zstd_window`] allows: decoding it would hold
+    /// that much decoded data in memory. Raise the limit to read it.
+    #[error(
+        "{name}: {window}, after {offset} decompressed bytes (raise Decoding::max_zstd_window to read it)"
+    )]
+    ZstdWindow {
+        /// The input's name.
+        name: String,
+        /// The frame's window, the limit, and where the frame starts.
+        window: crate::WindowTooLarge,
+        /// Decompressed bytes delivered before the frame.
+        offset: u64,
     },
 
     /// User code failed on one chunk.
@@ -79,10 +108,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(name: &str, source: io::Error) -> Self {
+    pub(crate) fn io(name: &str, error: io::Error) -> Self {
         Error::Io {
             name: name.to_string(),
-            source,
+            error,
         }
     }
 
@@ -90,9 +119,60 @@ impl Error {
     pub fn offset(&self) -> Option<u64> {
         match self {
             Error::Format(e) => Some(e.offset),
-            Error::Decompress { offset, .. } => Some(*offset),
+            Error::Decompress { offset, .. } | Error::ZstdWindow { offset, .. } => Some(*offset),
             Error::Chunk(c) => Some(c.range.start),
             _ => None,
+        }
+    }
+}
+
+/// The message, as `Display` gives it (what `fn main() -> Result<(), Error>`
+/// prints); the alternate form `{:#?}` shows the variant and its fields.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            Error::Io { name, error } => f
+                .debug_struct("Io")
+                .field("name", name)
+                .field("error", error)
+                .finish(),
+            Error::UnknownFormat { name, magic } => f
+                .debug_struct("UnknownFormat")
+                .field("name", name)
+                .field("magic", magic)
+                .finish(),
+            Error::Format(e) => f.debug_tuple("Format").field(e).finish(),
+            Error::Decompress {
+                name,
+                compression,
+                offset,
+                compressed_offset,
+                error,
+            } => f
+                .debug_struct("Decompress")
+                .field("name", name)
+                .field("compression", compression)
+                .field("offset", offset)
+                .field("compressed_offset", compressed_offset)
+                .field("error", error)
+                .finish(),
+            Error::ZstdWindow {
+                name,
+                window,
+                offset,
+            } => f
+                .debug_struct("ZstdWindow")
+                .field("name", name)
+                .field("window", window)
+                .field("offset", offset)
+                .finish(),
+            Error::Chunk(e) => f.debug_tuple("Chunk").field(e).finish(),
+            Error::Filter(e) => f.debug_tuple("Filter").field(e).finish(),
+            Error::InvalidOption(o) => f.debug_tuple("InvalidOption").field(o).finish(),
+            Error::Cancelled => f.write_str("Cancelled"),
         }
     }
 }
@@ -313,9 +393,10 @@ pub struct Skipped {
 
 impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = if self.len == 1 { "byte" } else { "bytes" };
         write!(
             f,
-            "skipped {} bytes at byte {} (before packet {}): {}",
+            "skipped {} {unit} at byte {} (before packet {}): {}",
             self.len, self.offset, self.packet, self.fault
         )
     }
@@ -329,8 +410,7 @@ pub struct ChunkFailure {
     pub index: usize,
     /// The chunk's byte range in the (decompressed) input.
     pub range: Range<u64>,
-    /// What happened.
-    #[source]
+    /// What happened (part of the message, not a `source()`).
     pub cause: ChunkFailureCause,
 }
 

@@ -8,6 +8,7 @@
 //!
 //! assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
 //! assert_eq!(Compression::detect(&[0xd4, 0xc3, 0xb2, 0xa1]), Compression::None);
+//! assert_eq!(Compression::detect(&[0x02, 0x21, 0x4c, 0x18]), Compression::Lz4); // lz4 -l
 //!
 //! let f = CaptureFormat::detect(&[0xa1, 0xb2, 0x3c, 0x4d]).unwrap();
 //! assert_eq!(f, CaptureFormat::Pcap { variant: PcapVariant::Nanosecond, endian: Endian::Big });
@@ -84,7 +85,7 @@ pub enum Compression {
     Xz,
     /// Zstandard, one or several frames.
     Zstd,
-    /// LZ4 frame format, one or several frames.
+    /// LZ4, one or several frames, or the legacy format (`lz4 -l`).
     Lz4,
 }
 
@@ -105,7 +106,10 @@ impl Compression {
         {
             // A zstd frame, or a skippable frame (pzstd starts with one).
             Compression::Zstd
-        } else if head.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        } else if head.starts_with(&[0x04, 0x22, 0x4d, 0x18])
+            || head.starts_with(&[0x02, 0x21, 0x4c, 0x18])
+        {
+            // An LZ4 frame, or a legacy stream (`lz4 -l`).
             Compression::Lz4
         } else {
             Compression::None

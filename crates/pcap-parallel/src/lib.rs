@@ -18,7 +18,7 @@
 //!
 //! ## How it works
 //!
-//! * [`format`]: the compression and capture format are told by magic
+//! * [`format`](mod@format): the compression and capture format are told by magic
 //!   bytes, never by the file name.
 //! * `source`: a plain file is memory-mapped; compressed input and standard
 //!   input are streamed through a bounded buffer, decompressed on a thread of
@@ -36,6 +36,7 @@
 //! Every complete packet before a fault in the input is delivered; then the
 //! error names the input, the byte offset and the packet number ([`error`]).
 
+mod admission;
 pub mod chunk;
 mod chunker;
 pub mod decode;
@@ -56,8 +57,10 @@ mod streaming;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
+pub use decompress::{Decoding, WindowTooLarge};
 pub use engine::{BoxError, Capture, ChunkResult, OnError, Progress, Report, default_workers};
 pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
+pub use filter::{Filter, FilterError};
 pub use flow::{FlowKey, Flows};
 pub use format::{CaptureFormat, Compression, Endian, PcapVariant};
 pub use packet::{LinkType, Packet, Timestamp};

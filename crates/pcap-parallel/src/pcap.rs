@@ -3,7 +3,7 @@
 //! A record is `[ts_sec][ts_frac][caplen][origlen]` (16 bytes; 24 in the
 //! "modified" variant, whose extra fields are kept but not interpreted)
 //! followed by `caplen` bytes of packet data. Nothing marks where a record
-//! starts, which is why [`crate::resync`] exists.
+//! starts, which is why the `resync` module exists.
 //!
 //! All parsing here is zero-copy and checked: every length is compared with
 //! the bytes at hand before it is used, and a captured length above the

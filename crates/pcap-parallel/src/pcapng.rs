@@ -9,7 +9,7 @@
 //! statistics, decryption secrets, custom, unknown) is carried through
 //! untouched.
 //!
-//! [`read_block`] checks a block's framing and fixed fields; what depends on
+//! `read_block` checks a block's framing and fixed fields; what depends on
 //! the section (which interfaces exist) is checked by the walker.
 
 use std::sync::Arc;

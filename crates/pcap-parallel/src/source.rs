@@ -9,15 +9,16 @@
 //! process earlier chunks.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 
 use crossbeam_channel::{Receiver, bounded};
 
-use crate::decompress;
+use crate::decompress::parallel::{Dispatcher, FileSource, MemSource, RangeReader, Source};
+use crate::decompress::{self, Decoding};
 use crate::error::{Error, Result};
 use crate::format::Compression;
 
@@ -38,9 +39,9 @@ pub(crate) enum Input {
 }
 
 /// Counts bytes pulled through a reader, for progress and error offsets.
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
+pub(crate) struct Counting<R> {
+    pub inner: R,
+    pub count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -83,7 +84,18 @@ impl StreamFailure {
                 .expect("checked")
                 .downcast::<StreamFailure>()
                 .expect("checked");
-            if f.compression == Compression::None {
+            let window = f
+                .source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<decompress::WindowTooLarge>())
+                .copied();
+            if let Some(window) = window {
+                Error::ZstdWindow {
+                    name: name.to_string(),
+                    window,
+                    offset: f.offset,
+                }
+            } else if f.compression == Compression::None {
                 Error::io(name, f.source)
             } else {
                 Error::Decompress {
@@ -91,7 +103,7 @@ impl StreamFailure {
                     compression: f.compression,
                     offset: f.offset,
                     compressed_offset: f.compressed_offset,
-                    source: f.source,
+                    error: f.source,
                 }
             }
         } else {
@@ -110,6 +122,9 @@ pub(crate) struct StreamReader {
     pub consumed: Arc<AtomicU64>,
     /// Size of the compressed file, where known.
     pub input_len: Option<u64>,
+    /// Threads decoding it, where it is decoded in parallel; the capture
+    /// sets it to its worker count.
+    pub decode_threads: Option<Arc<AtomicUsize>>,
     done: bool,
 }
 
@@ -157,24 +172,72 @@ impl Read for StreamReader {
     }
 }
 
-/// Starts the thread that reads (and decompresses) `raw` into blocks;
-/// progress counts the raw bytes.
+/// Starts the thread that reads (and decompresses) `raw` into blocks,
+/// sequentially; progress counts the raw bytes.
 fn spawn_stream(
     raw: Box<dyn Read + Send>,
     compression: Compression,
     input_len: Option<u64>,
+    options: &Decoding,
 ) -> io::Result<StreamReader> {
     let consumed = Arc::new(AtomicU64::new(0));
     let counting = Box::new(Counting {
         inner: raw,
         count: consumed.clone(),
     });
-    spawn_decoded(
-        decompress::decoder(counting, compression)?,
-        compression,
+    let reader = decompress::decoder(counting, compression, options, 0)?;
+    let count = consumed.clone();
+    spawn_producer(
+        move |tx, spent_rx| {
+            pump(
+                reader,
+                compression,
+                0,
+                || count.load(Ordering::Relaxed),
+                &tx,
+                &spent_rx,
+            )
+        },
         consumed,
         input_len,
     )
+}
+
+/// Starts the decoding of a compressed input that can be read at any
+/// offset: in parallel where its format lets independent units be found
+/// (see [`decompress::parallel`]), else sequentially.
+fn spawn_seekable(
+    src: Arc<dyn Source>,
+    compression: Compression,
+    options: &Decoding,
+) -> io::Result<StreamReader> {
+    let len = src.len();
+    let Some(planner) = decompress::planner(src.clone(), compression, options) else {
+        let raw = Box::new(RangeReader::new(src, 0..len));
+        return spawn_stream(raw, compression, Some(len), options);
+    };
+    let consumed = Arc::new(AtomicU64::new(0));
+    let threads = Arc::new(AtomicUsize::new(
+        options
+            .threads
+            .unwrap_or_else(crate::engine::default_workers),
+    ));
+    let dispatcher = Dispatcher {
+        src,
+        compression,
+        options: options.clone(),
+        threads: threads.clone(),
+        consumed: consumed.clone(),
+    };
+    let mut stream = spawn_producer(
+        move |tx, spent_rx| dispatcher.run(planner, tx, spent_rx),
+        consumed,
+        Some(len),
+    )?;
+    if options.threads.is_none() {
+        stream.decode_threads = Some(threads);
+    }
+    Ok(stream)
 }
 
 /// Where a block-producing thread sends decoded blocks, in order.
@@ -202,76 +265,73 @@ pub(crate) fn spawn_producer(
         pos: 0,
         consumed,
         input_len,
+        decode_threads: None,
         done: false,
     })
 }
 
-/// Starts the thread that reads an already decoding `reader` into blocks.
-fn spawn_decoded(
+/// Reads an already decoding `reader` into blocks and sends them, until it
+/// ends, fails (the failure is sent, with the decompressed offset counted
+/// from `produced` and the compressed offset from `compressed_pos`), or
+/// the reader hangs up.
+pub(crate) fn pump(
     mut reader: Box<dyn Read + Send>,
     compression: Compression,
-    consumed: Arc<AtomicU64>,
-    input_len: Option<u64>,
-) -> io::Result<StreamReader> {
-    let count = consumed.clone();
-    spawn_producer(
-        move |tx, spent_rx| {
-            let mut produced = 0u64;
-            loop {
-                let mut block = match spent_rx.try_recv() {
-                    Ok(mut b) => {
-                        // Initialised already: no need to zero it again.
-                        b.truncate(BLOCK_LEN);
-                        b.resize(BLOCK_LEN, 0);
-                        b
-                    }
-                    Err(_) => vec![0u8; BLOCK_LEN],
-                };
-                let mut filled = 0;
-                let result = loop {
-                    match reader.read(&mut block[filled..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            filled += n;
-                            if filled == block.len() {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                block.truncate(filled);
-                produced += filled as u64;
-                if filled > 0 && tx.send(Ok(block)).is_err() {
-                    return; // the reader hung up
-                }
-                match result {
-                    Ok(()) if filled == 0 => return,
-                    Ok(()) => {}
-                    Err(source) => {
-                        let _ = tx.send(Err(StreamFailure {
-                            compression,
-                            offset: produced,
-                            compressed_offset: (compression != Compression::None)
-                                .then(|| count.load(Ordering::Relaxed)),
-                            source,
-                        }));
-                        return;
-                    }
-                }
+    mut produced: u64,
+    compressed_pos: impl Fn() -> u64,
+    tx: &BlockSender,
+    spent_rx: &Receiver<Vec<u8>>,
+) {
+    loop {
+        let mut block = match spent_rx.try_recv() {
+            Ok(mut b) => {
+                // Initialised already: no need to zero it again.
+                b.truncate(BLOCK_LEN);
+                b.resize(BLOCK_LEN, 0);
+                b
             }
-        },
-        consumed,
-        input_len,
-    )
+            Err(_) => vec![0u8; BLOCK_LEN],
+        };
+        let mut filled = 0;
+        let result = loop {
+            match reader.read(&mut block[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == block.len() {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        block.truncate(filled);
+        produced += filled as u64;
+        if filled > 0 && tx.send(Ok(block)).is_err() {
+            return; // the reader hung up
+        }
+        match result {
+            Ok(()) if filled == 0 => return,
+            Ok(()) => {}
+            Err(source) => {
+                let _ = tx.send(Err(StreamFailure {
+                    compression,
+                    offset: produced,
+                    compressed_offset: (compression != Compression::None).then(&compressed_pos),
+                    source,
+                }));
+                return;
+            }
+        }
+    }
 }
 
 /// Opens `path` (`-` for standard input) and detects its compression.
-pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
+pub(crate) fn open(path: &Path, options: &Decoding) -> Result<(Input, Compression)> {
     let name = path.display().to_string();
     if path.as_os_str() == "-" {
-        return from_reader(Box::new(io::stdin()), &name);
+        return from_reader(Box::new(io::stdin()), &name, options);
     }
     let file = File::open(path).map_err(|e| Error::io(&name, e))?;
     let meta = file.metadata().map_err(|e| Error::io(&name, e))?;
@@ -280,7 +340,7 @@ pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
     let compression = Compression::detect(&head[..got]);
     if !meta.is_file() {
         // A FIFO or character device: its bytes can be read only once.
-        return from_reader(Box::new(file), &name);
+        return from_reader(Box::new(file), &name, options);
     }
     if compression == Compression::None {
         if meta.len() == 0 {
@@ -293,10 +353,10 @@ pub(crate) fn open(path: &Path) -> Result<(Input, Compression)> {
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&name, e))?;
         return Ok((Input::Whole(Arc::new(map)), compression));
     }
-    let stream = spawn_stream(
-        Box::new(BufReader::with_capacity(1 << 16, file)),
+    let stream = spawn_seekable(
+        Arc::new(FileSource::new(file, meta.len())),
         compression,
-        Some(meta.len()),
+        options,
     )
     .map_err(|e| Error::io(&name, e))?;
     Ok((Input::Stream(stream), compression))
@@ -318,15 +378,13 @@ fn read_at_most(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Bytes held in memory (for tests and for callers that have them already).
-pub(crate) fn from_bytes(bytes: Bytes) -> Result<(Input, Compression)> {
+pub(crate) fn from_bytes(bytes: Bytes, options: &Decoding) -> Result<(Input, Compression)> {
     let compression = Compression::detect(&(*bytes).as_ref()[..(*bytes).as_ref().len().min(8)]);
     if compression == Compression::None {
         return Ok((Input::Whole(bytes), compression));
     }
-    let reader = Box::new(io::Cursor::new(ArcBytes(bytes.clone())));
-    let len = (*bytes).as_ref().len() as u64;
-    let stream =
-        spawn_stream(reader, compression, Some(len)).map_err(|e| Error::io("<memory>", e))?;
+    let stream = spawn_seekable(Arc::new(MemSource(bytes)), compression, options)
+        .map_err(|e| Error::io("<memory>", e))?;
     Ok((Input::Stream(stream), compression))
 }
 
@@ -334,20 +392,14 @@ pub(crate) fn from_bytes(bytes: Bytes) -> Result<(Input, Compression)> {
 pub(crate) fn from_reader(
     reader: Box<dyn Read + Send>,
     name: &str,
+    options: &Decoding,
 ) -> Result<(Input, Compression)> {
     let (head, reader) =
         read_head(reader, Compression::MAGIC_LEN).map_err(|e| Error::io(name, e))?;
     let compression = Compression::detect(&head);
-    let stream = spawn_stream(reader, compression, None).map_err(|e| Error::io(name, e))?;
+    let stream =
+        spawn_stream(reader, compression, None, options).map_err(|e| Error::io(name, e))?;
     Ok((Input::Stream(stream), compression))
-}
-
-struct ArcBytes(Bytes);
-
-impl AsRef<[u8]> for ArcBytes {
-    fn as_ref(&self) -> &[u8] {
-        (*self.0).as_ref()
-    }
 }
 
 /// Reads up to `n` leading bytes, and returns them with a reader that

@@ -55,12 +55,22 @@ impl Split {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        match *self {
-            Split::Packets(0) => Err("packets per chunk must be at least 1".into()),
-            Split::Bytes(0) => Err("bytes per chunk must be at least 1".into()),
-            Split::Chunks(0) => Err("the number of chunks must be at least 1".into()),
-            _ => Ok(()),
-        }
+    /// Checks that the split can work: counts and sizes of at least 1.
+    /// [`crate::Capture::run`] checks it too, and ends with this error.
+    ///
+    /// ```
+    /// use pcap_parallel::Split;
+    /// assert!(Split::Chunks(4).validate().is_ok());
+    /// let e = Split::Packets(0).validate().unwrap_err();
+    /// assert_eq!(e.to_string(), "invalid option: packets per chunk must be at least 1");
+    /// ```
+    pub fn validate(&self) -> crate::Result<()> {
+        let problem = match *self {
+            Split::Packets(0) => "packets per chunk must be at least 1",
+            Split::Bytes(0) => "bytes per chunk must be at least 1",
+            Split::Chunks(0) => "the number of chunks must be at least 1",
+            _ => return Ok(()),
+        };
+        Err(crate::Error::InvalidOption(problem.into()))
     }
 }

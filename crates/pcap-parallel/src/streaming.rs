@@ -327,6 +327,14 @@ impl Cutter {
         }
     }
 
+    /// Reads the rest of the input and returns the error that ends it, if
+    /// any: whether the compressed data holding a fault is itself damaged.
+    pub fn drain(&mut self) -> Option<Error> {
+        io::copy(&mut self.reader, &mut io::sink())
+            .err()
+            .map(|e| StreamFailure::into_error(e, &self.name))
+    }
+
     /// What was passed over under the skip policy.
     pub fn skipped(&mut self) -> Vec<Skipped> {
         std::mem::take(&mut self.skipped)

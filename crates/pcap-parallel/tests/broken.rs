@@ -20,7 +20,8 @@ fn status_offset(status: &str) -> Option<u64> {
 #[test]
 fn broken_files_deliver_every_packet_before_the_fault_then_fail() {
     let broken: Vec<Entry> = manifest().into_iter().filter(|e| !e.ok()).collect();
-    assert!(broken.len() >= 9, "the corpus has its broken files");
+    let least = if whole_corpus() { 9 } else { 5 };
+    assert!(broken.len() >= least, "the manifest lists its broken files");
     for e in &broken {
         let bytes = std::fs::read(&e.path).unwrap();
         let status = e.get("parser_status");

@@ -119,7 +119,7 @@ fn ok_entries() -> Vec<Entry> {
 #[test]
 fn every_strategy_and_chunk_count_reproduces_the_fingerprints() {
     let entries = ok_entries();
-    assert!(entries.len() >= 75);
+    assert!(entries.len() >= if whole_corpus() { 75 } else { 20 });
     for e in &entries {
         let bytes = std::fs::read(&e.path).unwrap();
         let expected = reference(e, &bytes);

@@ -83,8 +83,15 @@ fn every_readable_corpus_capture_decodes_as_tshark_does() {
         failures.extend(compare(name, ours, &tshark::frames(path)));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(files.len() > 70, "{} captures", files.len());
-    assert!(with_ip > 100_000, "{with_ip} of {total} packets with IP");
+    if whole_corpus() {
+        assert!(files.len() > 70, "{} captures", files.len());
+        assert!(with_ip > 100_000, "{with_ip} of {total} packets with IP");
+    } else {
+        assert!(
+            files.len() > 10 && with_ip > 1000,
+            "{with_ip} of {total} packets with IP"
+        );
+    }
 }
 
 /// A record to write: timestamp (ns) and frame.
@@ -185,12 +192,13 @@ fn encapsulations_decode_as_tshark_does() {
     }
     // Real GRE: PPTP's enhanced GRE carrying PPP (LCP: the tunnel leads to
     // no IP header, so the outer one stays).
-    let pptp = corpus_dir().join("the-tcpdump-group__tcpdump__pptp.pcap");
-    let inside = decoded(&pptp, gre);
-    failures.extend(compare(
-        "pptp.pcap through GRE",
-        inside,
-        &tshark::frames_at(&pptp, tshark::IpLayer::InsideGre),
-    ));
+    if let Some(pptp) = capture_file("the-tcpdump-group__tcpdump__pptp.pcap") {
+        let inside = decoded(&pptp, gre);
+        failures.extend(compare(
+            "pptp.pcap through GRE",
+            inside,
+            &tshark::frames_at(&pptp, tshark::IpLayer::InsideGre),
+        ));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

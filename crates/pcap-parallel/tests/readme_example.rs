@@ -46,19 +46,17 @@ fn tshark_sources(path: &std::path::Path) -> HashMap<String, u64> {
 
 #[test]
 fn counts_equal_tsharks() {
-    let corpus = common::corpus_dir();
-    let sample =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples/sample.pcap");
+    let sample = common::repo_root().join("samples/sample.pcap");
     let files = [
-        sample,
-        corpus.join("appneta__tcpreplay__test.pcap"),
-        corpus.join("seladb__PcapPlusPlus__sll.pcap"),
-        corpus.join("seladb__PcapPlusPlus__VlanPackets.pcap"),
-        corpus.join("seladb__PcapPlusPlus__http-packets.pcap"),
-        corpus.join("OISF__suricata-verify__tests--decode-sll2-02--input.pcap"),
-        corpus.join("OISF__suricata-verify__tests--smb-length-5770--input.pcap"),
-        corpus.join("seladb__PcapPlusPlus__four_ipv6_http_streams.pcap"),
+        "appneta__tcpreplay__test.pcap",
+        "seladb__PcapPlusPlus__sll.pcap",
+        "seladb__PcapPlusPlus__VlanPackets.pcap",
+        "seladb__PcapPlusPlus__http-packets.pcap",
+        "OISF__suricata-verify__tests--decode-sll2-02--input.pcap",
+        "OISF__suricata-verify__tests--smb-length-5770--input.pcap",
+        "seladb__PcapPlusPlus__four_ipv6_http_streams.pcap",
     ];
+    let files = std::iter::once(sample).chain(files.into_iter().filter_map(common::capture_file));
     for path in files {
         let ours: HashMap<String, u64> = example::count_sources(path.to_str().unwrap())
             .unwrap()

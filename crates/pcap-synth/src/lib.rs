@@ -12,6 +12,10 @@
 //! * about 2% of records truncated as by a 96-byte snapshot length;
 //! * timestamps rising by random gaps, microsecond or nanosecond resolution.
 //!
+//! Any [`Layout`]: pcap or pcapng, either byte order, microsecond or
+//! nanosecond timestamps; a plain [`Format`] is the little-endian,
+//! microsecond layout.
+//!
 //! ```
 //! use pcap_synth::{Format, Synth};
 //! let mut out = Vec::new();
@@ -39,6 +43,88 @@ pub enum Format {
     /// pcapng, little-endian, two Ethernet interfaces (microsecond and
     /// nanosecond resolution), Enhanced Packet Blocks.
     Pcapng,
+}
+
+/// The byte order of a written capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ByteOrder {
+    /// Little-endian, as most captures are written.
+    #[default]
+    Little,
+    /// Big-endian.
+    Big,
+}
+
+impl ByteOrder {
+    fn u16(self, v: u16) -> [u8; 2] {
+        match self {
+            ByteOrder::Little => v.to_le_bytes(),
+            ByteOrder::Big => v.to_be_bytes(),
+        }
+    }
+    fn u32(self, v: u32) -> [u8; 4] {
+        match self {
+            ByteOrder::Little => v.to_le_bytes(),
+            ByteOrder::Big => v.to_be_bytes(),
+        }
+    }
+}
+
+/// Timestamp resolution: of the file (pcap), or of the first interface
+/// (pcapng, whose second interface is always nanosecond).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resolution {
+    /// Microseconds (pcap magic `a1b2c3d4`, pcapng `if_tsresol` 6).
+    #[default]
+    Micro,
+    /// Nanoseconds (pcap magic `a1b23c4d`, pcapng `if_tsresol` 9).
+    Nano,
+}
+
+/// How a capture is laid out.
+///
+/// ```
+/// use pcap_synth::{ByteOrder, Format, Layout, Resolution, Synth};
+/// let layout = Layout { format: Format::Pcap, byte_order: ByteOrder::Big, resolution: Resolution::Nano };
+/// let mut out = Vec::new();
+/// Synth::new(7).write(&mut out, layout, 10).unwrap();
+/// assert_eq!(&out[..4], &[0xa1, 0xb2, 0x3c, 0x4d]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub format: Format,
+    pub byte_order: ByteOrder,
+    pub resolution: Resolution,
+}
+
+impl From<Format> for Layout {
+    /// Little-endian, microsecond timestamps.
+    fn from(format: Format) -> Layout {
+        Layout {
+            format,
+            byte_order: ByteOrder::Little,
+            resolution: Resolution::Micro,
+        }
+    }
+}
+
+impl Layout {
+    /// Every layout: both formats, both byte orders, both resolutions.
+    pub fn all() -> Vec<Layout> {
+        let mut out = Vec::new();
+        for format in [Format::Pcap, Format::Pcapng] {
+            for byte_order in [ByteOrder::Little, ByteOrder::Big] {
+                for resolution in [Resolution::Micro, Resolution::Nano] {
+                    out.push(Layout {
+                        format,
+                        byte_order,
+                        resolution,
+                    });
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What a write produced.
@@ -202,8 +288,13 @@ impl Synth {
     }
 
     /// Writes a capture of `packets` packets.
-    pub fn write<W: Write>(&mut self, out: W, format: Format, packets: u64) -> io::Result<Written> {
-        self.write_until(out, format, |w| w.packets >= packets)
+    pub fn write<W: Write>(
+        &mut self,
+        out: W,
+        layout: impl Into<Layout>,
+        packets: u64,
+    ) -> io::Result<Written> {
+        self.write_until(out, layout.into(), |w| w.packets >= packets)
     }
 
     /// Writes a capture of at least `bytes` bytes (stopping after the packet
@@ -211,24 +302,25 @@ impl Synth {
     pub fn write_bytes<W: Write>(
         &mut self,
         out: W,
-        format: Format,
+        layout: impl Into<Layout>,
         bytes: u64,
     ) -> io::Result<Written> {
-        self.write_until(out, format, |w| w.bytes >= bytes)
+        self.write_until(out, layout.into(), |w| w.bytes >= bytes)
     }
 
     fn write_until<W: Write>(
         &mut self,
         out: W,
-        format: Format,
+        layout: Layout,
         done: impl Fn(&Written) -> bool,
     ) -> io::Result<Written> {
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
         let mut w = Written::default();
-        let header = match format {
-            Format::Pcap => pcap_header(),
-            Format::Pcapng => pcapng_header(),
+        let header = match layout.format {
+            Format::Pcap => pcap_header(layout),
+            Format::Pcapng => pcapng_header(layout),
         };
+        let e = layout.byte_order;
         out.write_all(&header)?;
         w.bytes += header.len() as u64;
         let mut record = Vec::with_capacity(2048);
@@ -240,29 +332,32 @@ impl Synth {
                 frame.len()
             };
             record.clear();
-            match format {
+            let nano = layout.resolution == Resolution::Nano;
+            match layout.format {
                 Format::Pcap => {
-                    record.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
-                    record.extend_from_slice(&(((ts % 1_000_000_000) / 1000) as u32).to_le_bytes());
-                    record.extend_from_slice(&(caplen as u32).to_le_bytes());
-                    record.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                    let frac = ts % 1_000_000_000;
+                    let frac = if nano { frac } else { frac / 1000 };
+                    record.extend_from_slice(&e.u32((ts / 1_000_000_000) as u32));
+                    record.extend_from_slice(&e.u32(frac as u32));
+                    record.extend_from_slice(&e.u32(caplen as u32));
+                    record.extend_from_slice(&e.u32(frame.len() as u32));
                     record.extend_from_slice(&frame[..caplen]);
                 }
                 Format::Pcapng => {
                     let iface = (w.packets % 2) as u32;
-                    let ticks = if iface == 0 { ts / 1000 } else { ts };
+                    let ticks = if iface == 0 && !nano { ts / 1000 } else { ts };
                     let padded = caplen.next_multiple_of(4);
                     let len = (32 + padded) as u32;
-                    record.extend_from_slice(&6u32.to_le_bytes());
-                    record.extend_from_slice(&len.to_le_bytes());
-                    record.extend_from_slice(&iface.to_le_bytes());
-                    record.extend_from_slice(&((ticks >> 32) as u32).to_le_bytes());
-                    record.extend_from_slice(&(ticks as u32).to_le_bytes());
-                    record.extend_from_slice(&(caplen as u32).to_le_bytes());
-                    record.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                    record.extend_from_slice(&e.u32(6));
+                    record.extend_from_slice(&e.u32(len));
+                    record.extend_from_slice(&e.u32(iface));
+                    record.extend_from_slice(&e.u32((ticks >> 32) as u32));
+                    record.extend_from_slice(&e.u32(ticks as u32));
+                    record.extend_from_slice(&e.u32(caplen as u32));
+                    record.extend_from_slice(&e.u32(frame.len() as u32));
                     record.extend_from_slice(&frame[..caplen]);
                     record.resize(record.len() + padded - caplen, 0);
-                    record.extend_from_slice(&len.to_le_bytes());
+                    record.extend_from_slice(&e.u32(len));
                 }
             }
             out.write_all(&record)?;
@@ -274,46 +369,56 @@ impl Synth {
     }
 }
 
-fn pcap_header() -> Vec<u8> {
+fn pcap_header(layout: Layout) -> Vec<u8> {
+    let e = layout.byte_order;
+    let magic = match layout.resolution {
+        Resolution::Micro => 0xa1b2_c3d4u32,
+        Resolution::Nano => 0xa1b2_3c4d,
+    };
     let mut h = Vec::with_capacity(24);
-    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&0i32.to_le_bytes());
-    h.extend_from_slice(&0u32.to_le_bytes());
-    h.extend_from_slice(&65535u32.to_le_bytes());
-    h.extend_from_slice(&1u32.to_le_bytes());
+    h.extend_from_slice(&e.u32(magic));
+    h.extend_from_slice(&e.u16(2));
+    h.extend_from_slice(&e.u16(4));
+    h.extend_from_slice(&e.u32(0)); // thiszone
+    h.extend_from_slice(&e.u32(0)); // sigfigs
+    h.extend_from_slice(&e.u32(65535));
+    h.extend_from_slice(&e.u32(1)); // Ethernet
     h
 }
 
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+fn block(e: ByteOrder, kind: u32, body: &[u8]) -> Vec<u8> {
     let len = (12 + body.len()) as u32;
     let mut b = Vec::with_capacity(len as usize);
-    b.extend_from_slice(&kind.to_le_bytes());
-    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(&e.u32(kind));
+    b.extend_from_slice(&e.u32(len));
     b.extend_from_slice(body);
-    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(&e.u32(len));
     b
 }
 
-fn pcapng_header() -> Vec<u8> {
+fn pcapng_header(layout: Layout) -> Vec<u8> {
+    let e = layout.byte_order;
     let mut shb = Vec::new();
-    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-    shb.extend_from_slice(&1u16.to_le_bytes());
-    shb.extend_from_slice(&0u16.to_le_bytes());
-    shb.extend_from_slice(&(-1i64).to_le_bytes());
-    let mut out = block(0x0a0d_0d0a, &shb);
-    for resol in [6u8, 9] {
+    shb.extend_from_slice(&e.u32(0x1a2b_3c4d));
+    shb.extend_from_slice(&e.u16(1));
+    shb.extend_from_slice(&e.u16(0));
+    shb.extend_from_slice(&[0xff; 8]); // section length: unknown (-1)
+    let mut out = block(e, 0x0a0d_0d0a, &shb);
+    let first = match layout.resolution {
+        Resolution::Micro => 6u8,
+        Resolution::Nano => 9,
+    };
+    for resol in [first, 9] {
         let mut idb = Vec::new();
-        idb.extend_from_slice(&1u16.to_le_bytes()); // Ethernet
-        idb.extend_from_slice(&0u16.to_le_bytes());
-        idb.extend_from_slice(&65535u32.to_le_bytes());
+        idb.extend_from_slice(&e.u16(1)); // Ethernet
+        idb.extend_from_slice(&e.u16(0));
+        idb.extend_from_slice(&e.u32(65535));
         // if_tsresol, then opt_endofopt
-        idb.extend_from_slice(&9u16.to_le_bytes());
-        idb.extend_from_slice(&1u16.to_le_bytes());
+        idb.extend_from_slice(&e.u16(9));
+        idb.extend_from_slice(&e.u16(1));
         idb.extend_from_slice(&[resol, 0, 0, 0]);
         idb.extend_from_slice(&[0, 0, 0, 0]);
-        out.extend_from_slice(&block(1, &idb));
+        out.extend_from_slice(&block(e, 1, &idb));
     }
     out
 }

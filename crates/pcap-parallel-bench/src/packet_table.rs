@@ -4,17 +4,20 @@
 //! size, peak heap.
 //!
 //! ```text
-//! ./target/release/pcap-parallel-bench table [--runs N] [--size 1G] [--prefix 32M]
+//! ./target/release/pcap-parallel-bench --table-only [--sizes 1G] [--runs N]
 //! ```
 //!
 //! tshark takes minutes on the whole capture, so it reads a prefix of it
-//! (the same generator and seed write the first `--prefix` bytes of the same
+//! (the same generator and seed write the first [`PREFIX`] bytes of the same
 //! packets), and the ratio compares time per packet; ours is also measured on
 //! that prefix, in the same run.
 
 use std::path::Path;
 
 use super::{Measure, Opts, Row, measure, s, which};
+
+/// How much of the capture tshark reads.
+pub(crate) const PREFIX: u64 = 32 << 20;
 
 /// The tshark fields that are the table's columns.
 const TSHARK_FIELDS: &[&str] = &[
@@ -176,40 +179,10 @@ pub(crate) fn rows(o: &Opts, pp: &str, label: &str, prefix: u64) -> (Vec<Row>, V
     (rows, notes)
 }
 
-/// `pcap-parallel-bench table ...`: only these rows.
-pub(crate) fn main(pp: &str) {
-    let mut runs = 5;
-    let mut label = "1G".to_string();
-    let mut prefix: u64 = 32 << 20;
-    let mut args = std::env::args().skip(2);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().expect("a value");
-        match a.as_str() {
-            "--runs" => runs = value().parse().expect("--runs N"),
-            "--size" => label = value(),
-            "--prefix" => {
-                prefix = value()
-                    .trim_end_matches('M')
-                    .parse::<u64>()
-                    .expect("--prefix NM")
-                    << 20
-            }
-            _ => {
-                eprintln!("usage: pcap-parallel-bench table [--runs N] [--size 1G] [--prefix 32M]");
-                std::process::exit(2);
-            }
-        }
-    }
-    let bytes = match label.strip_suffix('G') {
-        Some(g) => g.parse::<u64>().expect("a size") << 30,
-        None => label.trim_end_matches('M').parse::<u64>().expect("a size") << 20,
-    };
-    let o = Opts {
-        data: std::path::PathBuf::from("bench/data"),
-        runs,
-        sizes: vec![(label.clone(), bytes)],
-        quick: true,
-    };
+/// `pcap-parallel-bench --table-only [--sizes 1G] [--runs N]`: only these
+/// rows, for the largest size.
+pub(crate) fn main(o: &Opts, pp: &str) {
+    let (label, bytes) = o.sizes[o.sizes.len() - 1].clone();
     let input = o.data.join(format!("{label}.pcap"));
     if !input.exists() {
         eprintln!("generating {}", input.display());
@@ -224,8 +197,8 @@ pub(crate) fn main(pp: &str) {
             .unwrap();
         std::fs::rename(tmp, &input).unwrap();
     }
-    let (rows, notes) = rows(&o, pp, &label, prefix);
-    println!("{}", super::markdown(&rows));
+    let (rows, notes) = rows(o, pp, &label, PREFIX);
+    println!("{}", super::table(&rows));
     for n in notes {
         println!("- {n}");
     }
