@@ -45,6 +45,11 @@ pub struct Common {
     #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
     pub max_caplen: u32,
 
+    /// A pcapng section describing more interfaces than this is damage
+    /// (each costs memory while its section is read).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    pub max_interfaces: u32,
+
     /// The largest window a zstd frame may ask for (zstd keeps that much
     /// decoded data in memory); `zstd --long=31` from a pipe needs 2G.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
@@ -74,9 +79,11 @@ pub struct Chunking {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub bytes: Option<u64>,
 
-    /// This many chunks of about equal size. A stream (standard input, a
-    /// pipe, a compressed file) is first decompressed into a temporary file
-    /// in $TMPDIR, since its length must be known.
+    /// At most K chunks of about equal size: fewer when the input has fewer
+    /// packets (a chunk always holds one) or ends early; damage passed over
+    /// with --on-error skip stays inside a chunk. A stream (standard input,
+    /// a pipe, a compressed file) is first decompressed into a temporary
+    /// file in $TMPDIR, since its length must be known.
     #[arg(long, value_name = "K")]
     pub chunks: Option<usize>,
 

@@ -9,6 +9,7 @@ use clap::Args;
 use pcap_parallel::{CaptureFormat, Chunk};
 
 use crate::args::{Chunking, Common, FlowArgs, Input as InputPath};
+use crate::exec_output::{Out, Spool, Turn, collect_stderr, collect_stdout};
 use crate::run::{self, Bar, Status, UsageError};
 use crate::{errln, streams};
 
@@ -56,11 +57,24 @@ fn stop_group(child: &mut std::process::Child) -> std::io::Result<ExitStatus> {
     }
 }
 
-/// What one run produced.
+/// What one run produced: what is left to print of its standard output
+/// (the rest went straight out while it was its turn), and its standard
+/// error.
 struct RunOutput {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    stdout: Spool,
+    stderr: Spool,
     status: ExitStatus,
+}
+
+/// Why a run could not be made or its output was lost.
+#[derive(Debug)]
+enum RunError {
+    /// Writing the chunk's temporary capture for `{}` failed.
+    TempFile(std::io::Error),
+    /// Starting or waiting for the command failed.
+    Command(std::io::Error),
+    /// Keeping the command's output until its turn failed.
+    Output(std::io::Error),
 }
 
 fn describe(status: &ExitStatus) -> String {
@@ -85,11 +99,12 @@ fn run_one(
     input: Input<'_>,
     command: &[OsString],
     placeholder: bool,
-) -> std::io::Result<RunOutput> {
+    turn: (&Turn, usize),
+) -> Result<RunOutput, RunError> {
     // A chunk given as `{}` lives in a temporary capture until this
     // function returns, and is then removed.
     let temp = match input {
-        Input::Chunk(chunk) if placeholder => Some(chunk_file(chunk)?),
+        Input::Chunk(chunk) if placeholder => Some(chunk_file(chunk).map_err(RunError::TempFile)?),
         _ => None,
     };
     let path = match (&input, &temp) {
@@ -97,8 +112,10 @@ fn run_one(
         (Input::Shard { path, .. }, None) => Some(*path),
         _ => None,
     };
-    let mut child = command_for(&input, command, placeholder.then_some(path).flatten()).spawn()?;
-    supervise(&mut child, input)
+    let mut child = command_for(&input, command, placeholder.then_some(path).flatten())
+        .spawn()
+        .map_err(RunError::Command)?;
+    supervise(&mut child, input, turn)
 }
 
 /// The chunk as a temporary capture file, for `{}`.
@@ -108,7 +125,7 @@ fn chunk_file(chunk: &Chunk) -> std::io::Result<tempfile::NamedTempFile> {
         CaptureFormat::Pcap { .. } => ".pcap",
     };
     let mut f = tempfile::Builder::new()
-        .prefix("pcap-parallel-chunk-")
+        .prefix(&crate::stale::ours(crate::stale::CHUNK_PREFIX))
         .suffix(suffix)
         .tempfile()?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
@@ -165,11 +182,16 @@ fn kept_packets(chunk: &Chunk) -> u64 {
 }
 
 /// Feeds the command its input (when it reads standard input), reads both
-/// its outputs, and waits for it, stopping it if we are interrupted (a
-/// SIGTERM sent to us alone would otherwise leave it running).
-fn supervise(child: &mut std::process::Child, input: Input<'_>) -> std::io::Result<RunOutput> {
+/// its outputs (see [`crate::exec_output`]), and waits for it, stopping it
+/// if we are interrupted (a SIGTERM sent to us alone would otherwise leave
+/// it running).
+fn supervise(
+    child: &mut std::process::Child,
+    input: Input<'_>,
+    turn: (&Turn, usize),
+) -> Result<RunOutput, RunError> {
     let interrupted = crate::run::interrupt_flag();
-    let (stdout, stderr, status) = std::thread::scope(|s| -> std::io::Result<_> {
+    let (stdout, stderr, status) = std::thread::scope(|s| -> Result<_, RunError> {
         if let Some(mut stdin) = child.stdin.take() {
             s.spawn(move || {
                 // A command may stop reading early (`head`): not an error of ours.
@@ -180,24 +202,27 @@ fn supervise(child: &mut std::process::Child, input: Input<'_>) -> std::io::Resu
                 };
             });
         }
-        let out = read_all(s, child.stdout.take().expect("piped"));
-        let err = read_all(s, child.stderr.take().expect("piped"));
+        let out = child.stdout.take().expect("piped");
+        let err = child.stderr.take().expect("piped");
+        let out = s.spawn(move || collect_stdout(out, turn.1, turn.0));
+        let err = s.spawn(move || collect_stderr(err));
         let mut pause = std::time::Duration::from_micros(100);
         let status = loop {
-            if let Some(status) = child.try_wait()? {
+            if let Some(status) = child.try_wait().map_err(RunError::Command)? {
                 break status;
             }
             if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
-                break stop_group(child)?;
+                break stop_group(child).map_err(RunError::Command)?;
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(std::time::Duration::from_millis(10));
         };
-        Ok((
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default(),
-            status,
-        ))
+        let joined = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<Spool>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("output reader panicked")))
+                .map_err(RunError::Output)
+        };
+        Ok((joined(out)?, joined(err)?, status))
     })?;
     Ok(RunOutput {
         stdout,
@@ -206,26 +231,27 @@ fn supervise(child: &mut std::process::Child, input: Input<'_>) -> std::io::Resu
     })
 }
 
-/// Reads `pipe` to its end on a thread of `scope`.
-fn read_all<'s>(
-    scope: &'s std::thread::Scope<'s, '_>,
-    mut pipe: impl std::io::Read + Send + 's,
-) -> std::thread::ScopedJoinHandle<'s, Vec<u8>> {
-    scope.spawn(move || {
-        let mut v = Vec::new();
-        let _ = pipe.read_to_end(&mut v);
-        v
-    })
-}
-
 /// Runs the command on one input; a failed run keeps what it printed.
 fn attempt(
     input: Input<'_>,
     command: &[OsString],
     placeholder: bool,
+    turn: (&Turn, usize),
 ) -> Result<RunOutput, pcap_parallel::BoxError> {
-    let out = run_one(input, command, placeholder)
-        .map_err(|e| format!("could not run {}: {e}", command[0].to_string_lossy()))?;
+    let name = command[0].to_string_lossy();
+    let tmp = std::env::temp_dir();
+    let out = run_one(input, command, placeholder, turn).map_err(|e| match e {
+        RunError::TempFile(e) => format!(
+            "could not write the chunk's temporary capture for {{}} (in {}): {e}",
+            tmp.display()
+        ),
+        RunError::Command(e) => format!("could not run {name}: {e}"),
+        RunError::Output(e) => format!(
+            "the output of {name} was lost: it could not be kept in a temporary file (in {}) \
+             until its turn: {e}",
+            tmp.display()
+        ),
+    })?;
     if out.status.success() {
         Ok(out)
     } else {
@@ -233,25 +259,35 @@ fn attempt(
     }
 }
 
-/// Prints a run's output: standard output whole, standard error line by
-/// line behind the chunk's label.
-fn print(out: &RunOutput, label: &str) {
-    streams::write_out(&out.stdout);
+/// Prints what is left of a run's output (its turn has come): standard
+/// output whole, standard error line by line behind the chunk's label.
+fn print(out: &mut RunOutput, label: &str) {
+    // Our writes are checked in `streams`; a spool that cannot be read
+    // back is reported like any failed write there.
+    let _ = out.stdout.drain_to(&mut Out);
     streams::flush();
-    for line in out.stderr.split_inclusive(|&b| b == b'\n') {
+    let Ok(mut lines) = out.stderr.reader() else {
+        return;
+    };
+    let mut line = Vec::new();
+    while let Ok(n) = std::io::BufRead::read_until(&mut lines, b'\n', &mut line) {
+        if n == 0 {
+            break;
+        }
         let mut labelled = Vec::with_capacity(label.len() + line.len() + 1);
         labelled.extend_from_slice(label.as_bytes());
-        labelled.extend_from_slice(line);
+        labelled.extend_from_slice(&line);
         if !line.ends_with(b"\n") {
             labelled.push(b'\n');
         }
         streams::write_err(&labelled);
+        line.clear();
     }
 }
 
 /// Prints a failed run's output and says what went wrong.
-fn failure_text(e: &pcap_parallel::BoxError, label: &str) -> String {
-    match e.downcast_ref::<FailedRun>() {
+fn failure_text(e: &mut pcap_parallel::BoxError, label: &str) -> String {
+    match e.downcast_mut::<FailedRun>() {
         Some(FailedRun(out)) => {
             print(out, label);
             describe(&out.status)
@@ -267,8 +303,14 @@ fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::R
     let workers = capture.worker_count();
     let (capture, bar) = Bar::attach(capture, &args.common, "exec");
     let dir = tempfile::Builder::new()
-        .prefix("pcap-parallel-shards-")
-        .tempdir()?;
+        .prefix(&crate::stale::ours(crate::stale::SHARDS_PREFIX))
+        .tempdir()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "could not make a temporary directory for the shards in {}: {e}",
+                std::env::temp_dir().display()
+            )
+        })?;
     let files = pcap_parallel::output::ShardFiles::new(dir.path(), "shard");
     let (names, mut report) = capture
         .flows(shards)
@@ -298,12 +340,13 @@ fn run_on_files(
     placeholder: bool,
 ) -> Vec<String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = crossbeam_channel::unbounded();
+    let turn = Turn::default();
+    let (tx, rx) = crossbeam_channel::bounded(2 * workers + 2);
     let mut failures = Vec::new();
     std::thread::scope(|s| {
         for _ in 0..workers.min(names.len()).max(1) {
             let tx = tx.clone();
-            let next = &next;
+            let (next, turn) = (&next, &turn);
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -316,7 +359,8 @@ fn run_on_files(
                         path: &names[i],
                         index: i,
                     };
-                    if tx.send((i, attempt(shard, command, placeholder))).is_err() {
+                    let r = attempt(shard, command, placeholder, (turn, i));
+                    if tx.send((i, r)).is_err() {
                         break;
                     }
                 }
@@ -330,9 +374,12 @@ fn run_on_files(
             while let Some(r) = pending.remove(&want) {
                 let label = format!("[shard {want}] ");
                 match r {
-                    Ok(out) => print(&out, &label),
-                    Err(e) => failures.push(format!("shard {want}: {}", failure_text(&e, &label))),
+                    Ok(mut out) => print(&mut out, &label),
+                    Err(mut e) => {
+                        failures.push(format!("shard {want}: {}", failure_text(&mut e, &label)))
+                    }
                 }
+                turn.pass(want);
                 want += 1;
             }
         }
@@ -341,6 +388,10 @@ fn run_on_files(
 }
 
 pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
+    // What runs that were killed left in $TMPDIR.
+    let tmp = std::env::temp_dir();
+    crate::stale::remove_stale(&tmp, crate::stale::CHUNK_PREFIX);
+    crate::stale::remove_stale(&tmp, crate::stale::SHARDS_PREFIX);
     let placeholder = args.command[1..]
         .iter()
         .any(|a| a.to_string_lossy().contains("{}"));
@@ -356,15 +407,27 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
     let command = &args.command;
     let mut failures: Vec<String> = Vec::new();
     let mut runs = 0usize;
+    let turn = Turn::default();
     let mut report = capture.run(
-        |chunk| attempt(Input::Chunk(chunk), command, placeholder),
+        |chunk| {
+            // A chunk without packets (an input that holds none) runs nothing.
+            if chunk.packet_count() == 0 {
+                return Ok(None);
+            }
+            let input = Input::Chunk(chunk);
+            attempt(input, command, placeholder, (&turn, chunk.index())).map(Some)
+        },
         |r| {
-            runs += 1;
             let label = format!("[chunk {}] ", r.index);
             match r.result {
-                Ok(out) => print(&out, &label),
-                Err(failure) => {
-                    let what = match &failure.cause {
+                Ok(None) => {}
+                Ok(Some(mut out)) => {
+                    runs += 1;
+                    print(&mut out, &label);
+                }
+                Err(mut failure) => {
+                    runs += 1;
+                    let what = match &mut failure.cause {
                         pcap_parallel::ChunkFailureCause::Error(e) => failure_text(e, &label),
                         cause => cause.to_string(),
                     };
@@ -378,6 +441,7 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
                     ));
                 }
             }
+            turn.pass(r.index);
         },
     );
     drop(bar);

@@ -7,12 +7,12 @@
 //! with their inputs.
 
 use clap::Args;
-use pcap_parallel::pcap::PcapHeader;
-use pcap_parallel::{Capture, Report};
+use pcap_parallel::Capture;
+use pcap_parallel::summary::summarise;
 
 use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status};
-use crate::summary::{Identity, Stats, Summary, Unreadable};
+use crate::summary::{Summary, Unreadable};
 use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
@@ -40,8 +40,13 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
     let mut status = Status::Ok;
     for file in &args.files {
         let outcome = match run::open(file, &args.common, split) {
-            Ok(capture) => summarise(capture, &args)?,
-            Err(e) if e.downcast_ref::<run::UsageError>().is_some() => return Err(e),
+            Ok(capture) => summarise_one(capture, &args)?,
+            Err(e)
+                if e.downcast_ref::<run::UsageError>().is_some()
+                    || e.downcast_ref::<run::Interrupted>().is_some() =>
+            {
+                return Err(e);
+            }
             Err(e) => unreadable(&file.display().to_string(), &format!("{e:#}"), args.json),
         };
         match outcome {
@@ -55,25 +60,19 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
 }
 
 /// Reads one capture and prints its summary.
-fn summarise(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
-    let id = Identity {
-        name: capture.name().to_string(),
-        format: capture.format(),
-        compression: capture.compression(),
-    };
-    let (capture, bar) = Bar::attach(capture, &args.common, &id.name);
-    let (stats, header, mut report) = match args.chunking.flows {
-        Some(k) => count_by_flow(capture, k, &args.flow),
-        None => count_by_chunk(capture),
-    };
+fn summarise_one(capture: Capture, args: &InfoArgs) -> anyhow::Result<Status> {
+    let name = capture.name().to_string();
+    let (capture, bar) = Bar::attach(capture, &args.common, &name);
+    let flows = args.chunking.flows.map(|k| (k, args.flow.key()));
+    let (summary, mut report) = summarise(capture, flows);
     drop(bar);
     run::usage_error_in(&mut report)?;
     if run::nothing_read(&report) {
         let e = report.input_error.expect("nothing read: an error");
-        return Ok(unreadable(&id.name, &e.to_string(), args.json));
+        return Ok(unreadable(&name, &e.to_string(), args.json));
     }
     let error = report.input_error.as_ref().map(|e| e.to_string());
-    let summary = Summary::new(&id, stats, header.as_ref(), report.chunks, error);
+    let summary = Summary::new(summary, error);
     if args.json {
         outln!("{}", summary.to_json());
     } else {
@@ -96,51 +95,4 @@ fn unreadable(file: &str, error: &str, json: bool) -> Status {
     }
     errln!("pcap-parallel: {error}");
     Status::Failed
-}
-
-/// Counts chunk by chunk, merged in file order.
-fn count_by_chunk(capture: Capture) -> (Stats, Option<PcapHeader>, Report) {
-    let mut stats = Some(Stats::default());
-    let mut header = None;
-    let report = capture.run(
-        |chunk| Ok((Stats::of(chunk), chunk.pcap_header().cloned())),
-        |r| {
-            if let Ok((s, h)) = r.result {
-                stats = stats.take().map(|acc| acc.merge(s));
-                header = header.take().or(h);
-            }
-        },
-    );
-    (stats.expect("set"), header, report)
-}
-
-/// Counts per flow shard, then merged: the same summary.
-fn count_by_flow(
-    capture: Capture,
-    shards: usize,
-    flow: &FlowArgs,
-) -> (Stats, Option<PcapHeader>, Report) {
-    let mut whole = Stats::default();
-    let mut header = None;
-    let (per_shard, report) = capture.flows(shards).key(flow.key()).fold_observing(
-        |_| Stats::default(),
-        |s, p| s.add(p),
-        |_, s| s,
-        |chunk| {
-            whole.sections_of(chunk);
-            if header.is_none() {
-                header = chunk.pcap_header().cloned();
-            }
-        },
-    );
-    let mut report = report;
-    let stats = match per_shard {
-        Ok(shards) => shards.into_iter().fold(whole, Stats::merge),
-        Err(e) => {
-            // A shard worker failed: the summary would be short of its packets.
-            report.input_error.get_or_insert(e);
-            whole
-        }
-    };
-    (stats, header, report)
 }

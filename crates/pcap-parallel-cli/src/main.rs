@@ -8,9 +8,11 @@
 
 mod args;
 mod exec;
+mod exec_output;
 mod info;
 mod run;
 mod split;
+mod stale;
 mod streams;
 mod summary;
 mod table;
@@ -32,8 +34,9 @@ Inputs are pcap or pcapng files, plain or compressed (gzip, bzip2, xz, zstd, lz4
 standard input; the format is told by magic bytes, never by the file name.
 
 Exit status: 0 success (damage skipped under --on-error skip is only a warning), 1 the work
-failed (a broken input, a failed command, a failed write), 2 usage error, 130 interrupted (SIGINT
-or SIGTERM: the workers stop, temporary files are removed and only complete outputs remain), 141
+failed (a broken input, a failed command, a failed write, an input that shrank during the run),
+2 usage error, 130 interrupted (SIGINT, SIGTERM or SIGHUP: the workers stop, temporary files are
+removed and only complete outputs remain), 141
 standard output or standard error is a pipe whose reader has gone (`| head -1`): the work stops
 as after an interrupt, quietly, with the status of a tool killed by SIGPIPE.";
 
@@ -128,6 +131,10 @@ fn main() -> ExitCode {
         Ok(run::Status::Ok) => 0,
         Ok(run::Status::Failed) => EXIT_FAILURE,
         Ok(run::Status::Interrupted) => EXIT_INTERRUPTED,
+        Err(e) if e.downcast_ref::<run::Interrupted>().is_some() => {
+            errln!("pcap-parallel: interrupted");
+            EXIT_INTERRUPTED
+        }
         Err(e) => {
             let usage = e.downcast_ref::<run::UsageError>().is_some();
             errln!("pcap-parallel: {e:#}");

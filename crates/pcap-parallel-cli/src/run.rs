@@ -37,16 +37,39 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Set by SIGINT or SIGTERM. A second SIGINT exits at once.
+/// How long an interrupted run may take to stop on its own (stopping its
+/// commands, removing its temporary files) before the process exits anyway.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// Set by SIGINT, SIGTERM or SIGHUP (a closed terminal or SSH connection):
+/// the run stops, commands are stopped, temporary files removed. A second
+/// signal exits at once. Should the run not have stopped after [`GRACE`]
+/// (work that cannot look at the flag, like compiling a huge filter), the
+/// process exits with status 130 anyway; temporary files it leaves carry
+/// its process id and are removed by the next run (see [`crate::stale`]).
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let signals = [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ];
+        for sig in signals {
             // The order matters: the conditional exit sees the flag as it
             // was before this signal set it.
             let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
             let _ = signal_hook::flag::register(sig, flag.clone());
+        }
+        if let Ok(mut waiting) = signal_hook::iterator::Signals::new(signals) {
+            std::thread::spawn(move || {
+                if waiting.forever().next().is_some() {
+                    std::thread::sleep(GRACE);
+                    crate::errln!("pcap-parallel: interrupted");
+                    std::process::exit(crate::EXIT_INTERRUPTED.into());
+                }
+            });
         }
         flag
     })
@@ -56,8 +79,16 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 /// Opens `input` with the common options and `split` (checked already,
 /// see [`crate::args::Chunking::checked`]).
 pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Capture> {
-    if common.jobs == Some(0) {
-        return Err(UsageError("--jobs must be at least 1".into()).into());
+    match common.jobs {
+        Some(0) => return Err(UsageError("--jobs must be at least 1".into()).into()),
+        Some(j) if j > pcap_parallel::MAX_WORKERS => {
+            return Err(UsageError(format!(
+                "--jobs must be at most {} (got {j})",
+                pcap_parallel::MAX_WORKERS
+            ))
+            .into());
+        }
+        _ => {}
     }
     let decoding = pcap_parallel::Decoding {
         threads: common.jobs,
@@ -74,6 +105,7 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
         })
         .limits(pcap_parallel::Limits {
             max_packet_len: common.max_caplen,
+            max_interfaces: common.max_interfaces,
             ..pcap_parallel::Limits::default()
         })
         .cancel_flag(interrupt_flag());
@@ -82,10 +114,43 @@ pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Captu
     }
     if let Some(expr) = &common.filter {
         // A filter that cannot be honoured is a usage error, never ignored.
-        let filter = pcap_parallel::Filter::new(expr).map_err(|e| UsageError(e.to_string()))?;
+        let filter = compile_interruptibly(expr)?;
         capture = capture.filter(filter);
     }
     Ok(capture)
+}
+
+/// The run was interrupted before it started (exit status 130).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Compiles a filter on a thread of its own, so that a signal stops the
+/// process at once however long libpcap takes (thousands of `host` terms
+/// take minutes): nothing has been written yet, so there is nothing to
+/// clean up. A filter that does not compile is a usage error.
+fn compile_interruptibly(expr: &str) -> anyhow::Result<pcap_parallel::Filter> {
+    let flag = interrupt_flag();
+    let owned = expr.to_string();
+    let compiling = std::thread::spawn(move || pcap_parallel::Filter::new(&owned));
+    while !compiling.is_finished() {
+        if flag.load(Ordering::Relaxed) {
+            return Err(Interrupted.into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match compiling.join() {
+        Ok(Ok(filter)) => Ok(filter),
+        Ok(Err(e)) => Err(UsageError(e.to_string()).into()),
+        Err(_) => Err(UsageError(format!("the filter {expr:?} could not be compiled")).into()),
+    }
 }
 
 /// A filter that compiles but does not suit the capture's link type is a

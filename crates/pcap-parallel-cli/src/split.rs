@@ -1,14 +1,25 @@
-//! `split`: every chunk written as a standalone capture file, atomically.
+//! `split`: every chunk written as a standalone capture file; the set of
+//! parts replaces the earlier one whole, or not at all.
+//!
+//! The parts are written in a staging directory inside the output
+//! directory (`.pcap-parallel-<pid>-XXXXXX`) and renamed in once all are
+//! complete; a failed write or an interruption removes them and leaves the
+//! directory as it was. A lock file per prefix keeps two splits from
+//! writing the same parts at once, and a part that is the input itself
+//! (same device and inode) is never replaced or removed.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use pcap_parallel::output::{OutputCompression, ShardFiles, write_chunk};
+use pcap_parallel::output::{
+    OutputCompression, ShardFiles, default_prefix, part_extension, part_file_name, part_number,
+    write_chunk,
+};
 use pcap_parallel::{Capture, CaptureFormat};
 
 use crate::args::{Chunking, Common, FlowArgs, Input};
 use crate::run::{self, Bar, Status, UsageError};
-use crate::{errln, outln, streams};
+use crate::{errln, streams};
 
 #[derive(Args, Debug)]
 pub struct SplitArgs {
@@ -30,6 +41,11 @@ pub struct SplitArgs {
     /// Replace existing parts (and remove stale ones from an earlier split).
     #[arg(short, long)]
     force: bool,
+
+    /// Print the parts' paths each followed by a NUL byte rather than a
+    /// newline (for `xargs -0`: paths may hold newlines).
+    #[arg(short = '0', long)]
+    print0: bool,
 
     /// With --flows: the most output files open at once.
     #[arg(long, value_name = "N", default_value_t = 32)]
@@ -53,66 +69,32 @@ enum Compress {
     Zstd,
 }
 
-/// Digits in part numbers: enough for 100 million parts, so names sort in file order.
-const DIGITS: usize = 8;
-
-fn default_prefix(input: &Path) -> String {
-    if input.as_os_str() == "-" {
-        return "stdin".into();
-    }
-    let mut name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "capture".into());
-    for ext in [
-        ".gz", ".bz2", ".xz", ".zst", ".lz4", ".pcapng", ".pcap", ".ntar", ".cap", ".dmp",
-    ] {
-        if let Some(stripped) = name.strip_suffix(ext)
-            && !stripped.is_empty()
-        {
-            name = stripped.to_string();
-        }
-    }
-    name
-}
-
-/// Is `name` a part this split would write (`PREFIX-NNNNNNNN.EXT`)? Its number, if so.
-fn part_number(name: &str, prefix: &str, ext: &str) -> Option<u64> {
-    let rest = name
-        .strip_prefix(prefix)?
-        .strip_prefix('-')?
-        .strip_suffix(ext)?;
-    (rest.len() == DIGITS && rest.bytes().all(|b| b.is_ascii_digit())).then(|| rest.parse().ok())?
-}
-
 /// Where the parts go and what they are called.
 struct Parts {
     dir: PathBuf,
     prefix: String,
-    /// `.pcap`, `.pcapng.gz`, ...
-    ext: String,
+    format: CaptureFormat,
     compression: OutputCompression,
-    /// Parts of an earlier split already there, by number.
+    /// Parts of an earlier split already there, by number (checked: none
+    /// is the input, none a directory).
     existing: Vec<(u64, PathBuf)>,
+    /// Where the new parts are written until all are complete.
+    staging: tempfile::TempDir,
+    /// Held until the split ends.
+    _lock: PrefixLock,
 }
 
 impl Parts {
     /// Checks the options and the output directory (creating it if
-    /// needed), and finds the parts an earlier split left there.
+    /// needed), takes the prefix's lock, finds the parts an earlier split
+    /// left there and makes the staging directory.
     fn prepare(args: &SplitArgs, format: CaptureFormat) -> anyhow::Result<Parts> {
         let compression = match args.compress {
             None => OutputCompression::None,
             Some(Compress::Gzip) => OutputCompression::Gzip,
             Some(Compress::Zstd) => OutputCompression::Zstd,
         };
-        let ext = format!(
-            ".{}{}",
-            match format {
-                CaptureFormat::Pcapng => "pcapng",
-                CaptureFormat::Pcap { .. } => "pcap",
-            },
-            compression.suffix()
-        );
+        let ext = part_extension(format, compression);
         let prefix = args
             .prefix
             .clone()
@@ -129,46 +111,120 @@ impl Parts {
             .into());
         }
         std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        let existing: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                part_number(&name, &prefix, &ext).map(|n| (n, e.path()))
-            })
-            .collect();
+        let lock = PrefixLock::take(&dir, &prefix)?;
+        // What split runs that were killed left here.
+        crate::stale::remove_stale(&dir, crate::stale::SPLIT_PREFIX);
+        let existing = existing_parts(&dir, &prefix, &ext, &args.file)?;
         if !existing.is_empty() && !args.force {
             anyhow::bail!(
                 "{} already holds parts named {prefix}-*{ext} (use --force to replace them)",
                 dir.display()
             );
         }
+        let staging = tempfile::Builder::new()
+            .prefix(&crate::stale::ours(crate::stale::SPLIT_PREFIX))
+            .tempdir_in(&dir)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: cannot write there (a staging directory could not be made: {e})",
+                    dir.display()
+                )
+            })?;
         Ok(Parts {
             dir,
             prefix,
-            ext,
+            format,
             compression,
             existing,
+            staging,
+            _lock: lock,
         })
     }
 
-    /// The path of part `n`.
-    fn path(&self, n: usize) -> PathBuf {
-        self.dir
-            .join(format!("{}-{n:0DIGITS$}{}", self.prefix, self.ext))
+    fn name(&self, n: u64) -> String {
+        part_file_name(&self.prefix, n as usize, self.format, self.compression)
     }
 
-    /// Removes the parts of an earlier, longer split, numbered `written` and
-    /// up: they would now be misleading.
-    fn remove_stale(self, written: u64) -> anyhow::Result<()> {
-        for (n, path) in self.existing {
-            if n >= written {
-                std::fs::remove_file(&path)
+    /// The final path of part `n`.
+    fn path(&self, n: u64) -> PathBuf {
+        self.dir.join(self.name(n))
+    }
+
+    /// Where part `n` is written until the set is complete.
+    fn staged(&self, n: u64) -> PathBuf {
+        self.staging.path().join(self.name(n))
+    }
+
+    /// Puts the `count` parts written in place of the existing ones: the
+    /// old parts past the new set are removed, then each new part is
+    /// renamed in (over the old part of its number). The prefix lock keeps
+    /// other splits out meanwhile.
+    fn commit(&self, count: u64) -> anyhow::Result<Vec<PathBuf>> {
+        for (n, path) in &self.existing {
+            if *n >= count {
+                std::fs::remove_file(path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             }
         }
-        Ok(())
+        let mut names = Vec::with_capacity(count as usize);
+        for n in 0..count {
+            let to = self.path(n);
+            std::fs::rename(self.staged(n), &to).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (parts below {n} are in place, the others in {})",
+                    to.display(),
+                    self.staging.path().display()
+                )
+            })?;
+            names.push(to);
+        }
+        Ok(names)
     }
+}
+
+/// The parts already in `dir`, checked: none may be the input itself (a
+/// split never deletes or overwrites its input, whatever its name), and
+/// none a directory.
+fn existing_parts(
+    dir: &Path,
+    prefix: &str,
+    ext: &str,
+    input: &Path,
+) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+    use std::os::unix::fs::MetadataExt;
+    let found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            part_number(&name, prefix, ext).map(|n| (n, e.path()))
+        })
+        .collect();
+    let input_id = (input.as_os_str() != "-")
+        .then(|| std::fs::metadata(input).ok())
+        .flatten()
+        .map(|m| (m.dev(), m.ino()));
+    for (_, path) in &found {
+        let meta = std::fs::symlink_metadata(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if Some((meta.dev(), meta.ino())) == input_id {
+            return Err(UsageError(format!(
+                "the input {} is named like a part of this split in {}: it would be \
+                 replaced; choose another --prefix or output directory",
+                input.display(),
+                dir.display()
+            ))
+            .into());
+        }
+        if meta.is_dir() {
+            return Err(UsageError(format!(
+                "{} is a directory named like a part: not replacing it",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(found)
 }
 
 pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
@@ -176,56 +232,82 @@ pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
     let capture = run::open(&args.file, &args.common, split)?;
     let parts = Parts::prepare(&args, capture.format())?;
     let (capture, bar) = Bar::attach(capture, &args.common, "split");
-    let (status, written) = match args.size.flows {
+    let written = match args.size.flows {
         Some(k) => write_shards(capture, k, &parts, &args)?,
-        None => write_chunks(capture, &parts, args.force)?,
+        None => write_chunks(capture, &parts)?,
     };
     drop(bar);
-    if status == Status::Ok {
-        parts.remove_stale(written)?;
+    if written.status == Status::Interrupted || written.write_failed {
+        // The staging directory goes, and with it every new part.
+        errln!(
+            "pcap-parallel: no part written: {} is as it was",
+            parts.dir.display()
+        );
+        return Ok(if written.status == Status::Interrupted {
+            Status::Interrupted
+        } else {
+            Status::Failed
+        });
     }
-    Ok(status)
+    // Written whole (a broken input gives the parts of every packet
+    // before the fault): the new set replaces the old.
+    for name in parts.commit(written.count)? {
+        streams::write_out(name.as_os_str().as_encoded_bytes());
+        streams::write_out(if args.print0 { b"\0" } else { b"\n" });
+    }
+    streams::flush();
+    Ok(written.status)
 }
 
-/// One part per chunk, written in parallel, named as they complete.
-/// Returns the status and the number of parts written.
-fn write_chunks(capture: Capture, parts: &Parts, force: bool) -> anyhow::Result<(Status, u64)> {
-    let mut failed = false;
-    let mut written = 0u64;
+/// What writing the parts came to.
+struct Written {
+    /// Parts written (numbers 0..count).
+    count: u64,
+    /// How reading the input ended.
+    status: Status,
+    /// A part could not be written.
+    write_failed: bool,
+}
+
+/// One part per chunk, written in parallel into the staging directory.
+fn write_chunks(capture: Capture, parts: &Parts) -> anyhow::Result<Written> {
+    let mut write_failed = false;
+    let mut count = 0u64;
     let mut report = capture.run(
         |chunk| {
-            let path = parts.path(chunk.index());
-            write_chunk(chunk, &path, parts.compression, force)
-                .map(|_| path)
-                .map_err(|e| e.into())
+            let n = chunk.index() as u64;
+            write_chunk(chunk, &parts.staged(n), parts.compression, false)
+                .map_err(|e| format!("{}: {e}", parts.path(n).display()).into())
         },
         |r| match r.result {
-            Ok(path) => {
-                written += 1;
-                outln!("{}", path.display());
-                streams::flush();
-            }
+            Ok(_) => count += 1,
             Err(e) => {
-                failed = true;
-                errln!("pcap-parallel: {e}");
+                write_failed = true;
+                match &e.cause {
+                    pcap_parallel::ChunkFailureCause::Error(e) => errln!("pcap-parallel: {e}"),
+                    _ => errln!("pcap-parallel: {e}"),
+                }
             }
         },
     );
     run::usage_error_in(&mut report)?;
     let status = run::finish(report.input_error, &report.skipped);
-    Ok((if failed { Status::Failed } else { status }, written))
+    Ok(Written {
+        count,
+        status,
+        write_failed,
+    })
 }
 
-/// One part per flow shard, named when all are complete.
+/// One part per flow shard, written into the staging directory.
 fn write_shards(
     capture: Capture,
     shards: usize,
     parts: &Parts,
     args: &SplitArgs,
-) -> anyhow::Result<(Status, u64)> {
-    let mut files = ShardFiles::new(&parts.dir, &parts.prefix);
+) -> anyhow::Result<Written> {
+    let mut files = ShardFiles::new(parts.staging.path(), &parts.prefix);
     files.compression = parts.compression;
-    files.overwrite = args.force;
     files.max_open = args.max_open.max(1);
     let (names, mut report) = capture
         .flows(shards)
@@ -233,37 +315,77 @@ fn write_shards(
         .write_shards(&files);
     run::usage_error_in(&mut report)?;
     let status = run::finish(report.input_error, &report.skipped);
-    match names {
-        Ok(names) => {
-            for n in &names {
-                outln!("{}", n.display());
-            }
-            streams::flush();
-            Ok((status, names.len() as u64))
-        }
-        Err(pcap_parallel::Error::Cancelled) => Ok((Status::Interrupted, 0)),
-        Err(e) if status == Status::Ok => Err(e.into()),
+    Ok(match names {
+        Ok(names) => Written {
+            count: names.len() as u64,
+            status,
+            write_failed: false,
+        },
+        Err(pcap_parallel::Error::Cancelled) => Written {
+            count: 0,
+            status: Status::Interrupted,
+            write_failed: false,
+        },
         Err(e) => {
             errln!("pcap-parallel: {e}");
-            Ok((status, 0))
+            Written {
+                count: 0,
+                status,
+                write_failed: true,
+            }
+        }
+    })
+}
+
+/// An exclusive lock on a prefix in an output directory, so that two
+/// splits never write the same parts at once: a lock file
+/// `DIR/.PREFIX.pcap-parallel.lock`, held with `flock` (released by the
+/// kernel if the process dies) and removed when the split ends.
+struct PrefixLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl PrefixLock {
+    fn take(dir: &Path, prefix: &str) -> anyhow::Result<PrefixLock> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let path = dir.join(format!(".{prefix}.pcap-parallel.lock"));
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    anyhow::bail!(
+                        "another split is writing parts named {prefix}-* in {} (it holds {})",
+                        dir.display(),
+                        path.display()
+                    );
+                }
+                return Err(anyhow::anyhow!("{}: {e}", path.display()));
+            }
+            // The holder before us may have removed the file after we
+            // opened it: then ours is not the lock; take the new one.
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if same {
+                return Ok(PrefixLock { path, _file: file });
+            }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_and_part_names() {
-        assert_eq!(default_prefix(Path::new("/x/trace.pcapng.gz")), "trace");
-        assert_eq!(default_prefix(Path::new("a.b.pcap")), "a.b");
-        assert_eq!(default_prefix(Path::new("-")), "stdin");
-        assert_eq!(
-            part_number("trace-00000012.pcap", "trace", ".pcap"),
-            Some(12)
-        );
-        assert_eq!(part_number("trace-12.pcap", "trace", ".pcap"), None);
-        assert_eq!(part_number("other-00000012.pcap", "trace", ".pcap"), None);
+impl Drop for PrefixLock {
+    fn drop(&mut self) {
+        // Removed while still held, then released when the file closes.
+        let _ = std::fs::remove_file(&self.path);
     }
 }

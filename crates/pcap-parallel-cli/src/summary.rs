@@ -1,90 +1,13 @@
-//! What `info` says about a capture: [`Stats`] counted chunk by chunk and
-//! merged in file order, then a [`Summary`] that serialises to the JSON
-//! line of `--json` and formats as the capinfos-like text of the default
-//! output (its `Display`), from the same fields.
+//! What `info` prints about a capture: the library's
+//! [`pcap_parallel::summary::Summary`], as a [`Summary`] that serialises to
+//! the JSON line of `--json` and formats as the capinfos-like text of the
+//! default output (its `Display`), from the same fields.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
 
-use pcap_parallel::pcap::PcapHeader;
-use pcap_parallel::pcapng::Section;
-use pcap_parallel::{CaptureFormat, Chunk, Compression, LinkType, Timestamp, decode};
+use pcap_parallel::summary::{self as lib, InterfaceInfo};
+use pcap_parallel::{LinkType, Timestamp};
 use serde::Serialize;
-
-/// Counts of one chunk, or of several merged in file order.
-#[derive(Debug, Default)]
-pub struct Stats {
-    packets: u64,
-    captured: u64,
-    original: u64,
-    earliest: Option<Timestamp>,
-    latest: Option<Timestamp>,
-    protocols: Protocols,
-    per_link_type: BTreeMap<LinkType, u64>,
-    /// pcapng: the latest state of each section, by offset.
-    sections: BTreeMap<u64, Arc<Section>>,
-}
-
-impl Stats {
-    /// The counts of one chunk's packets, and the sections it describes.
-    pub fn of(chunk: &Chunk) -> Stats {
-        let mut s = Stats::default();
-        for p in chunk.packets() {
-            s.add(&p);
-        }
-        s.sections_of(chunk);
-        s
-    }
-
-    /// Takes note of the section states in `chunk` (pcapng).
-    pub fn sections_of(&mut self, chunk: &Chunk) {
-        for section in chunk.section_states() {
-            self.sections.insert(section.offset, section);
-        }
-    }
-
-    /// Counts one packet.
-    pub fn add(&mut self, p: &pcap_parallel::Packet<'_>) {
-        self.packets += 1;
-        self.captured += p.data.len() as u64;
-        self.original += p.original_len as u64;
-        if let Some(t) = p.timestamp {
-            self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
-            self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
-        }
-        *self.per_link_type.entry(p.link_type).or_insert(0) += 1;
-        self.protocols.add(decode::ip(p.link_type, p.data).as_ref());
-    }
-
-    /// The counts of `self` followed by those of `o`.
-    pub fn merge(mut self, o: Stats) -> Stats {
-        self.packets += o.packets;
-        self.captured += o.captured;
-        self.original += o.original;
-        self.earliest = earlier(self.earliest, o.earliest, Ord::min);
-        self.latest = earlier(self.latest, o.latest, Ord::max);
-        self.protocols.merge(&o.protocols);
-        for (k, v) in o.per_link_type {
-            *self.per_link_type.entry(k).or_insert(0) += v;
-        }
-        // Later states of a section have every interface the earlier had.
-        self.sections.extend(o.sections);
-        self
-    }
-}
-
-/// `pick` of two optional times, or the one there is.
-fn earlier(
-    a: Option<Timestamp>,
-    b: Option<Timestamp>,
-    pick: fn(Timestamp, Timestamp) -> Timestamp,
-) -> Option<Timestamp> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(pick(a, b)),
-        (a, b) => a.or(b),
-    }
-}
 
 /// Packets per network and transport protocol.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -98,42 +21,18 @@ pub struct Protocols {
     not_ip: u64,
 }
 
-impl Protocols {
-    fn add(&mut self, ip: Option<&decode::Ip>) {
-        let Some(ip) = ip else {
-            self.not_ip += 1;
-            return;
-        };
-        if ip.src.is_ipv4() {
-            self.ipv4 += 1;
-        } else {
-            self.ipv6 += 1;
-        }
-        match ip.protocol {
-            6 => self.tcp += 1,
-            17 => self.udp += 1,
-            1 | 58 => self.icmp += 1,
-            _ => self.other_ip += 1,
+impl From<lib::Protocols> for Protocols {
+    fn from(p: lib::Protocols) -> Protocols {
+        Protocols {
+            ipv4: p.ipv4,
+            ipv6: p.ipv6,
+            tcp: p.tcp,
+            udp: p.udp,
+            icmp: p.icmp,
+            other_ip: p.other_ip,
+            not_ip: p.not_ip,
         }
     }
-
-    fn merge(&mut self, o: &Protocols) {
-        self.ipv4 += o.ipv4;
-        self.ipv6 += o.ipv6;
-        self.tcp += o.tcp;
-        self.udp += o.udp;
-        self.icmp += o.icmp;
-        self.other_ip += o.other_ip;
-        self.not_ip += o.not_ip;
-    }
-}
-
-/// What the capture is, from its magic number, before anything is read.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub name: String,
-    pub format: CaptureFormat,
-    pub compression: Compression,
 }
 
 /// An interface (pcapng), or the file header (pcap).
@@ -197,56 +96,53 @@ pub struct Unreadable<'a> {
     pub error: String,
 }
 
+impl From<InterfaceInfo> for Interface {
+    fn from(i: InterfaceInfo) -> Interface {
+        Interface {
+            section: i.section,
+            id: i.id,
+            link_type: i.link_type.0,
+            link_type_name: i.link_type.name(),
+            snaplen: i.snaplen,
+            ts_resolution: i.ts_resolution,
+        }
+    }
+}
+
 impl Summary {
-    /// The summary of a capture read to the end (or to `error`), from its
-    /// counts and, for pcap, its file header.
-    pub fn new(
-        id: &Identity,
-        stats: Stats,
-        pcap_header: Option<&PcapHeader>,
-        chunks: usize,
-        error: Option<String>,
-    ) -> Summary {
-        let layout = Layout::of(id.format, pcap_header, &stats.sections);
-        let duration = match (stats.earliest, stats.latest) {
-            (Some(a), Some(b)) => Some((b.as_nanos() - a.as_nanos()) as f64 / 1e9),
-            _ => None,
-        };
+    /// What to print of a capture read to the end (or to `error`).
+    pub fn new(s: lib::Summary, error: Option<String>) -> Summary {
         Summary {
-            file: id.name.clone(),
-            format: if id.format.is_pcapng() {
+            duration_seconds: s.duration_seconds(),
+            average_packet_size: s.average_packet_size(),
+            file: s.name,
+            format: if s.format.is_pcapng() {
                 "pcapng"
             } else {
                 "pcap"
             },
-            format_detail: id.format.name(),
-            compression: id.compression.name(),
-            byte_order: layout.byte_orders.into_iter().collect(),
-            ts_resolution: layout.resolutions,
-            interfaces: layout.interfaces,
-            link_types: stats
-                .per_link_type
-                .iter()
-                .map(|(lt, n)| LinkTypeCount {
+            format_detail: s.format.name(),
+            compression: s.compression.name(),
+            byte_order: s.byte_orders,
+            ts_resolution: s.ts_resolutions,
+            interfaces: s.interfaces.into_iter().map(Interface::from).collect(),
+            link_types: s
+                .link_types
+                .into_iter()
+                .map(|(lt, packets)| LinkTypeCount {
                     link_type: lt.0,
                     link_type_name: lt.name(),
-                    packets: *n,
+                    packets,
                 })
                 .collect(),
-            sections: stats
-                .sections
-                .len()
-                .max(usize::from(!id.format.is_pcapng())),
-            packets: stats.packets,
-            captured_bytes: stats.captured,
-            original_bytes: stats.original,
-            first_time: stats.earliest,
-            last_time: stats.latest,
-            duration_seconds: duration,
-            average_packet_size: (stats.packets > 0)
-                .then(|| stats.original as f64 / stats.packets as f64),
-            protocols: stats.protocols,
-            chunks,
+            sections: s.sections,
+            packets: s.packets,
+            captured_bytes: s.captured_bytes,
+            original_bytes: s.original_bytes,
+            first_time: s.first_time,
+            last_time: s.last_time,
+            protocols: s.protocols.into(),
+            chunks: s.chunks,
             error,
         }
     }
@@ -254,68 +150,6 @@ impl Summary {
     /// The JSON line of `--json`.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a summary always serialises")
-    }
-}
-
-/// Byte orders, resolutions and interfaces, per section.
-struct Layout {
-    byte_orders: BTreeSet<&'static str>,
-    resolutions: Vec<String>,
-    interfaces: Vec<Interface>,
-}
-
-impl Layout {
-    fn of(
-        format: CaptureFormat,
-        pcap_header: Option<&PcapHeader>,
-        sections: &BTreeMap<u64, Arc<Section>>,
-    ) -> Layout {
-        let mut layout = Layout {
-            byte_orders: BTreeSet::new(),
-            resolutions: Vec::new(),
-            interfaces: Vec::new(),
-        };
-        match format {
-            CaptureFormat::Pcap { variant, endian } => {
-                let res = if variant.ticks_per_second() == 1_000_000_000 {
-                    "nsec"
-                } else {
-                    "usec"
-                };
-                layout.byte_orders.insert(endian.name());
-                layout.resolutions.push(res.to_string());
-                if let Some(h) = pcap_header {
-                    layout.interfaces.push(Interface {
-                        section: 0,
-                        id: 0,
-                        link_type: h.link_type.0,
-                        link_type_name: h.link_type.name(),
-                        snaplen: h.snaplen,
-                        ts_resolution: res.to_string(),
-                    });
-                }
-            }
-            CaptureFormat::Pcapng => {
-                for (i, section) in sections.values().enumerate() {
-                    layout.byte_orders.insert(section.endian.name());
-                    for (id, iface) in section.interfaces.iter().enumerate() {
-                        let res = iface.ts_resolution.name();
-                        if !layout.resolutions.contains(&res) {
-                            layout.resolutions.push(res.clone());
-                        }
-                        layout.interfaces.push(Interface {
-                            section: i,
-                            id,
-                            link_type: iface.link_type.0,
-                            link_type_name: iface.link_type.name(),
-                            snaplen: iface.snaplen,
-                            ts_resolution: res,
-                        });
-                    }
-                }
-            }
-        }
-        layout
     }
 }
 

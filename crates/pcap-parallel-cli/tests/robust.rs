@@ -77,10 +77,16 @@ fn every_file_through_every_command() {
                 .lines()
                 .map(|l| l.trim().parse::<u64>().unwrap())
                 .sum();
-            let on_disk: u64 = names
-                .iter()
-                .map(|n| std::fs::metadata(n).unwrap().len())
-                .sum();
+            // An input without packets runs no command (its one part is
+            // the headers alone).
+            let on_disk: u64 = if e.packets() == 0 {
+                0
+            } else {
+                names
+                    .iter()
+                    .map(|n| std::fs::metadata(n).unwrap().len())
+                    .sum()
+            };
             assert_eq!(
                 sizes, on_disk,
                 "exec: {what}: every chunk went through the command"
@@ -165,7 +171,8 @@ fn interrupted_split_and_exec_leave_only_complete_outputs() {
     let big = big_capture(dir.path());
     let b = big.to_str().unwrap();
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // split: the parts on disk are whole captures, and no temporary file remains.
+        // split: the output directory is as it was (a split leaves the
+        // complete new set or nothing), with no temporary file.
         let out = dir.path().join(format!("parts-{sig}"));
         let mut child = bin()
             .args([
@@ -187,37 +194,16 @@ fn interrupted_split_and_exec_leave_only_complete_outputs() {
             .unwrap();
         let status = signal_after(&mut child, sig, Duration::from_millis(300));
         assert_eq!(status.code(), Some(130), "split after signal {sig}");
-        assert_eq!(said(&mut child), "pcap-parallel: interrupted\n");
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&out)
+        let text = said(&mut child);
+        assert!(
+            text.starts_with("pcap-parallel: interrupted\n") && text.contains("no part written"),
+            "{text}"
+        );
+        let left: Vec<PathBuf> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        names.sort();
-        assert!(
-            !names.is_empty(),
-            "some parts were written before the signal"
-        );
-        for n in &names {
-            let name = n.file_name().unwrap().to_string_lossy();
-            assert!(
-                name.starts_with("big-") && name.ends_with(".pcap.gz"),
-                "a stray file: {name}"
-            );
-        }
-        // Every part is a complete capture of 2000 packets, but the capture's
-        // own last part, if the signal came that late.
-        let total = pcap_parallel::Capture::open(&big).unwrap().count().unwrap();
-        for (i, n) in names.iter().enumerate() {
-            let r = reference(std::slice::from_ref(n));
-            assert_eq!(r["statuses"][0], "ok", "{}: {r}", n.display());
-            let packets = r["packets"].as_u64().unwrap();
-            let last_of_capture = (i as u64 + 1) * 2000 >= total;
-            assert!(
-                packets == 2000 || last_of_capture && packets == total - i as u64 * 2000,
-                "{}: {packets} packets",
-                n.display()
-            );
-        }
+        assert!(left.is_empty(), "nothing left: {left:?}");
 
         // exec: the commands are stopped, their temporary files removed.
         let tmp = dir.path().join(format!("tmp-{sig}"));

@@ -30,6 +30,20 @@ pub(crate) enum Context {
     Pcapng(Option<Arc<Section>>),
 }
 
+/// Where a chunk's records jump over damage passed over under
+/// [`crate::OnError::Skip`]: a chunk may span damage, so that the chunks
+/// asked for are not multiplied by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gap {
+    /// Position in the chunk's bytes where the gap is.
+    pub at: usize,
+    /// Bytes of the chunk's data to pass over there: the damaged bytes of a
+    /// mapped input; 0 for a stream, whose chunk buffers hold records only.
+    pub skip: usize,
+    /// Input offset of the record after the gap.
+    pub resume: u64,
+}
+
 /// A run of whole records of a capture, ready to be processed on its own.
 ///
 /// ```no_run
@@ -58,6 +72,8 @@ pub struct Chunk {
     pub(crate) described: Arc<[Arc<Section>]>,
     /// The capture's filter, applied by [`Chunk::packets`] and the standalone view.
     pub(crate) filter: Option<Arc<Filter>>,
+    /// Damage passed over inside the chunk, in order.
+    pub(crate) gaps: Arc<[Gap]>,
 }
 
 impl std::fmt::Debug for Chunk {
@@ -78,9 +94,14 @@ impl Chunk {
     }
 
     /// The chunk's bytes in the (decompressed) input: whole records, from
-    /// the first byte of its first record to the end of its last.
+    /// the first byte of its first record to the end of its last (damage
+    /// passed over under [`crate::OnError::Skip`] may lie inside).
     pub fn byte_range(&self) -> Range<u64> {
-        self.offset..self.offset + self.range.len() as u64
+        let end = match self.gaps.last() {
+            Some(g) => g.resume + (self.range.len() - g.at - g.skip) as u64,
+            None => self.offset + self.range.len() as u64,
+        };
+        self.offset..end
     }
 
     /// Number (1-based) of the chunk's first packet in the whole capture.
@@ -94,7 +115,10 @@ impl Chunk {
         self.packet_count
     }
 
-    /// The chunk's records exactly as in the input (without any file header).
+    /// The chunk's records exactly as in the input (without any file
+    /// header). Under [`crate::OnError::Skip`], a chunk of a mapped input
+    /// that spans damage holds the damaged bytes too; [`Chunk::packets`]
+    /// and [`Chunk::standalone`] pass over them.
     pub fn raw_bytes(&self) -> &[u8] {
         &(*self.data).as_ref()[self.range.clone()]
     }
@@ -150,6 +174,7 @@ impl Chunk {
             off: 0,
             base: self.offset,
             number: self.packets_before,
+            gaps: &self.gaps,
             prefetcher: Prefetcher::default(),
             state: match &self.context {
                 Context::Pcap(h) => State::Pcap(h),
@@ -210,8 +235,11 @@ impl Chunk {
                     return Vec::new();
                 };
                 let mut out = section.raw_shb.to_vec();
-                for iface in &section.interfaces[..count.min(section.interfaces.len())] {
+                for iface in section.interfaces.iter().take(count) {
                     out.extend_from_slice(&iface.raw);
+                }
+                for block in section.carried.iter() {
+                    out.extend_from_slice(block);
                 }
                 out
             }
@@ -228,7 +256,15 @@ impl Chunk {
         let mut off = 0;
         let mut needed = 0usize;
         let mut first = true;
-        while let Ok(Some(block)) = pcapng::read_block(buf, off, Some(section.endian), u32::MAX) {
+        let mut gaps = self.gaps.iter().peekable();
+        loop {
+            while let Some(g) = gaps.next_if(|g| g.at == off) {
+                off += g.skip;
+            }
+            let Ok(Some(block)) = pcapng::read_block(buf, off, Some(section.endian), u32::MAX)
+            else {
+                break;
+            };
             match block.btype {
                 pcapng::SHB if first => return None,
                 pcapng::SHB => break,
@@ -251,13 +287,13 @@ impl Chunk {
     /// The record bytes of the standalone view: all of them, or, with a
     /// filter, every block but the packets it rejects.
     fn kept_records(&self) -> std::borrow::Cow<'_, [u8]> {
-        if self.filter.is_none() {
+        if self.filter.is_none() && self.gaps.iter().all(|g| g.skip == 0) {
             return std::borrow::Cow::Borrowed(self.raw_bytes());
         }
         let buf = self.raw_bytes();
         let mut out = Vec::with_capacity(buf.len() / 2);
         let mut records = self.filtered_records();
-        // Keep every block but the packets the filter rejects.
+        // Keep every block but the packets the filter rejects (and damage).
         while let Some(r) = records.next_record() {
             if !r.rejected {
                 out.extend_from_slice(&buf[r.range]);
@@ -295,12 +331,27 @@ impl Chunk {
     /// the state of the section after each section header and interface
     /// description in the chunk, in order. Keeping the last state of each
     /// section (by [`Section::offset`]) over all chunks gives every section
-    /// with all its interfaces. Empty for pcap.
+    /// with all its interfaces. Each state costs O(1) (see
+    /// [`crate::pcapng::InterfaceTable`]). Empty for pcap.
     pub fn section_states(&self) -> Vec<Arc<Section>> {
         match &self.context {
             Context::Pcapng(start) => start.iter().chain(self.described.iter()).cloned().collect(),
             Context::Pcap(_) => Vec::new(),
         }
+    }
+
+    /// pcapng: the last state of each section the chunk sees (the one in
+    /// force at its start, and those it starts), in order. Every earlier
+    /// state of a section is a prefix of its last one.
+    pub(crate) fn final_section_states(&self) -> Vec<Arc<Section>> {
+        let mut out: Vec<Arc<Section>> = Vec::new();
+        for s in self.section_states() {
+            match out.last_mut() {
+                Some(last) if last.offset == s.offset => *last = s,
+                _ => out.push(s),
+            }
+        }
+        out
     }
 
     /// The link types the chunk's packets may have: the pcap file's, or
@@ -310,9 +361,11 @@ impl Chunk {
             Context::Pcap(h) => vec![(h.link_type, h.endian)],
             Context::Pcapng(_) => Vec::new(),
         };
-        for s in self.section_states() {
-            for i in &s.interfaces {
-                if !out.contains(&(i.link_type, s.endian)) {
+        let mut seen: std::collections::HashSet<(LinkType, crate::Endian)> =
+            out.iter().copied().collect();
+        for s in self.final_section_states() {
+            for i in s.interfaces.iter() {
+                if seen.insert((i.link_type, s.endian)) {
                     out.push((i.link_type, s.endian));
                 }
             }
@@ -356,6 +409,7 @@ pub(crate) struct Records<'a> {
     off: usize,
     base: u64,
     number: u64,
+    gaps: &'a [Gap],
     prefetcher: Prefetcher,
     state: State<'a>,
 }
@@ -367,6 +421,13 @@ impl<'a> Iterator for Records<'a> {
     fn next(&mut self) -> Option<Record<'a>> {
         // A chunk's records were checked when it was cut, so a fault here
         // cannot happen; should it, iteration simply ends.
+        while let Some((g, rest)) = self.gaps.split_first()
+            && g.at == self.off
+        {
+            self.off += g.skip;
+            self.base = g.resume - self.off as u64;
+            self.gaps = rest;
+        }
         let off = self.off;
         self.prefetcher.advance(self.buf, off);
         match &mut self.state {
@@ -396,7 +457,7 @@ impl<'a> Iterator for Records<'a> {
                 let range = off..off + block.len;
                 let endian = block.endian;
                 match block.btype {
-                    pcapng::SHB | pcapng::IDB => {
+                    pcapng::SHB | pcapng::IDB | pcapng::DSB | pcapng::NRB => {
                         *section = Section::apply(self.buf, off, self.base, section.take());
                         Some(Record {
                             range,

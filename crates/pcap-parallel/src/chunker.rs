@@ -53,6 +53,9 @@ pub(crate) struct ChunkSpec {
     pub context: Context,
     /// pcapng: section states after the SHBs and IDBs inside the chunk.
     pub described: Vec<Arc<Section>>,
+    /// Damaged stretches passed over inside the chunk (skip policy), as
+    /// offsets in the input: the chunk's records are around them.
+    pub holes: Vec<std::ops::Range<usize>>,
 }
 
 /// The chunks of an input, and the fault that ended it early, if any.
@@ -72,6 +75,8 @@ pub(crate) struct Plan {
 /// A verified segment.
 #[derive(Debug)]
 struct Segment {
+    /// Index of the byte range (of the parallel pass) it was walked for.
+    bound: usize,
     start: usize,
     end: usize,
     packets_before: u64,
@@ -173,9 +178,10 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 && s.start_endian == state.endian()
                 && match s.walker {
                     Walker::Pcapng {
-                        interfaces: Interfaces::Unknown { need, .. },
+                        interfaces: Interfaces::Unknown { need, here },
+                        limits,
                         ..
-                    } => need <= known,
+                    } => need <= known && known + here <= limits.max_interfaces as usize,
                     _ => true,
                 }
         };
@@ -198,15 +204,16 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 Walker::Pcapng {
                     endian,
                     interfaces: Interfaces::Unknown { here, .. },
-                    max_block_len,
+                    limits,
                 } => Walker::Pcapng {
                     endian,
                     interfaces: Interfaces::Known(known + here),
-                    max_block_len,
+                    limits,
                 },
                 w => w,
             };
             segments.push(Segment {
+                bound: i,
                 start: s.start,
                 end: s.end,
                 packets_before,
@@ -223,7 +230,7 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
                 fault = Some((s.end, packets_before + 1, f));
                 break 'segments;
             }
-            let resume = resync_after(&walker, buf, s.end, hint, section.is_some());
+            let resume = resync_after(&end_state, buf, s.end, section.is_some());
             let next = resume.map_or(len, |r| r.0);
             skipped.push(Skipped {
                 offset: s.end as u64,
@@ -237,10 +244,10 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             // Past the damage, in the same section as far as anyone can tell.
             let count = known_interfaces(&end_state);
             state = match end_state {
-                Walker::Pcapng { max_block_len, .. } => Walker::Pcapng {
+                Walker::Pcapng { limits, .. } => Walker::Pcapng {
                     endian: Some(endian),
                     interfaces: Interfaces::Known(count),
-                    max_block_len,
+                    limits,
                 },
                 w => w,
             };
@@ -256,31 +263,34 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
     let mut end_packets = total_packets;
 
     // 3. Cut.
-    let mut cuts: Vec<(usize, u64)> = if direct {
-        segments
-            .iter()
-            .map(|s| (s.start, s.packets_before))
-            .collect()
+    let mut cuts = if direct {
+        // One chunk per byte range: from the first record walked for each.
+        let mut cuts = Vec::new();
+        for pair in segments.windows(2) {
+            if pair[1].bound != pair[0].bound {
+                cuts.push((pair[1].start, pair[1].packets_before));
+            }
+        }
+        cuts
     } else {
         match (&req.split, chunk_bytes) {
             (Split::Packets(per), _) => {
                 let per = (*per).max(1);
-                cut_segments(buf, &segments, req.workers, |s| {
-                    let first = s.packets_before;
-                    ((first / per + 1)..)
-                        .map(|k| k * per)
-                        .take_while(|&p| p <= first + s.packets && p < total_packets)
-                        .map(Target::Packets)
-                        .collect()
+                cut_segments(buf, &segments, req.workers, |s, _, packets| {
+                    let p = (packets / per + 1).saturating_mul(per);
+                    (p <= s.packets_before + s.packets && p < total_packets)
+                        .then_some(Target::Packets(p))
                 })
             }
-            (_, Some(b)) => cut_segments(buf, &segments, req.workers, |s| {
-                let b = b.max(1) as usize;
-                ((s.start - data_start) / b + 1..)
-                    .map(|k| data_start + k * b)
-                    .take_while(|&o| o <= s.end)
-                    .map(Target::Offset)
-                    .collect()
+            (_, Some(b)) => cut_segments(buf, &segments, req.workers, |s, at, _| {
+                // The next multiple of the size after the walk's position:
+                // one cut per chunk, however small the size.
+                let b = b.max(1);
+                let k = ((at - data_start) as u64 / b).saturating_add(1);
+                let o = usize::try_from(k.saturating_mul(b))
+                    .ok()?
+                    .checked_add(data_start)?;
+                (o <= s.end).then_some(Target::Offset(o))
             }),
             (_, None) => Vec::new(),
         }
@@ -296,12 +306,9 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
         let at_limit = if m == 0 {
             vec![(bounds[0], 0)]
         } else {
-            cut_segments(buf, &segments, 1, |s| {
-                if s.packets_before < m && m <= s.packets_before + s.packets {
-                    vec![Target::Packets(m)]
-                } else {
-                    Vec::new()
-                }
+            cut_segments(buf, &segments, 1, |s, _, packets| {
+                (s.packets_before < m && m <= s.packets_before + s.packets && packets < m)
+                    .then_some(Target::Packets(m))
             })
         };
         if let Some(&(off, _)) = at_limit.first() {
@@ -311,56 +318,36 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             skipped.retain(|k| k.offset < off as u64);
         }
     }
-
-    // Runs of contiguous segments: a chunk never spans skipped bytes.
-    let mut runs: Vec<(usize, usize, u64, u64)> = Vec::new();
-    for s in &segments {
-        let (start, stop) = (s.start, s.end.min(end));
-        if start > stop || (start == stop && start != bounds[0]) {
+    cuts.insert(0, (bounds[0], 0));
+    let starts = chunk_starts(&segments, cuts, end, end_packets);
+    let mut chunks = Vec::with_capacity(starts.len());
+    for (k, &(start, before)) in starts.iter().enumerate() {
+        let (stop, after) = starts.get(k + 1).copied().unwrap_or((end, end_packets));
+        if stop <= start {
             continue;
         }
-        let after = (s.packets_before + s.packets).min(end_packets);
-        match runs.last_mut() {
-            Some(r) if r.1 == start => {
-                r.1 = stop;
-                r.3 = after;
+        let context = match &walker {
+            Walker::Pcap(h) => Context::Pcap(h.clone()),
+            Walker::Pcapng { .. } => {
+                let k = states.partition_point(|(off, _)| *off < start);
+                Context::Pcapng(k.checked_sub(1).map(|k| states[k].1.clone()))
             }
-            _ => runs.push((start, stop, s.packets_before, after)),
-        }
-    }
-    cuts.retain(|&(off, _)| off < end);
-    let mut chunks = Vec::with_capacity(cuts.len() + runs.len());
-    for &(run_start, run_end, run_before, run_after) in &runs {
-        let mut starts: Vec<(usize, u64)> = vec![(run_start, run_before)];
-        starts.extend(
-            cuts.iter()
-                .copied()
-                .filter(|&(off, _)| off > run_start && off < run_end),
-        );
-        starts.dedup_by_key(|c| c.0);
-        for (k, &(start, before)) in starts.iter().enumerate() {
-            let (stop, after) = starts.get(k + 1).copied().unwrap_or((run_end, run_after));
-            if stop <= start {
-                continue;
-            }
-            let context = match &walker {
-                Walker::Pcap(h) => Context::Pcap(h.clone()),
-                Walker::Pcapng { .. } => {
-                    let k = states.partition_point(|(off, _)| *off < start);
-                    Context::Pcapng(k.checked_sub(1).map(|k| states[k].1.clone()))
-                }
-            };
-            let inside = states.partition_point(|(off, _)| *off < start)
-                ..states.partition_point(|(off, _)| *off < stop);
-            chunks.push(ChunkSpec {
-                start,
-                end: stop,
-                packets_before: before,
-                packets: after - before,
-                context,
-                described: states[inside].iter().map(|(_, s)| s.clone()).collect(),
-            });
-        }
+        };
+        let inside = states.partition_point(|(off, _)| *off < start)
+            ..states.partition_point(|(off, _)| *off < stop);
+        chunks.push(ChunkSpec {
+            start,
+            end: stop,
+            packets_before: before,
+            packets: after - before,
+            context,
+            described: states[inside].iter().map(|(_, s)| s.clone()).collect(),
+            holes: skipped
+                .iter()
+                .map(|k| k.offset as usize..(k.offset + k.len) as usize)
+                .filter(|h| h.start >= start && h.end <= stop)
+                .collect(),
+        });
     }
     if chunks.is_empty()
         && let Walker::Pcap(h) = &walker
@@ -375,6 +362,7 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             packets: 0,
             context: Context::Pcap(h.clone()),
             described: Vec::new(),
+            holes: Vec::new(),
         });
     }
     Plan {
@@ -386,27 +374,55 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
     }
 }
 
-/// The first record boundary after damaged bytes at `from`: the boundary
-/// search, window after window, up to the end of the input.
+/// Where the chunks start, from `cuts` (offset, packets before; the first
+/// is the start of the input): each moved out of damaged bytes to the next
+/// record, and dropped where the chunk before it would hold no packet. So a
+/// chunk holds at least one packet, unless the input holds none (then
+/// there is one chunk), and a chunk may span damage passed over.
+fn chunk_starts(
+    pieces: &[Segment],
+    mut cuts: Vec<(usize, u64)>,
+    end: usize,
+    end_packets: u64,
+) -> Vec<(usize, u64)> {
+    let walked: Vec<&Segment> = pieces.iter().filter(|p| p.start < p.end).collect();
+    for cut in &mut cuts {
+        let i = walked.partition_point(|p| p.end <= cut.0);
+        match walked.get(i) {
+            Some(p) if p.start > cut.0 => *cut = (p.start, p.packets_before),
+            Some(_) => {}
+            None => cut.0 = end,
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup_by_key(|c| c.0);
+    let mut starts: Vec<(usize, u64)> = Vec::with_capacity(cuts.len());
+    for cut in cuts {
+        match starts.last() {
+            None => starts.push(cut),
+            Some(last) if cut.0 < end && cut.1 > last.1 => starts.push(cut),
+            Some(_) => {}
+        }
+    }
+    if starts.len() > 1 && starts.last().is_some_and(|l| l.1 >= end_packets) {
+        starts.pop();
+    }
+    starts
+}
+
+/// The first record boundary after damaged bytes at `from`, with the
+/// walker's state there (see [`resync::resync`]: a stream finds the same).
 pub(crate) fn resync_after(
-    walker: &Walker,
+    state: &Walker,
     buf: &[u8],
     from: usize,
-    hint: Endian,
     have_section: bool,
 ) -> Option<(usize, Endian)> {
-    let window = match walker {
-        Walker::Pcap(h) => h.record_header_len() + h.max_caplen as usize,
-        Walker::Pcapng { max_block_len, .. } => *max_block_len as usize,
-    };
-    let mut pos = from + 1;
-    while pos < buf.len() {
-        if let Some(found) = resync::find_resync(walker, buf, pos, hint, false, have_section) {
-            return (found.0 < buf.len()).then_some(found);
-        }
-        pos = pos.saturating_add(window);
+    let hint = state.endian().unwrap_or(Endian::Little);
+    match resync::resync(state, buf, from + 1, true, hint, have_section) {
+        resync::Resync::Found(at, endian) => Some((at, endian)),
+        _ => None,
     }
-    None
 }
 
 fn known_interfaces(w: &Walker) -> usize {
@@ -428,17 +444,14 @@ enum Target {
     Offset(usize),
 }
 
-/// Finds the cuts that `targets` asks for in each segment, by walking it
-/// from its exact start, in parallel. Returns (offset, packets before) for
-/// each cut, in file order.
-fn cut_segments<F>(
-    buf: &[u8],
-    segments: &[Segment],
-    workers: usize,
-    targets: F,
-) -> Vec<(usize, u64)>
+/// Finds the cuts that `next` asks for in each segment, by walking it
+/// from its exact start, in parallel: `next(segment, offset, packets)` is
+/// the next target after a walk that reached `offset` with `packets`
+/// packets before it. Returns (offset, packets before) for each cut, in
+/// file order: one per chunk, never one per byte.
+fn cut_segments<F>(buf: &[u8], segments: &[Segment], workers: usize, next: F) -> Vec<(usize, u64)>
 where
-    F: Fn(&Segment) -> Vec<Target> + Sync,
+    F: Fn(&Segment, usize, u64) -> Option<Target> + Sync,
 {
     let per_segment = par_map(segments.len(), workers, |i| {
         let s = &segments[i];
@@ -446,11 +459,14 @@ where
         let mut at = s.start;
         let mut walker = s.walker.clone();
         let mut packets = s.packets_before;
-        for t in targets(s) {
+        while let Some(t) = next(s, at, packets) {
             let r = match t {
                 Target::Packets(p) => scan(buf, at, s.end, walker, p.saturating_sub(packets)),
                 Target::Offset(o) => scan(buf, at, o.min(s.end), walker, u64::MAX),
             };
+            if r.end <= at {
+                break;
+            }
             at = r.end;
             packets += r.packets;
             walker = r.walker;

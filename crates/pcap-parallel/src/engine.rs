@@ -188,6 +188,13 @@ impl std::fmt::Debug for Capture {
     }
 }
 
+/// The most workers a capture runs with: more are clamped to this many.
+/// Each worker is a thread with chunks in flight, so an absurd count
+/// (`-j 4294967296`) must not become threads or allocations; well past any
+/// core count, it still lets commands that mostly wait (`exec`) run many
+/// at once.
+pub const MAX_WORKERS: usize = 1024;
+
 /// The number of cores available to this process.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -199,8 +206,12 @@ impl Capture {
     /// memory-mapped; compressed files, pipes and standard input are
     /// streamed.
     ///
-    /// Like every program that maps its input, the result is undefined if
-    /// another process truncates the file while it is being read.
+    /// Should another program truncate the file while it is mapped, the
+    /// run ends with [`Error::InputChanged`] rather than the process dying
+    /// of SIGBUS: the first map installs a SIGBUS handler that handles
+    /// faults in this crate's maps only and passes others on (see the
+    /// `mapped` module of the source). FIFOs, process substitutions and
+    /// files that report no size (`/proc`) are streamed.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
         Capture::open_with(path, &Decoding::default())
     }
@@ -256,7 +267,7 @@ impl Capture {
 
     fn new(name: String, mut input: Input, compression: Compression) -> Result<Capture> {
         let head = match &mut input {
-            Input::Whole(b) => (**b).as_ref()[..(**b).as_ref().len().min(4)].to_vec(),
+            Input::Whole(b, _) => (**b).as_ref()[..(**b).as_ref().len().min(4)].to_vec(),
             Input::Stream(s) => {
                 read_up_to(s, 4).map_err(|e| source::StreamFailure::into_error(e, &name))?
             }
@@ -291,7 +302,7 @@ impl Capture {
 
     /// How many chunks are processed at once.
     pub fn worker_count(&self) -> usize {
-        self.workers.max(1)
+        self.workers.clamp(1, MAX_WORKERS)
     }
 
     /// The input's name (its path, or `-`).
@@ -312,7 +323,7 @@ impl Capture {
     /// True when the input is memory-mapped (or in memory), false when it is
     /// streamed.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.input, Input::Whole(_))
+        matches!(self.input, Input::Whole(..))
     }
 
     /// How to divide the capture into chunks (default: [`Split::Auto`]).
@@ -321,9 +332,10 @@ impl Capture {
         self
     }
 
-    /// How many chunks are processed at once (default: the cores available).
-    /// A compressed file decoded in parallel uses as many decode threads,
-    /// unless [`Decoding::threads`] said otherwise.
+    /// How many chunks are processed at once (default: the cores
+    /// available; at least 1, at most [`MAX_WORKERS`]). A compressed file
+    /// decoded in parallel uses as many decode threads, unless
+    /// [`Decoding::threads`] said otherwise.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         if let Input::Stream(s) = &self.input
@@ -551,7 +563,7 @@ impl Capture {
         F: Fn(&Chunk) -> std::result::Result<R, BoxError> + Sync,
         D: FnMut(ChunkResult<R>),
     {
-        let workers = self.workers.max(1);
+        let workers = self.worker_count();
         let mut on_skipped = self.on_skipped.take();
         let stop = AtomicBool::new(false);
         let cancel = self.cancel.clone();
@@ -573,13 +585,20 @@ impl Capture {
         for _ in 0..in_flight {
             tok_tx.send(()).expect("room for every token");
         }
+        // A mapped file that shrinks under the run ends it: see `crate::mapped`.
+        let watch = match &self.input {
+            Input::Whole(_, map) => map.clone(),
+            Input::Stream(_) => None,
+        };
+        let changed = AtomicBool::new(false);
+        let input_name = self.name.clone();
         let stream_pos = match &self.input {
             Input::Stream(s) => Some(s.consumed.clone()),
-            Input::Whole(_) => None,
+            Input::Whole(..) => None,
         };
         if let Some(p) = &progress {
             let total = match &self.input {
-                Input::Whole(b) => (**b).as_ref().len() as u64,
+                Input::Whole(b, _) => (**b).as_ref().len() as u64,
                 Input::Stream(s) => s.input_len.unwrap_or(0),
             };
             p.bytes_total.store(total, Ordering::Relaxed);
@@ -669,6 +688,13 @@ impl Capture {
             let mut pending: BTreeMap<usize, (ChunkResult<R>, u64)> = BTreeMap::new();
             let mut next = 0usize;
             let mut emit = |(r, bytes): (ChunkResult<R>, u64), report: &mut Report| {
+                if changed.load(Ordering::Relaxed) || watch.as_ref().is_some_and(|m| m.changed()) {
+                    // Computed from a file that changed: never handed out.
+                    changed.store(true, Ordering::Relaxed);
+                    stop.store(true, Ordering::Relaxed);
+                    let _ = tok_tx.send(());
+                    return;
+                }
                 report.chunks += 1;
                 report.packets_read += r.packet_count;
                 report.bytes += bytes;
@@ -716,6 +742,10 @@ impl Capture {
                 }
             }
         });
+        if changed.load(Ordering::Relaxed) || watch.as_ref().is_some_and(|m| m.changed()) {
+            report.input_error = Some(Error::InputChanged { name: input_name });
+            report.skipped.clear();
+        }
         if report.input_error.is_none() && self_cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             report.input_error = Some(Error::Cancelled);
         }
@@ -763,7 +793,7 @@ impl Capture {
         } = self;
         let skip_damage = on_error == OnError::Skip;
         let (bytes, spool_error) = match (input, split) {
-            (Input::Whole(b), _) => (b, None),
+            (Input::Whole(b, _), _) => (b, None),
             (Input::Stream(stream), Split::Chunks(_)) => {
                 let (bytes, err) = match spool(head, stream, &name) {
                     Ok(x) => x,
@@ -835,7 +865,7 @@ impl Capture {
                 Walker::Pcapng {
                     endian: None,
                     interfaces: Interfaces::Known(0),
-                    max_block_len: limits.max_block_len,
+                    limits,
                 },
                 0,
             ),
@@ -854,6 +884,13 @@ impl Capture {
         );
         produced.redone = plan.redone;
         produced.skipped = plan.skipped;
+        if spool_error.is_some() {
+            // The record cut short where decompression failed is that
+            // failure, reported as such (as a stream does), not damage.
+            produced
+                .skipped
+                .retain(|k| !(k.fault.is_truncation() && k.offset + k.len == data.len() as u64));
+        }
         produced.segments = plan.segments;
         let limit_reached =
             max_packets.is_some_and(|m| plan.chunks.iter().map(|c| c.packets).sum::<u64>() >= m);
@@ -868,6 +905,15 @@ impl Capture {
                 context: spec.context,
                 described: spec.described.into(),
                 filter: None,
+                gaps: spec
+                    .holes
+                    .iter()
+                    .map(|h| crate::chunk::Gap {
+                        at: h.start - spec.start,
+                        skip: h.len(),
+                        resume: h.end as u64,
+                    })
+                    .collect(),
             };
             if !send(chunk) {
                 break;

@@ -102,6 +102,23 @@ pub enum Error {
     #[error("invalid option: {0}")]
     InvalidOption(String),
 
+    /// A chunk locator that cannot be decoded, or whose records changed
+    /// (see [`crate::locator`]).
+    #[error(transparent)]
+    Locator(#[from] crate::locator::LocatorError),
+
+    /// The input file shrank while it was being read (another program
+    /// truncated or rewrote it): what was read after that cannot be
+    /// trusted, and was not delivered. See the `mapped` module docs.
+    #[error(
+        "{name}: the file changed during the run (it shrank while it was being read); \
+         nothing read after that was used: run again on a copy that stays put"
+    )]
+    InputChanged {
+        /// The input's name.
+        name: String,
+    },
+
     /// The run was cancelled through [`crate::Capture::cancel_flag`].
     #[error("cancelled")]
     Cancelled,
@@ -171,6 +188,10 @@ impl fmt::Debug for Error {
                 .finish(),
             Error::Chunk(e) => f.debug_tuple("Chunk").field(e).finish(),
             Error::Filter(e) => f.debug_tuple("Filter").field(e).finish(),
+            Error::Locator(e) => f.debug_tuple("Locator").field(e).finish(),
+            Error::InputChanged { name } => {
+                f.debug_struct("InputChanged").field("name", name).finish()
+            }
             Error::InvalidOption(o) => f.debug_tuple("InvalidOption").field(o).finish(),
             Error::Cancelled => f.write_str("Cancelled"),
         }
@@ -266,6 +287,9 @@ pub enum Fault {
         interface: u32,
         defined: usize,
     },
+    /// A pcapng section describes more interfaces than
+    /// [`crate::Limits::max_interfaces`] allows.
+    TooManyInterfaces { max: u32 },
     /// A packet block's captured length runs past the end of the block.
     PacketExceedsBlock {
         block: BlockName,
@@ -352,6 +376,10 @@ impl fmt::Display for Fault {
             } => write!(
                 f,
                 "{block} refers to interface {interface} but the section describes {defined}"
+            ),
+            Fault::TooManyInterfaces { max } => write!(
+                f,
+                "the section describes more than {max} interfaces (the limit; raise it to read this capture)"
             ),
             Fault::PacketExceedsBlock {
                 block,

@@ -473,8 +473,8 @@ struct ShardWriter {
     buf: Vec<u8>,
     started: bool,
     /// pcapng: the section written last (its offset), and how many of its
-    /// interfaces have been written.
-    section: Option<(u64, usize)>,
+    /// interfaces and carried blocks have been written.
+    section: Option<(u64, usize, usize)>,
     error: Option<std::io::Error>,
 }
 
@@ -485,8 +485,10 @@ impl Flows {
     /// once, however many shards. pcap shards start with the file header;
     /// pcapng shards with the section header and the interface
     /// descriptions of the section their packets come from (interface ids
-    /// kept; a new section's header comes before its first packet); other
-    /// pcapng blocks (statistics, name resolution, custom) are not copied.
+    /// kept; a new section's header comes before its first packet), and the
+    /// section's decryption secrets and name resolution blocks met before
+    /// each packet (every shard gets them); other pcapng blocks
+    /// (statistics, custom) are not copied.
     ///
     /// Each file is written under a temporary name and renamed when all are
     /// complete; after a broken input, the shards hold every packet before
@@ -495,7 +497,13 @@ impl Flows {
         self,
         files: &crate::output::ShardFiles,
     ) -> (Result<Vec<std::path::PathBuf>>, Report) {
-        use crate::output::{OpenFiles, compress_piece};
+        use crate::output::{OpenFiles, OutputCompression, compress_piece, zstd_in_place};
+        // zstd shards are written plain and compressed whole at the end, as
+        // one frame: Wireshark 4.0 misreads files of many small frames.
+        let piece_compression = match files.compression {
+            OutputCompression::Zstd => OutputCompression::None,
+            c => c,
+        };
         let shards = self.shards.max(1);
         let name = self.capture.name().to_string();
         let format = self.capture.format();
@@ -522,7 +530,7 @@ impl Flows {
                 w.tmp = Some(tmp.into_temp_path());
             }
             if !w.buf.is_empty() {
-                let piece = compress_piece(&w.buf, files.compression)?;
+                let piece = compress_piece(&w.buf, piece_compression)?;
                 let path = w.tmp.as_ref().expect("created");
                 open.lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -548,23 +556,27 @@ impl Flows {
                     (Some(h), _) if !w.started => w.buf.extend_from_slice(&h.raw),
                     (_, Some(sec)) => {
                         let needed = item.packet.interface_id as usize + 1;
-                        match w.section {
-                            Some((off, written)) if off == sec.offset => {
-                                if written < needed {
-                                    for i in &sec.interfaces[written..] {
-                                        w.buf.extend_from_slice(&i.raw);
-                                    }
-                                    w.section = Some((off, sec.interfaces.len()));
-                                }
-                            }
+                        let (interfaces, carried) = match w.section {
+                            Some((off, i, c)) if off == sec.offset => (i, c),
                             _ => {
                                 w.buf.extend_from_slice(&sec.raw_shb);
-                                for i in &sec.interfaces {
-                                    w.buf.extend_from_slice(&i.raw);
-                                }
-                                w.section = Some((sec.offset, sec.interfaces.len()));
+                                (0, 0)
                             }
+                        };
+                        // Interfaces up to the one the packet needs (ids
+                        // kept), and the secrets and names met so far.
+                        let interfaces = if interfaces < needed {
+                            for i in sec.interfaces.iter().skip(interfaces) {
+                                w.buf.extend_from_slice(&i.raw);
+                            }
+                            sec.interfaces.len()
+                        } else {
+                            interfaces
+                        };
+                        for b in sec.carried.iter().skip(carried) {
+                            w.buf.extend_from_slice(b);
                         }
+                        w.section = Some((sec.offset, interfaces, sec.carried.len()));
                     }
                     _ => {}
                 }
@@ -593,6 +605,13 @@ impl Flows {
                     w.error = Some(e);
                 }
                 open.lock().unwrap_or_else(|p| p.into_inner()).close(w.n);
+                if w.error.is_none()
+                    && files.compression == OutputCompression::Zstd
+                    && let Some(tmp) = &w.tmp
+                    && let Err(e) = zstd_in_place(tmp)
+                {
+                    w.error = Some(e);
+                }
                 match w.error {
                     Some(e) => Err(e),
                     None => Ok(w.tmp),
@@ -605,8 +624,11 @@ impl Flows {
                         Some(h) => Some(h.raw.to_vec()),
                         None => chunk.section_states().last().map(|s| {
                             let mut v = s.raw_shb.to_vec();
-                            for i in &s.interfaces {
+                            for i in s.interfaces.iter() {
                                 v.extend_from_slice(&i.raw);
+                            }
+                            for b in s.carried.iter() {
+                                v.extend_from_slice(b);
                             }
                             v
                         }),

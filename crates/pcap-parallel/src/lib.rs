@@ -46,19 +46,26 @@ pub mod error;
 pub mod filter;
 pub mod flow;
 pub mod format;
+pub mod locator;
+mod mapped;
 pub mod output;
 pub mod packet;
 pub mod pcap;
 pub mod pcapng;
+pub mod reader;
 mod resync;
 mod source;
 pub mod split;
 mod streaming;
+pub mod summary;
+pub mod tally;
 mod walk;
 
 pub use chunk::{Chunk, Packets};
 pub use decompress::{Decoding, WindowTooLarge};
-pub use engine::{BoxError, Capture, ChunkResult, OnError, Progress, Report, default_workers};
+pub use engine::{
+    BoxError, Capture, ChunkResult, MAX_WORKERS, OnError, Progress, Report, default_workers,
+};
 pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Result, Skipped};
 pub use filter::{Filter, FilterError};
 pub use flow::{FlowKey, Flows};

@@ -148,13 +148,89 @@ impl ShardFiles {
 
     /// The name of shard `n` for a capture in `format`.
     pub fn name(&self, n: usize, format: crate::CaptureFormat) -> std::path::PathBuf {
-        let ext = if format.is_pcapng() { "pcapng" } else { "pcap" };
-        self.dir.join(format!(
-            "{}-{n:08}.{ext}{}",
-            self.prefix,
-            self.compression.suffix()
-        ))
+        self.dir
+            .join(part_file_name(&self.prefix, n, format, self.compression))
     }
+}
+
+/// Digits in part numbers: enough for 100 million parts, so that names
+/// sort in file order.
+pub const PART_DIGITS: usize = 8;
+
+/// The file name of part `n` of a split (or shard `n`):
+/// `PREFIX-NNNNNNNN.pcap` or `.pcapng`, then the compression's suffix.
+///
+/// ```
+/// use pcap_parallel::{CaptureFormat, output::{OutputCompression, part_file_name}};
+/// assert_eq!(
+///     part_file_name("trace", 12, CaptureFormat::Pcapng, OutputCompression::Gzip),
+///     "trace-00000012.pcapng.gz"
+/// );
+/// ```
+pub fn part_file_name(
+    prefix: &str,
+    n: usize,
+    format: crate::CaptureFormat,
+    compression: OutputCompression,
+) -> String {
+    format!(
+        "{prefix}-{n:0PART_DIGITS$}{}",
+        part_extension(format, compression)
+    )
+}
+
+/// The extension of parts: `.pcap` or `.pcapng`, then the compression's suffix.
+pub fn part_extension(format: crate::CaptureFormat, compression: OutputCompression) -> String {
+    let ext = if format.is_pcapng() { "pcapng" } else { "pcap" };
+    format!(".{ext}{}", compression.suffix())
+}
+
+/// The number of the part `name` is, if it is one that [`part_file_name`]
+/// gives for `prefix` and the extension `ext` (`.pcap`, `.pcapng.gz`, ...).
+///
+/// ```
+/// use pcap_parallel::output::part_number;
+/// assert_eq!(part_number("trace-00000012.pcap", "trace", ".pcap"), Some(12));
+/// assert_eq!(part_number("trace-12.pcap", "trace", ".pcap"), None);
+/// assert_eq!(part_number("other-00000012.pcap", "trace", ".pcap"), None);
+/// ```
+pub fn part_number(name: &str, prefix: &str, ext: &str) -> Option<u64> {
+    let rest = name
+        .strip_prefix(prefix)?
+        .strip_prefix('-')?
+        .strip_suffix(ext)?;
+    (rest.len() == PART_DIGITS && rest.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| rest.parse().ok())?
+}
+
+/// The prefix parts of `input` are named with by default: its file name
+/// without the capture and compression extensions (`stdin` for `-`).
+///
+/// ```
+/// use pcap_parallel::output::default_prefix;
+/// use std::path::Path;
+/// assert_eq!(default_prefix(Path::new("/x/trace.pcapng.gz")), "trace");
+/// assert_eq!(default_prefix(Path::new("a.b.pcap")), "a.b");
+/// assert_eq!(default_prefix(Path::new("-")), "stdin");
+/// ```
+pub fn default_prefix(input: &Path) -> String {
+    if input.as_os_str() == "-" {
+        return "stdin".into();
+    }
+    let mut name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "capture".into());
+    for ext in [
+        ".gz", ".bz2", ".xz", ".zst", ".lz4", ".pcapng", ".pcap", ".ntar", ".cap", ".dmp",
+    ] {
+        if let Some(stripped) = name.strip_suffix(ext)
+            && !stripped.is_empty()
+        {
+            name = stripped.to_string();
+        }
+    }
+    name
 }
 
 /// Open files of shards being written, shared by the shard workers, at most
@@ -193,6 +269,33 @@ impl OpenFiles {
     pub(crate) fn close(&mut self, n: usize) {
         self.open.retain(|(k, _)| *k != n);
     }
+}
+
+/// Rewrites the plain file at `path` as one zstd frame (level 3), through a
+/// temporary file beside it, in bounded memory.
+pub(crate) fn zstd_in_place(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pcap-parallel-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)?;
+    {
+        let plain = fs::File::open(path)?;
+        let len = plain.metadata()?.len();
+        let mut w = zstd::stream::write::Encoder::new(
+            BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
+            3,
+        )?;
+        w.set_pledged_src_size(Some(len))?;
+        io::copy(&mut io::BufReader::with_capacity(1 << 20, plain), &mut w)?;
+        w.finish()?.flush()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Compresses `bytes` as one gzip member or zstd frame (appended members

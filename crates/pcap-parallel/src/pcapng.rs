@@ -12,7 +12,7 @@
 //! `read_block` checks a block's framing and fixed fields; what depends on
 //! the section (which interfaces exist) is checked by the walker.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{BlockName, Fault};
 use crate::format::Endian;
@@ -389,6 +389,129 @@ impl Interface {
     }
 }
 
+/// A list that only grows, as one point of the file sees it: a section's
+/// interfaces ([`InterfaceTable`]), or the blocks it carries into every
+/// part ([`Section::carried`]).
+///
+/// Every state of such a list is a prefix of one list. A table is such a
+/// prefix: a length and a shared array of write-once slots. Adding an item
+/// fills the next slot in place when it is free (or already holds the same
+/// item, as when a chunk's blocks are walked a second time), and copies
+/// the table into a twice larger array only when the array is full or the
+/// slot holds something else. So recording the state after every one of
+/// `n` additions costs O(n) time and memory in all, never O(n²), and a
+/// lookup by index is one array access.
+///
+/// Read a table through a section (`chunk.section()`): `len()`, `get(i)`, `iter()`.
+#[derive(Clone)]
+pub struct Table<T> {
+    slots: Arc<[OnceLock<T>]>,
+    len: usize,
+}
+
+/// The interfaces a section has described up to some point of the file, by id.
+pub type InterfaceTable = Table<Interface>;
+
+impl<T: Clone + PartialEq> Table<T> {
+    /// An empty table.
+    pub fn new() -> Table<T> {
+        Table {
+            slots: Arc::from(Vec::new()),
+            len: 0,
+        }
+    }
+
+    /// How many items it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Item `i`, if there is one.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&T> {
+        if i < self.len {
+            self.slots[i].get()
+        } else {
+            None
+        }
+    }
+
+    /// Item 0, if there is one.
+    #[inline]
+    pub fn first(&self) -> Option<&T> {
+        self.get(0)
+    }
+
+    /// The items, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &T> + DoubleEndedIterator + '_ {
+        self.slots[..self.len]
+            .iter()
+            .map(|s| s.get().expect("slots below the length are set"))
+    }
+
+    /// This table with `item` added at the end.
+    pub(crate) fn pushed(&self, item: T) -> Table<T> {
+        let item = match self.slots.get(self.len) {
+            Some(slot) => match slot.set(item) {
+                Ok(()) => return self.sharing(self.len + 1),
+                Err(item) if slot.get() == Some(&item) => return self.sharing(self.len + 1),
+                // Another history of the section took this slot.
+                Err(item) => item,
+            },
+            None => item,
+        };
+        let capacity = (self.len + 1).next_power_of_two().max(4);
+        let slots: Vec<OnceLock<T>> = self
+            .iter()
+            .cloned()
+            .chain(std::iter::once(item))
+            .map(OnceLock::from)
+            .chain(std::iter::repeat_with(OnceLock::new))
+            .take(capacity)
+            .collect();
+        Table {
+            slots: slots.into(),
+            len: self.len + 1,
+        }
+    }
+
+    fn sharing(&self, len: usize) -> Table<T> {
+        Table {
+            slots: self.slots.clone(),
+            len,
+        }
+    }
+}
+
+impl<T: Clone + PartialEq> Default for Table<T> {
+    fn default() -> Self {
+        Table::new()
+    }
+}
+
+impl<T: Clone + PartialEq + std::fmt::Debug> std::fmt::Debug for Table<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: Clone + PartialEq> PartialEq for Table<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl<T: Clone + Eq> Eq for Table<T> {}
+
+/// Most bytes of blocks a section carries into every part (see
+/// [`Section::carried`]); blocks past it stay only where they are.
+pub const MAX_CARRIED_BYTES: usize = 64 << 20;
+
 /// A pcapng section: its byte order, header and interfaces (as far as they
 /// have been described at some point of the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,7 +523,15 @@ pub struct Section {
     /// Byte offset of the SHB in the input.
     pub offset: u64,
     /// Interfaces described so far, by id.
-    pub interfaces: Vec<Interface>,
+    pub interfaces: InterfaceTable,
+    /// The blocks met so far that apply to every packet of the section,
+    /// exactly as in the file: decryption secrets (DSB) and name resolution
+    /// (NRB). Every part and shard cut from the section carries those met
+    /// before it, so that TLS in any of them can be decrypted (up to
+    /// [`MAX_CARRIED_BYTES`] of them).
+    pub carried: Table<Arc<[u8]>>,
+    /// Bytes in `carried`.
+    carried_bytes: usize,
     /// The SHB exactly as in the file.
     pub(crate) raw_shb: Arc<[u8]>,
 }
@@ -415,15 +546,16 @@ impl Section {
                 block.endian.u16(block.body, 6),
             ),
             offset,
-            interfaces: Vec::new(),
+            interfaces: InterfaceTable::new(),
+            carried: Table::new(),
+            carried_bytes: 0,
             raw_shb: raw.into(),
         }
     }
-}
 
-impl Section {
-    /// Applies the SHB or IDB at `off` in `buf` (already checked) to the
-    /// section state: an SHB starts a new section, an IDB adds an interface.
+    /// Applies the SHB, IDB, DSB or NRB at `off` in `buf` (already checked)
+    /// to the section state: an SHB starts a new section, an IDB adds an
+    /// interface, a DSB or NRB is carried (each in O(1), see [`Table`]).
     /// `base` is the input offset of `buf[0]`.
     pub(crate) fn apply(
         buf: &[u8],
@@ -439,11 +571,22 @@ impl Section {
         match block.btype {
             SHB => Some(Arc::new(Section::new(&block, raw, base + off as u64))),
             IDB => {
-                let mut s = section?;
-                Arc::make_mut(&mut s)
-                    .interfaces
-                    .push(Interface::parse(&block, raw));
-                Some(s)
+                let s = section?;
+                Some(Arc::new(Section {
+                    interfaces: s.interfaces.pushed(Interface::parse(&block, raw)),
+                    ..(*s).clone()
+                }))
+            }
+            DSB | NRB => {
+                let s = section?;
+                if s.carried_bytes + raw.len() > MAX_CARRIED_BYTES {
+                    return Some(s);
+                }
+                Some(Arc::new(Section {
+                    carried: s.carried.pushed(raw.into()),
+                    carried_bytes: s.carried_bytes + raw.len(),
+                    ..(*s).clone()
+                }))
             }
             _ => section,
         }

@@ -51,30 +51,7 @@ pub(crate) fn find_boundary(
     from: usize,
     hint: Endian,
 ) -> Option<(usize, Endian)> {
-    find_boundary_in(walker, buf, from, hint, false, CHAIN_HOPS, false)
-}
-
-/// Finds where records resume after damaged bytes at `from - 1`. Unlike a
-/// guess, a chain here may be cut short by *further* damage a few records on:
-/// a candidate whose chain stays plausible for a few hops ([`RESYNC_HOPS`]
-/// for pcapng, whose blocks carry their length twice; more for pcap) and only
-/// then dies is taken, and the next damage is passed over in its turn.
-///
-/// Before any pcapng section header has been read, only a section header
-/// will do: without one, nothing after it could be interpreted.
-pub(crate) fn find_resync(
-    walker: &Walker,
-    buf: &[u8],
-    from: usize,
-    hint: Endian,
-    open_end: bool,
-    have_section: bool,
-) -> Option<(usize, Endian)> {
-    let (enough, shb_only) = match walker {
-        Walker::Pcap(_) => (RESYNC_HOPS_PCAP, false),
-        Walker::Pcapng { .. } => (RESYNC_HOPS, !have_section),
-    };
-    find_boundary_in(walker, buf, from, hint, open_end, enough, shb_only)
+    find_boundary_in(walker, buf, from, hint, CHAIN_HOPS)
 }
 
 /// Hops a pcapng chain must survive to be taken after damage.
@@ -82,20 +59,122 @@ pub const RESYNC_HOPS: usize = 2;
 /// Hops a pcap chain must survive to be taken after damage.
 pub const RESYNC_HOPS_PCAP: usize = 6;
 
-/// Like [`find_boundary`]; with `open_end`, `buf` is a window of a longer
-/// stream, and a chain that runs past its end survives (what lies beyond
-/// cannot be checked). A chain that dies after `enough` hops still counts.
+/// Candidates tried with one test of plausibility (pcap's strict test, or
+/// pcapng's first byte order) before the next test is tried on them.
+pub const RESYNC_WINDOW: usize = 1 << 20;
+
+/// The most bytes a candidate's chain is followed through after damage:
+/// room for [`RESYNC_HOPS`] (or [`RESYNC_HOPS_PCAP`]) records of the
+/// largest size and one more, at least 1 MiB, at most 64 MiB.
+pub(crate) fn lookahead(walker: &Walker) -> usize {
+    let (enough, record) = match walker {
+        Walker::Pcap(h) => (
+            RESYNC_HOPS_PCAP,
+            h.record_header_len() + h.max_caplen as usize,
+        ),
+        Walker::Pcapng { limits, .. } => (RESYNC_HOPS, limits.max_block_len as usize),
+    };
+    ((enough + 1).saturating_mul(record)).clamp(1 << 20, 64 << 20)
+}
+
+/// What a search for the next record boundary after damage found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resync {
+    /// Records resume at this offset, read with this byte order.
+    Found(usize, Endian),
+    /// Nothing up to the end of the input.
+    NotFound,
+    /// The answer depends on bytes not yet in the buffer: search again
+    /// from `resume` (bytes before it are no longer needed) with more.
+    NeedMore { resume: usize },
+}
+
+/// Finds where records resume after damaged bytes, at or after `from`.
+///
+/// Unlike a guess, a chain here may be cut short by *further* damage a few
+/// records on: a candidate whose chain stays plausible for a few hops
+/// ([`RESYNC_HOPS`] for pcapng, whose blocks carry their length twice;
+/// more for pcap) and only then dies is taken, and the next damage is
+/// passed over in its turn. Every offset is a candidate (damage can shift
+/// what follows by any number of bytes, so pcapng's 4-byte alignment no
+/// longer holds).
+///
+/// **The same answer however the bytes arrive.** A candidate is judged on
+/// the bytes `[c, c + lookahead)` alone (see [`lookahead`]), and on
+/// whether the input ends among them: a chain that runs past them counts
+/// the hops it made, like a chain that dies. Candidates are tried
+/// [`RESYNC_WINDOW`] at a time, each window with the strict test first.
+/// A mapped file (`eof`: `buf` runs to the end of the input) and a stream
+/// (which holds a window of the input and is asked for more with
+/// [`Resync::NeedMore`]) therefore find the same boundary.
+///
+/// Before any pcapng section header has been read, only a section header
+/// will do: without one, nothing after it could be interpreted.
+pub(crate) fn resync(
+    walker: &Walker,
+    buf: &[u8],
+    from: usize,
+    eof: bool,
+    hint: Endian,
+    have_section: bool,
+) -> Resync {
+    let (enough, shb_only, tiers) = match walker {
+        Walker::Pcap(h) => (
+            RESYNC_HOPS_PCAP,
+            false,
+            [(h.endian, true), (h.endian, false)],
+        ),
+        Walker::Pcapng { .. } => (
+            RESYNC_HOPS,
+            !have_section,
+            [(hint, false), (hint.swapped(), false)],
+        ),
+    };
+    let look = lookahead(walker);
+    let mut window = from;
+    loop {
+        if window >= buf.len() {
+            return if eof {
+                Resync::NotFound
+            } else {
+                Resync::NeedMore { resume: window }
+            };
+        }
+        let window_end = window.saturating_add(RESYNC_WINDOW);
+        if !eof && buf.len() < window_end.saturating_add(look) {
+            return Resync::NeedMore { resume: window };
+        }
+        for (endian, strict) in tiers {
+            for c in window..window_end.min(buf.len()) {
+                if shb_only && buf.get(c..c + 4) != Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]) {
+                    continue;
+                }
+                let view_end = buf.len().min(c.saturating_add(look));
+                let search = Search {
+                    strict,
+                    enough,
+                    end_is_eof: eof && view_end == buf.len(),
+                };
+                if survives(walker, &buf[..view_end], c, endian, search, None) {
+                    return Resync::Found(c, endian);
+                }
+            }
+        }
+        window = window_end;
+    }
+}
+
+/// Like [`find_boundary`]: the smallest candidate in `[from, from +
+/// largest record]` whose chain survives, first with the strict test.
 fn find_boundary_in(
     walker: &Walker,
     buf: &[u8],
     from: usize,
     hint: Endian,
-    open_end: bool,
     enough: usize,
-    shb_only: bool,
 ) -> Option<(usize, Endian)> {
     if from >= buf.len() {
-        return (!open_end).then(|| (buf.len(), walker.endian().unwrap_or(Endian::Little)));
+        return Some((buf.len(), walker.endian().unwrap_or(Endian::Little)));
     }
     // Searches in order of preference; the first that finds a survivor wins.
     // pcap: the strict test first, then the loose one. pcapng: the byte
@@ -108,9 +187,9 @@ fn find_boundary_in(
             h.record_header_len() + h.max_caplen as usize,
             [(h.endian, true), (h.endian, false)],
         ),
-        Walker::Pcapng { max_block_len, .. } => (
+        Walker::Pcapng { limits, .. } => (
             4,
-            *max_block_len as usize,
+            limits.max_block_len as usize,
             [(hint, false), (hint.swapped(), false)],
         ),
     };
@@ -124,11 +203,10 @@ fn find_boundary_in(
         while c <= last {
             let search = Search {
                 strict,
-                open_end,
                 enough,
+                end_is_eof: true,
             };
-            let allowed = !shb_only || buf.get(c..c + 4) == Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]);
-            if allowed && survives(walker, buf, c, endian, search, &mut dead) {
+            if survives(walker, buf, c, endian, search, Some(&mut dead)) {
                 return Some((c, endian));
             }
             c += step;
@@ -142,15 +220,17 @@ fn find_boundary_in(
 struct Search {
     /// Use the strict test of plausibility (pcap).
     strict: bool,
-    /// The bytes are a window of a stream: a chain running past them lives.
-    open_end: bool,
-    /// A chain that dies after this many hops still counts.
+    /// A chain that dies, or runs past the bytes given, after this many
+    /// hops still counts.
     enough: usize,
+    /// The bytes given end where the input ends: a chain that ends exactly
+    /// there survives. Otherwise ending there is running past them.
+    end_is_eof: bool,
 }
 
 /// Does the chain from `start` stay plausible for [`CHAIN_HOPS`] hops (or
-/// end exactly at the end of the input)? Positions found structurally dead are
-/// remembered in `dead`.
+/// end exactly at the end of the input)? With `dead`, positions found
+/// structurally dead are remembered there and chains that reach one stop.
 fn survives(
     walker: &Walker,
     buf: &[u8],
@@ -158,22 +238,21 @@ fn survives(
     endian: Endian,
     Search {
         strict,
-        open_end,
         enough,
+        end_is_eof,
     }: Search,
-    dead: &mut HashSet<(usize, Endian)>,
+    mut dead: Option<&mut HashSet<(usize, Endian)>>,
 ) -> bool {
     // Most candidates fail the first check: make it before any bookkeeping.
     let (mut pos, mut e) = match walker.hop(buf, start, endian, true, strict) {
         (Hop::Next(next), ne) => (next, ne),
-        (Hop::End, _) => return true,
-        (Hop::Beyond, _) => return open_end,
-        (Hop::Dead, _) => return false,
+        (Hop::End, _) => return end_is_eof,
+        (Hop::Beyond, _) | (Hop::Dead, _) => return false,
     };
     let first_ts = pcap_ts(walker, buf, start);
     let mut path: Vec<(usize, Endian)> = Vec::new();
     for _ in 1..CHAIN_HOPS {
-        if dead.contains(&(pos, e)) {
+        if dead.as_ref().is_some_and(|d| d.contains(&(pos, e))) {
             break;
         }
         if let (Some(a), Some(b)) = (first_ts, pcap_ts(walker, buf, pos))
@@ -185,11 +264,13 @@ fn survives(
         path.push((pos, e));
         match walker.hop(buf, pos, e, false, strict) {
             (Hop::Next(next), ne) => (pos, e) = (next, ne),
-            (Hop::End, _) => return true,
-            (Hop::Beyond, _) if open_end => return true,
-            (Hop::Beyond, _) | (Hop::Dead, _) => {
+            (Hop::End, _) if end_is_eof => return true,
+            (Hop::End, _) | (Hop::Beyond, _) => return path.len() >= enough,
+            (Hop::Dead, _) => {
                 let hops = path.len();
-                dead.extend(path);
+                if let Some(d) = dead.as_mut() {
+                    d.extend(path);
+                }
                 return hops >= enough;
             }
         }
@@ -198,7 +279,9 @@ fn survives(
         return true;
     }
     let hops = path.len();
-    dead.extend(path);
+    if let Some(d) = dead.as_mut() {
+        d.extend(path);
+    }
     hops >= enough
 }
 

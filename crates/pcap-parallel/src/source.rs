@@ -21,6 +21,7 @@ use crate::decompress::parallel::{Dispatcher, FileSource, MemSource, RangeReader
 use crate::decompress::{self, Decoding};
 use crate::error::{Error, Result};
 use crate::format::Compression;
+use crate::mapped::GuardedMap;
 
 /// Bytes shared between the input and the chunks cut from it.
 pub(crate) type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
@@ -32,8 +33,10 @@ pub const BLOCK_QUEUE: usize = 4;
 
 /// The opened input, before its capture format is looked at.
 pub(crate) enum Input {
-    /// All bytes are addressable at once (a mapped file, or bytes in memory).
-    Whole(Bytes),
+    /// All bytes are addressable at once (a mapped file, or bytes in
+    /// memory); a mapped file comes with its map, to tell whether the file
+    /// changed under it.
+    Whole(Bytes, Option<Arc<GuardedMap>>),
     /// Bytes arrive in order and are seen once.
     Stream(StreamReader),
 }
@@ -49,6 +52,39 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// Fills every read whole (short only at the end of input or before an
+/// error, which the next read returns), so that a decompressor sees its
+/// input in the same pieces whether it comes from a file, memory or a
+/// pipe. With corrupt input, how much a decompressor emits before it
+/// notices depends on those pieces: this way the same bytes give the same
+/// output however they arrive.
+struct FullReads<R> {
+    inner: R,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Read for FullReads<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.inner.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if filled == 0 => return Err(e),
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(filled)
     }
 }
 
@@ -181,9 +217,12 @@ fn spawn_stream(
     options: &Decoding,
 ) -> io::Result<StreamReader> {
     let consumed = Arc::new(AtomicU64::new(0));
-    let counting = Box::new(Counting {
-        inner: raw,
-        count: consumed.clone(),
+    let counting = Box::new(FullReads {
+        inner: Counting {
+            inner: raw,
+            count: consumed.clone(),
+        },
+        error: None,
     });
     let reader = decompress::decoder(counting, compression, options, 0)?;
     let count = consumed.clone();
@@ -328,6 +367,12 @@ pub(crate) fn pump(
 }
 
 /// Opens `path` (`-` for standard input) and detects its compression.
+///
+/// A regular file is mapped (plain) or streamed (compressed). Anything else
+/// that can be opened (a FIFO, a character device, `<(process
+/// substitution)`) and a file whose size the kernel does not report (those
+/// of `/proc` and `/sys` say 0) is read once, from the start, as a stream:
+/// nothing is probed out of order.
 pub(crate) fn open(path: &Path, options: &Decoding) -> Result<(Input, Compression)> {
     let name = path.display().to_string();
     if path.as_os_str() == "-" {
@@ -335,23 +380,18 @@ pub(crate) fn open(path: &Path, options: &Decoding) -> Result<(Input, Compressio
     }
     let file = File::open(path).map_err(|e| Error::io(&name, e))?;
     let meta = file.metadata().map_err(|e| Error::io(&name, e))?;
+    if !meta.is_file() || meta.len() == 0 {
+        // A FIFO, a character device or a file with no size (in /proc): its
+        // bytes can be read only once, and not at an offset (the head is
+        // read from the stream itself).
+        return from_reader(Box::new(file), &name, options);
+    }
     let mut head = [0u8; Compression::MAGIC_LEN];
     let got = read_at_most(&file, &mut head).map_err(|e| Error::io(&name, e))?;
     let compression = Compression::detect(&head[..got]);
-    if !meta.is_file() {
-        // A FIFO or character device: its bytes can be read only once.
-        return from_reader(Box::new(file), &name, options);
-    }
     if compression == Compression::None {
-        if meta.len() == 0 {
-            return Ok((Input::Whole(Arc::new(Vec::new())), compression));
-        }
-        // SAFETY: the map is read-only. As with every tool that maps its
-        // input (ripgrep, for one), a file truncated by another process
-        // while it is mapped makes reads fault; that is documented in the
-        // crate docs.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&name, e))?;
-        return Ok((Input::Whole(Arc::new(map)), compression));
+        let map = Arc::new(GuardedMap::new(file).map_err(|e| Error::io(&name, e))?);
+        return Ok((Input::Whole(map.clone(), Some(map)), compression));
     }
     let stream = spawn_seekable(
         Arc::new(FileSource::new(file, meta.len())),
@@ -381,7 +421,7 @@ fn read_at_most(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 pub(crate) fn from_bytes(bytes: Bytes, options: &Decoding) -> Result<(Input, Compression)> {
     let compression = Compression::detect(&(*bytes).as_ref()[..(*bytes).as_ref().len().min(8)]);
     if compression == Compression::None {
-        return Ok((Input::Whole(bytes), compression));
+        return Ok((Input::Whole(bytes, None), compression));
     }
     let stream = spawn_seekable(Arc::new(MemSource(bytes)), compression, options)
         .map_err(|e| Error::io("<memory>", e))?;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::chunk::{Chunk, Context};
+use crate::chunk::{Chunk, Context, Gap};
 use crate::error::{BlockName, Error, Fault, FormatError, Skipped};
 use crate::format::CaptureFormat;
 use crate::pcap::{self, PcapHeader};
@@ -23,9 +23,11 @@ use crate::resync;
 use crate::source::StreamFailure;
 use crate::walk::{Interfaces, Kind, Limits, Walker};
 
-/// How much of a stream is looked at, at a time, for the next record
-/// boundary after damaged bytes.
-const RESYNC_WINDOW: usize = 1 << 20;
+/// How far a full chunk may grow past its size with blocks that hold no
+/// packet (statistics, names, a new section's header) before it is cut
+/// anyway: such blocks join the chunk before them, so that no chunk is
+/// without packets, but a long run of them must not hold unbounded memory.
+pub const TRAILING_MAX: usize = 16 << 20;
 
 /// Chunk buffers kept for reuse (about the number of chunks in flight).
 const POOL_LEN: usize = 16;
@@ -39,7 +41,7 @@ pub(crate) enum Fill {
 
 /// Cuts chunks from a stream, one after another.
 pub(crate) struct Cutter {
-    reader: Box<dyn BufRead + Send>,
+    reader: Pushback,
     name: String,
     /// Input offset of the next byte to read.
     offset: u64,
@@ -60,6 +62,55 @@ pub(crate) struct Cutter {
     /// Pass over damaged bytes instead of stopping at the first fault.
     skip_damage: bool,
     skipped: Vec<Skipped>,
+    /// A packet record read after its chunk was full: the next chunk's first.
+    carry: Option<Vec<u8>>,
+    /// A read error met while looking ahead for a record boundary: the
+    /// bytes before it are used as a mapped copy of the stream would use
+    /// them, then it ends the input.
+    deferred: Option<io::Error>,
+}
+
+/// A reader with bytes put back in front of it (after a search for the
+/// next record boundary read past it).
+struct Pushback {
+    front: io::Cursor<Vec<u8>>,
+    inner: Box<dyn BufRead + Send>,
+}
+
+impl Pushback {
+    /// Puts `bytes` back, in front of whatever was not read yet.
+    fn put_back(&mut self, mut bytes: Vec<u8>) {
+        let pos = self.front.position() as usize;
+        bytes.extend_from_slice(&self.front.get_ref()[pos..]);
+        self.front = io::Cursor::new(bytes);
+    }
+}
+
+impl Read for Pushback {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Pushback {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if (self.front.position() as usize) < self.front.get_ref().len() {
+            return self.front.fill_buf();
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        if (self.front.position() as usize) < self.front.get_ref().len() {
+            self.front.consume(amount);
+        } else {
+            self.inner.consume(amount);
+        }
+    }
 }
 
 /// A chunk's buffer, returned to the pool when the last chunk using it is dropped.
@@ -131,11 +182,14 @@ impl Cutter {
             CaptureFormat::Pcapng => Walker::Pcapng {
                 endian: None,
                 interfaces: Interfaces::Known(0),
-                max_block_len: limits.max_block_len,
+                limits,
             },
         };
         Ok(Cutter {
-            reader,
+            reader: Pushback {
+                front: io::Cursor::new(Vec::new()),
+                inner: reader,
+            },
             name: name.to_string(),
             offset,
             walker,
@@ -149,29 +203,39 @@ impl Cutter {
             pool: bounded(POOL_LEN),
             skip_damage,
             skipped: Vec::new(),
+            carry: None,
+            deferred: None,
         })
     }
 
     /// The next chunk; `Ok(None)` at the end. After a fault, the chunk that
     /// holds every complete record before it comes first, then the error.
+    ///
+    /// A chunk is full at its size (bytes or packets) once it holds a
+    /// packet; the blocks without packets that follow join it, and it ends
+    /// before the next packet. So no chunk is without packets, unless the
+    /// input holds none (one chunk then), or more than [`TRAILING_MAX`]
+    /// bytes of such blocks come in a row. Damage passed over under the
+    /// skip policy stays inside the chunk, as a gap.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>, Error> {
         if let Some(e) = self.pending.take() {
             return Err(e);
         }
-        if self.done {
+        if self.done && self.carry.is_none() {
             return Ok(None);
         }
-        let start = self.offset;
+        let mut start = self.offset;
         let packets_before = self.packets;
         let context = match &self.walker {
             Walker::Pcap(h) => Context::Pcap(h.clone()),
             Walker::Pcapng { .. } => Context::Pcapng(self.section.clone()),
         };
         let capacity = match self.fill {
-            Fill::Bytes(b) => b + (1 << 16),
+            Fill::Bytes(b) => b.min(64 << 20) + (1 << 16),
             Fill::Packets(_) => 1 << 20,
         };
         let mut described = Vec::new();
+        let mut gaps = Vec::new();
         let mut buf = match self.pool.1.try_recv() {
             Ok(mut b) => {
                 b.clear();
@@ -179,51 +243,73 @@ impl Cutter {
             }
             Err(_) => Vec::with_capacity(capacity),
         };
+        // Where the chunk became full, once it is.
+        let mut full_at: Option<usize> = None;
         loop {
             if self.packets >= self.max_packets {
                 self.done = true;
                 break;
             }
             let record_start = buf.len();
-            match self.read_record(&mut buf) {
+            match self.next_record(&mut buf) {
                 Ok(None) => {
                     self.done = true;
+                    if let Some(e) = self.deferred.take() {
+                        self.pending = Some(StreamFailure::into_error(e, &self.name));
+                    }
+                    break;
+                }
+                Ok(Some(Kind::Packet)) if full_at.is_some() => {
+                    self.carry = Some(buf.split_off(record_start));
                     break;
                 }
                 Ok(Some(kind)) => {
+                    let base = self.offset - record_start as u64;
                     self.offset += (buf.len() - record_start) as u64;
                     match kind {
                         Kind::Packet => self.packets += 1,
                         Kind::SectionState => {
                             self.section =
-                                Section::apply(&buf, record_start, start, self.section.take());
+                                Section::apply(&buf, record_start, base, self.section.take());
                             described.extend(self.section.clone());
                         }
                         Kind::Other => {}
                     }
-                    let full = match self.fill {
+                    let has_packet = self.packets > packets_before;
+                    let size_reached = match self.fill {
                         Fill::Bytes(b) => buf.len() >= b,
-                        Fill::Packets(n) => {
-                            kind == Kind::Packet && self.packets - packets_before >= n
-                        }
+                        Fill::Packets(n) => self.packets - packets_before >= n,
                     };
-                    if full {
+                    if full_at.is_none() && has_packet && size_reached {
+                        full_at = Some(buf.len());
+                    }
+                    let cap = match (full_at, self.fill) {
+                        (Some(at), _) => at + TRAILING_MAX,
+                        (None, _) if has_packet => usize::MAX,
+                        (None, Fill::Bytes(b)) => b.saturating_add(TRAILING_MAX),
+                        (None, Fill::Packets(_)) => TRAILING_MAX,
+                    };
+                    if buf.len() >= cap {
                         break;
                     }
                 }
                 Err(ReadFail::Fault(fault)) if self.skip_damage => {
                     let partial = buf.split_off(record_start);
-                    match self.skip_past(partial, fault) {
-                        Ok(true) => continue,
-                        Ok(false) => {
-                            self.done = true;
-                            break;
-                        }
-                        Err(e) => {
-                            self.done = true;
+                    if !self.skip_past(partial, fault) {
+                        self.done = true;
+                        if let Some(e) = self.deferred.take() {
                             self.pending = Some(StreamFailure::into_error(e, &self.name));
-                            break;
                         }
+                        break;
+                    }
+                    if buf.is_empty() {
+                        start = self.offset;
+                    } else {
+                        gaps.push(Gap {
+                            at: buf.len(),
+                            skip: 0,
+                            resume: self.offset,
+                        });
                     }
                 }
                 Err(fail) => {
@@ -263,67 +349,91 @@ impl Cutter {
             context,
             described: described.into(),
             filter: None,
+            gaps: gaps.into(),
         };
         self.index += 1;
         Ok(Some(chunk))
     }
 
+    /// Appends the next record to `buf`: the one carried over from the
+    /// chunk before, or one read; `Ok(None)` at a clean end of input.
+    fn next_record(&mut self, buf: &mut Vec<u8>) -> Result<Option<Kind>, ReadFail> {
+        match self.carry.take() {
+            Some(record) => {
+                buf.extend_from_slice(&record);
+                Ok(Some(Kind::Packet))
+            }
+            None => self.read_record(buf),
+        }
+    }
+
     /// Passes over damaged bytes: `partial` holds what was read of the
     /// broken record (starting at `self.offset`). Searches the stream, a
-    /// window at a time, for the next record boundary, puts the bytes from
-    /// there back in front of the reader and records what was skipped.
-    /// `Ok(false)` when the damage runs to the end of the input.
-    fn skip_past(&mut self, partial: Vec<u8>, fault: Fault) -> io::Result<bool> {
+    /// window at a time, for the next record boundary by the rule a mapped
+    /// file follows ([`resync::resync`], so both find the same), puts the
+    /// bytes from there back in front of the reader and records what was
+    /// skipped. `false` when the damage runs to the end of the input.
+    fn skip_past(&mut self, partial: Vec<u8>, fault: Fault) -> bool {
         let start = self.offset;
         let packet = self.packets + 1;
-        let mut record = |len: u64, fault: Fault| {
-            self.skipped.push(Skipped {
-                offset: start,
-                len,
-                packet,
-                fault,
-            })
-        };
-        if fault.is_truncation() {
-            // The input ended inside the record: nothing follows.
-            record(partial.len() as u64, fault);
-            return Ok(false);
-        }
         let hint = self.walker.endian().unwrap_or(crate::Endian::Little);
-        let mut window: Vec<u8> = partial.get(1..).unwrap_or(&[]).to_vec();
-        let mut base = start + 1;
+        let need = resync::RESYNC_WINDOW + resync::lookahead(&self.walker);
+        let mut window = partial;
+        let mut base = start;
+        let mut from = 1;
         loop {
-            let want = RESYNC_WINDOW.saturating_sub(window.len());
-            let eof = fill_exact(&mut self.reader, &mut window, want)? < want;
-            if let Some((k, endian)) =
-                resync::find_resync(&self.walker, &window, 0, hint, !eof, self.section.is_some())
-            {
-                let rest = window.split_off(k);
-                let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
-                self.reader = Box::new(io::Cursor::new(rest).chain(reader));
-                let skipped = base + k as u64 - start;
-                record(skipped, fault);
-                self.offset += skipped;
-                if let Walker::Pcapng {
-                    endian: e,
-                    interfaces,
-                    ..
-                } = &mut self.walker
-                {
-                    *e = Some(endian);
-                    if let Interfaces::Unknown { .. } = interfaces {
-                        *interfaces = Interfaces::Known(0);
-                    }
+            let want = (from + need).saturating_sub(window.len());
+            let eof = match fill_exact(&mut self.reader, &mut window, want) {
+                Ok(n) => n < want,
+                Err(e) => {
+                    self.deferred = Some(e);
+                    true
                 }
-                return Ok(true);
+            };
+            let found = resync::resync(
+                &self.walker,
+                &window,
+                from,
+                eof,
+                hint,
+                self.section.is_some(),
+            );
+            let (skipped, resumed) = match found {
+                resync::Resync::Found(k, endian) => {
+                    self.reader.put_back(window.split_off(k));
+                    if let Walker::Pcapng {
+                        endian: e,
+                        interfaces,
+                        ..
+                    } = &mut self.walker
+                    {
+                        *e = Some(endian);
+                        if let Interfaces::Unknown { .. } = interfaces {
+                            *interfaces = Interfaces::Known(0);
+                        }
+                    }
+                    (base + k as u64 - start, true)
+                }
+                resync::Resync::NotFound => (base + window.len() as u64 - start, false),
+                resync::Resync::NeedMore { resume } => {
+                    window.drain(..resume);
+                    base += resume as u64;
+                    from = 0;
+                    continue;
+                }
+            };
+            // The record cut short where reading failed is that failure,
+            // reported as such, not damage.
+            if resumed || !fault.is_truncation() || self.deferred.is_none() {
+                self.skipped.push(Skipped {
+                    offset: start,
+                    len: skipped,
+                    packet,
+                    fault,
+                });
             }
-            base += window.len() as u64;
-            window.clear();
-            if eof {
-                record(base - start, fault);
-                self.offset = base;
-                return Ok(false);
-            }
+            self.offset += skipped;
+            return resumed;
         }
     }
 
@@ -355,11 +465,7 @@ impl Cutter {
                 }
                 (rh, h.record_len(&buf[start..])?)
             }
-            Walker::Pcapng {
-                endian,
-                max_block_len,
-                ..
-            } => {
+            Walker::Pcapng { endian, limits, .. } => {
                 let n = fill_exact(&mut self.reader, buf, 12).map_err(ReadFail::Io)?;
                 if n == 0 {
                     return Ok(None);
@@ -367,7 +473,7 @@ impl Cutter {
                 if n < 12 {
                     return Err(Fault::TruncatedBlockHeader { have: n }.into());
                 }
-                let (_, _, len) = pcapng::block_len(&buf[start..], *endian, *max_block_len)?;
+                let (_, _, len) = pcapng::block_len(&buf[start..], *endian, limits.max_block_len)?;
                 (12, len)
             }
         };

@@ -22,6 +22,7 @@ use crate::pcapng;
 /// let limits = pcap_parallel::Limits::default();
 /// assert_eq!(limits.max_packet_len, 262_144);
 /// assert_eq!(limits.max_block_len, 16 * 1024 * 1024);
+/// assert_eq!(limits.max_interfaces, 1 << 20);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -31,6 +32,13 @@ pub struct Limits {
     pub max_packet_len: u32,
     /// Largest pcapng block (16 MiB, as in Wireshark).
     pub max_block_len: u32,
+    /// Most interfaces one pcapng section may describe (1 048 576). Each
+    /// costs memory for as long as its section is read (its description
+    /// block is kept), so a section that describes more is a format error
+    /// ([`crate::Fault::TooManyInterfaces`]) rather than unbounded memory.
+    /// Real captures describe a few; raise it for the rare one that needs
+    /// more.
+    pub max_interfaces: u32,
 }
 
 impl Default for Limits {
@@ -38,6 +46,7 @@ impl Default for Limits {
         Limits {
             max_packet_len: 262_144,
             max_block_len: 16 * 1024 * 1024,
+            max_interfaces: 1 << 20,
         }
     }
 }
@@ -60,7 +69,7 @@ pub(crate) enum Walker {
         /// Byte order of the current section; `None` before the first SHB.
         endian: Option<Endian>,
         interfaces: Interfaces,
-        max_block_len: u32,
+        limits: Limits,
     },
 }
 
@@ -68,7 +77,8 @@ pub(crate) enum Walker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Packet,
-    /// A pcapng Section Header or Interface Description Block.
+    /// A pcapng block the section's state keeps: a section header, an
+    /// interface description, decryption secrets or name resolution.
     SectionState,
     /// Any other pcapng block.
     Other,
@@ -84,9 +94,10 @@ impl Walker {
             Walker::Pcapng {
                 endian,
                 interfaces,
-                max_block_len,
+                limits,
             } => {
-                let Some(block) = pcapng::read_block(buf, off, *endian, *max_block_len)? else {
+                let Some(block) = pcapng::read_block(buf, off, *endian, limits.max_block_len)?
+                else {
                     return Ok(None);
                 };
                 let kind = match block.btype {
@@ -96,12 +107,21 @@ impl Walker {
                         Kind::SectionState
                     }
                     pcapng::IDB => {
-                        match interfaces {
-                            Interfaces::Known(n) => *n += 1,
-                            Interfaces::Unknown { here, .. } => *here += 1,
+                        let count = match interfaces {
+                            Interfaces::Known(n) => n,
+                            Interfaces::Unknown { here, .. } => here,
+                        };
+                        // A walk from mid-section checks its own count here,
+                        // and the section's total when it is verified.
+                        if *count >= limits.max_interfaces as usize {
+                            return Err(Fault::TooManyInterfaces {
+                                max: limits.max_interfaces,
+                            });
                         }
+                        *count += 1;
                         Kind::SectionState
                     }
+                    pcapng::DSB | pcapng::NRB => Kind::SectionState,
                     pcapng::EPB | pcapng::PB | pcapng::SPB => {
                         let id = block.interface_ref().unwrap_or(0);
                         match interfaces {
@@ -138,8 +158,8 @@ impl Walker {
     ) -> (Hop, Endian) {
         match self {
             Walker::Pcap(h) => (h.hop(buf, off, strict), endian),
-            Walker::Pcapng { max_block_len, .. } => {
-                pcapng::hop(buf, off, endian, *max_block_len, candidate)
+            Walker::Pcapng { limits, .. } => {
+                pcapng::hop(buf, off, endian, limits.max_block_len, candidate)
             }
         }
     }
@@ -149,10 +169,10 @@ impl Walker {
     pub fn mid_section(&self, endian: Endian) -> Walker {
         match self {
             Walker::Pcap(h) => Walker::Pcap(h.clone()),
-            Walker::Pcapng { max_block_len, .. } => Walker::Pcapng {
+            Walker::Pcapng { limits, .. } => Walker::Pcapng {
                 endian: Some(endian),
                 interfaces: Interfaces::Unknown { here: 0, need: 0 },
-                max_block_len: *max_block_len,
+                limits: *limits,
             },
         }
     }

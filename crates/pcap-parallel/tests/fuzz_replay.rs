@@ -52,6 +52,9 @@ fn the_fuzz_checks_hold_on_the_corpus_and_its_mutations() {
             params.extend_from_slice(&m);
             fuzz_checks::chunker(&params);
             fuzz_checks::decode(&m[..m.len().min(200)]);
+            let mut params = vec![(i * 53) as u8, (i * 11) as u8];
+            params.extend_from_slice(&m);
+            fuzz_checks::file_vs_stream(&params);
             let mut d = vec![i as u8];
             d.extend_from_slice(&m[..m.len().min(4096)]);
             fuzz_checks::decompress(&d);

@@ -86,6 +86,62 @@ pub fn chunker(data: &[u8]) {
     }
 }
 
+/// The packets and what was skipped, under the skip policy.
+fn skipping(capture: Capture) -> (Packets, Vec<(u64, u64, u64)>) {
+    let mut out = Vec::new();
+    let report = capture.on_error(OnError::Skip).run(
+        |c| {
+            Ok(c.packets()
+                .map(|p| {
+                    (
+                        p.offset,
+                        p.timestamp.map(|t| t.as_nanos()),
+                        p.original_len,
+                        p.data.to_vec(),
+                    )
+                })
+                .collect::<Vec<_>>())
+        },
+        |r| out.extend(r.result.expect("no closure fails")),
+    );
+    let skipped = report
+        .skipped
+        .iter()
+        .map(|s| (s.offset, s.len, s.packet))
+        .collect();
+    (out, skipped)
+}
+
+/// The same bytes give the same packets under the skip policy however
+/// they arrive: mapped (cut in parallel, with segments chosen by the first
+/// byte) or streamed (cut as read, chunk size chosen by the second), at the
+/// same offsets, with the same damage passed over.
+pub fn file_vs_stream(data: &[u8]) {
+    if data.len() < 2 {
+        return;
+    }
+    let segment = 16 + data[0] as usize * 8;
+    let stream_chunk = 1 + data[1] as u64 * 64;
+    let capture = data[2..].to_vec();
+    let Ok(file) = Capture::from_bytes("fuzz", capture.clone()) else {
+        return;
+    };
+    let mapped = skipping(
+        file.workers(3)
+            .split(Split::Chunks(4))
+            .segment_len(Some(segment)),
+    );
+    let streamed = skipping(
+        Capture::from_reader("fuzz", std::io::Cursor::new(capture))
+            .expect("opens as a stream too")
+            .workers(2)
+            .split(Split::Bytes(stream_chunk)),
+    );
+    assert_eq!(mapped.1, streamed.1, "the same damage skipped");
+    assert_eq!(mapped.0.len(), streamed.0.len(), "packet count");
+    assert!(mapped.0 == streamed.0, "packets differ");
+}
+
 /// The first byte chooses a compression magic put in front of the rest.
 pub fn decompress(data: &[u8]) {
     let Some((&which, rest)) = data.split_first() else {

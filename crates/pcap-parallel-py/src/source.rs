@@ -1,0 +1,264 @@
+//! What a Python capture object opens: a path or a file object, and the
+//! options of the library's `Capture`.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pcap_parallel::{Capture, Decoding, Filter, Limits, OnError, Split};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+
+use crate::drive::{Watch, drive};
+use crate::errors::IntoPy;
+
+/// Where the bytes come from.
+enum Source {
+    /// A path (`-` for standard input), opened anew for every run.
+    Path(PathBuf),
+    /// A Python binary file object: read once.
+    File(Mutex<Option<Py<PyAny>>>),
+}
+
+/// The options of a run.
+#[derive(Debug, Clone)]
+struct Options {
+    split: Split,
+    workers: Option<usize>,
+    max_packets: Option<u64>,
+    filter: Option<String>,
+    on_error: OnError,
+    max_caplen: Option<u32>,
+}
+
+/// A capture to open, with its options: `pcap_parallel.open` makes one.
+#[pyclass(frozen, module = "pcap_parallel._native")]
+pub struct Opener {
+    source: Source,
+    name: String,
+    options: Options,
+}
+
+/// A Python file object as a reader (called from the library's reading
+/// thread, which takes the interpreter for each read).
+struct PyReader(Py<PyAny>);
+
+impl Read for PyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Python::attach(|py| {
+            let data = self.0.call_method1(py, "read", (buf.len(),))?;
+            let bytes: PyBackedBytes = data.extract(py)?;
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            Ok::<usize, PyErr>(n)
+        })
+        .map_err(io::Error::other)
+    }
+}
+
+fn split_of(kind: Option<&str>, value: u64) -> PyResult<Split> {
+    let positive = |what: &str| {
+        if value == 0 {
+            Err(PyValueError::new_err(format!("{what} must be at least 1")))
+        } else {
+            Ok(())
+        }
+    };
+    Ok(match kind {
+        None | Some("auto") => Split::Auto,
+        Some("packets") => {
+            positive("packets per chunk")?;
+            Split::Packets(value)
+        }
+        Some("bytes") => {
+            positive("bytes per chunk")?;
+            Split::Bytes(value)
+        }
+        Some("chunks") => {
+            positive("the number of chunks")?;
+            Split::Chunks(value as usize)
+        }
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "unknown way to split: {other:?} (packets, bytes, chunks or auto)"
+            )));
+        }
+    })
+}
+
+#[pymethods]
+impl Opener {
+    /// `source` is a path (str or os.PathLike; `-` for standard input) or a
+    /// binary file object. The filter is compiled here, so that a bad
+    /// expression fails at once.
+    #[new]
+    #[pyo3(signature = (source, *, split_kind=None, split_value=0, workers=None, max_packets=None, filter=None, on_error="stop", max_caplen=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        source: Bound<'_, PyAny>,
+        split_kind: Option<&str>,
+        split_value: u64,
+        workers: Option<usize>,
+        max_packets: Option<u64>,
+        filter: Option<String>,
+        on_error: &str,
+        max_caplen: Option<u32>,
+    ) -> PyResult<Opener> {
+        let on_error = match on_error {
+            "stop" => OnError::Stop,
+            "skip" => OnError::Skip,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "on_error must be 'stop' or 'skip', not {other:?}"
+                )));
+            }
+        };
+        if workers == Some(0) {
+            return Err(PyValueError::new_err("workers must be at least 1"));
+        }
+        if let Some(expr) = &filter {
+            Filter::new(expr)
+                .map_err(pcap_parallel::Error::from)
+                .py_err(py)?;
+        }
+        let (source, name) = if source.hasattr("read")? {
+            let name = source
+                .getattr("name")
+                .ok()
+                .and_then(|n| n.str().ok().map(|s| s.to_string()))
+                .unwrap_or_else(|| "<file object>".to_string());
+            (Source::File(Mutex::new(Some(source.unbind()))), name)
+        } else {
+            let path: PathBuf = source.extract()?;
+            let name = path.display().to_string();
+            (Source::Path(path), name)
+        };
+        Ok(Opener {
+            source,
+            name,
+            options: Options {
+                split: split_of(split_kind, split_value)?,
+                workers,
+                max_packets,
+                filter,
+                on_error,
+                max_caplen,
+            },
+        })
+    }
+
+    /// The input's name: its path, or the file object's name.
+    #[getter]
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The worker count runs use (the cores available, unless set).
+    #[getter]
+    fn workers(&self) -> usize {
+        self.options
+            .workers
+            .unwrap_or_else(pcap_parallel::default_workers)
+    }
+
+    /// True for a source that can be read only once (a file object).
+    #[getter]
+    fn one_shot(&self) -> bool {
+        matches!(self.source, Source::File(_))
+    }
+}
+
+/// Chunk size for streamed input (compressed files, pipes, file objects)
+/// when none is asked for: 1 MiB instead of the library's 4 MiB. Each such
+/// chunk exists in the parent several times over while it travels to a
+/// worker process (the library's buffer, the pickled copy, the queue to the
+/// pool), so smaller chunks keep the parent's memory flat and well under
+/// 100 MiB; at about 3,000 packets a chunk the per-chunk cost stays small.
+const STREAMED_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Decoding options for the parent process: compressed chunks travel to
+/// worker processes and wait there too, so the parent holds less decoded
+/// data in flight than the library's default (16 MiB instead of 64 MiB),
+/// which keeps its memory flat and small whatever the input size.
+fn parallel_decoding_in_parent() -> Decoding {
+    Decoding {
+        max_in_flight: 16 << 20,
+        ..Decoding::default()
+    }
+}
+
+impl Opener {
+    /// Opens the library capture with every option set. Opening reads the
+    /// first bytes, which for a pipe may take any time: it runs off the
+    /// interpreter's thread and answers Ctrl-C.
+    pub(crate) fn open(&self, py: Python<'_>) -> PyResult<Capture> {
+        let name = self.name.clone();
+        let opened = match &self.source {
+            Source::Path(p) => {
+                let p = p.clone();
+                drive(py, &Watch::new(None), move || {
+                    Capture::open_with(p, &parallel_decoding_in_parent())
+                })?
+            }
+            Source::File(slot) => {
+                let obj = slot
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .ok_or_else(|| {
+                        PyRuntimeError::new_err(format!(
+                            "{name}: a file object can be read only once; open it again"
+                        ))
+                    })?;
+                // The library reads the first bytes on its reading thread,
+                // which takes the interpreter to call `read`.
+                drive(py, &Watch::new(None), move || {
+                    Capture::from_reader(&name, PyReader(obj))
+                })?
+            }
+        };
+        let mut capture = opened.py_err(py)?;
+        let o = &self.options;
+        let split = match o.split {
+            // Streamed chunks are copied into the worker processes: smaller
+            // ones keep the parent's memory flat and small (see
+            // STREAMED_CHUNK_BYTES).
+            Split::Auto if !capture.is_mapped() => Split::Bytes(STREAMED_CHUNK_BYTES),
+            s => s,
+        };
+        capture = capture
+            .split(split)
+            .max_packets(o.max_packets)
+            .on_error(o.on_error);
+        if let Some(w) = o.workers {
+            capture = capture.workers(w);
+        }
+        if let Some(m) = o.max_caplen {
+            capture = capture.limits(Limits {
+                max_packet_len: m,
+                ..Limits::default()
+            });
+        }
+        if let Some(expr) = &o.filter {
+            capture = capture.filter(
+                Filter::new(expr)
+                    .map_err(pcap_parallel::Error::from)
+                    .py_err(py)?,
+            );
+        }
+        Ok(capture)
+    }
+
+    /// The file the chunks of `capture` can be found in by byte range: the
+    /// path, for a plain file that is mapped.
+    pub(crate) fn mapped_path(&self, capture: &Capture) -> Option<PathBuf> {
+        match &self.source {
+            Source::Path(p) if capture.is_mapped() && p.as_os_str() != "-" => {
+                Some(std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            }
+            _ => None,
+        }
+    }
+}
