@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use pcap_parallel::{Capture, Report};
 
 use crate::builder::build;
@@ -209,6 +211,42 @@ impl BatchReader {
     /// `input_error` is empty: the error was the reader's last item.
     pub fn report(&self) -> Option<&Report> {
         self.report.as_ref()
+    }
+
+    /// The next item, waiting at most `timeout`: [`Poll::Pending`] if none
+    /// came in time (for a caller with something else to do meanwhile, such
+    /// as answering Ctrl-C), otherwise what [`Iterator::next`] gives.
+    ///
+    /// ```
+    /// use std::task::Poll;
+    /// use std::time::Duration;
+    /// use pcap_parallel::Capture;
+    /// use pcap_parallel_arrow::PacketTable;
+    /// # let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap");
+    /// let mut reader = PacketTable::new(Capture::open(sample)?).reader();
+    /// let mut rows = 0;
+    /// loop {
+    ///     match reader.next_timeout(Duration::from_millis(100)) {
+    ///         Poll::Pending => continue, // e.g. check for an interrupt
+    ///         Poll::Ready(Some(batch)) => rows += batch?.num_rows(),
+    ///         Poll::Ready(None) => break,
+    ///     }
+    /// }
+    /// assert_eq!(rows, 1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Poll<Option<Result<RecordBatch, ArrowError>>> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(item) => Poll::Ready(Some(item)),
+            Err(RecvTimeoutError::Timeout) => Poll::Pending,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.join();
+                Poll::Ready(None)
+            }
+        }
     }
 
     fn join(&mut self) {

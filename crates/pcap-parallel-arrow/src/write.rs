@@ -23,6 +23,7 @@ use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use pcap_parallel::Report;
+use pcap_parallel::output::write_atomically;
 
 use crate::error::TableError;
 use crate::schema::Column;
@@ -130,6 +131,69 @@ impl PacketTable {
             Format::Csv => write_text(self, out, Text::Csv),
             Format::Ndjson => write_text(self, out, Text::Ndjson),
         }
+    }
+}
+
+/// What to do when the output file of [`PacketTable::write_file`] exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Existing {
+    /// Leave it, and fail (the default).
+    #[default]
+    Refuse,
+    /// Replace it once the new file is complete.
+    Replace,
+}
+
+impl PacketTable {
+    /// Writes the table to the file `path` atomically: under a temporary
+    /// name beside it, renamed to `path` when complete. A broken input gives
+    /// a complete file of the rows before the fault (the report holds the
+    /// error); a run that was cancelled, whose filter does not suit the
+    /// capture, or whose writing failed leaves no file and `path` as it was.
+    ///
+    /// ```
+    /// use pcap_parallel::Capture;
+    /// use pcap_parallel_arrow::{Existing, Format, PacketTable};
+    /// # let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap");
+    /// let dir = tempfile::tempdir()?;
+    /// let out = dir.path().join("sample.parquet");
+    /// let table = PacketTable::new(Capture::open(sample)?);
+    /// let (written, report) = table.write_file(Format::PARQUET, &out, Existing::Refuse);
+    /// assert_eq!(written?.rows, 1000);
+    /// assert!(report.input_error.is_none() && out.is_file());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_file(
+        self,
+        format: Format,
+        path: &Path,
+        existing: Existing,
+    ) -> (Result<Written, TableError>, Report) {
+        let mut report = None;
+        let overwrite = existing == Existing::Replace;
+        let written = write_atomically(path, overwrite, |file| {
+            let (written, r) = self.write(format, std::io::BufWriter::with_capacity(1 << 20, file));
+            // Interrupted, or a filter that does not suit the capture: no file.
+            let cancelled = matches!(
+                r.input_error,
+                Some(pcap_parallel::Error::Cancelled | pcap_parallel::Error::Filter(_))
+            );
+            report = Some(r);
+            match written {
+                Ok(_) if cancelled => Err(std::io::Error::other("no table")),
+                Ok(w) => Ok(Ok(w)),
+                // Nothing is left under the name: the temporary file goes.
+                Err(e) => Err(std::io::Error::other(e)),
+            }
+        });
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => Err(match e.downcast::<TableError>() {
+                Ok(t) => t,
+                Err(e) => TableError::Io(e),
+            }),
+        };
+        (written, report.unwrap_or_else(|| Report::empty(None)))
     }
 }
 

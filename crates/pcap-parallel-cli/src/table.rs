@@ -5,11 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use pcap_parallel::Report;
 use pcap_parallel::decode::Tunnels;
-use pcap_parallel::output::write_atomically;
 use pcap_parallel_arrow::{
-    Column, Format, IpFormat, PacketTable, ParquetCompression, TableError, TableOptions, Written,
+    Column, Existing, Format, IpFormat, PacketTable, ParquetCompression, TableError, TableOptions,
 };
 
 use crate::args::{Chunking, Common, Input};
@@ -207,7 +205,12 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
             Err(e) => return Err(anyhow::anyhow!("{}: {e}", args.out.display())),
         }
     } else {
-        write_file(table, format, &args.out, args.force)
+        let existing = if args.force {
+            Existing::Replace
+        } else {
+            Existing::Refuse
+        };
+        table.write_file(format, &args.out, existing)
     };
     drop(bar);
     run::usage_error_in(&mut report)?;
@@ -242,38 +245,4 @@ impl std::io::Write for Stdout {
         }
         Ok(())
     }
-}
-
-/// Writes the table to `path` atomically: a complete file (with the rows
-/// before the fault of a broken input) or none.
-fn write_file(
-    table: PacketTable,
-    format: Format,
-    path: &Path,
-    overwrite: bool,
-) -> (Result<Written, TableError>, Report) {
-    let mut report = None;
-    let written = write_atomically(path, overwrite, |file| {
-        let (written, r) = table.write(format, std::io::BufWriter::with_capacity(1 << 20, file));
-        // Interrupted, or a filter that does not suit the capture: no file.
-        let cancelled = matches!(
-            r.input_error,
-            Some(pcap_parallel::Error::Cancelled | pcap_parallel::Error::Filter(_))
-        );
-        report = Some(r);
-        match written {
-            Ok(_) if cancelled => Err(std::io::Error::other("no table")),
-            Ok(w) => Ok(Ok(w)),
-            // Nothing is left under the name: the temporary file goes.
-            Err(e) => Err(std::io::Error::other(e)),
-        }
-    });
-    let written = match written {
-        Ok(w) => w,
-        Err(e) => Err(match e.downcast::<TableError>() {
-            Ok(t) => t,
-            Err(e) => TableError::Io(e),
-        }),
-    };
-    (written, report.unwrap_or_else(|| Report::empty(None)))
 }

@@ -149,3 +149,34 @@ def write_flows(
     max_open: int = 32,
     progress: _Progress = None,
 ) -> list[str]: ...
+
+class TableStream(Iterator[Any]):
+    """The batches of a capture's packet table (``pyarrow.RecordBatch``), in file order."""
+
+    def __init__(
+        self,
+        opener: Opener,
+        columns: Optional[list[str]] = None,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+        progress: _Progress = None,
+    ) -> None: ...
+    @property
+    def schema(self) -> Any: ...
+    def __iter__(self) -> "TableStream": ...
+    def __next__(self) -> Any: ...
+    def close(self) -> None: ...
+
+def write_table(
+    opener: Opener,
+    path: _Path,
+    format: str = "parquet",
+    columns: Optional[list[str]] = None,
+    data: bool = False,
+    ip_as: str = "text",
+    decapsulate: Optional[str] = None,
+    compression: str = "zstd",
+    force: bool = False,
+    progress: _Progress = None,
+) -> int: ...
