@@ -40,4 +40,4 @@ pub mod write;
 pub use error::TableError;
 pub use schema::{Column, IpFormat, TableOptions};
 pub use table::{BatchReader, PacketTable};
-pub use write::{Existing, Format, ParquetCompression, Written};
+pub use write::{Format, ParquetCompression, Written};

@@ -23,7 +23,7 @@ use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use pcap_parallel::Report;
-use pcap_parallel::output::write_atomically;
+use pcap_parallel::output::{IfExists, write_atomically};
 
 use crate::error::TableError;
 use crate::schema::Column;
@@ -134,16 +134,6 @@ impl PacketTable {
     }
 }
 
-/// What to do when the output file of [`PacketTable::write_file`] exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Existing {
-    /// Leave it, and fail (the default).
-    #[default]
-    Refuse,
-    /// Replace it once the new file is complete.
-    Replace,
-}
-
 impl PacketTable {
     /// Writes the table to the file `path` atomically: under a temporary
     /// name beside it, renamed to `path` when complete. A broken input gives
@@ -153,12 +143,13 @@ impl PacketTable {
     ///
     /// ```
     /// use pcap_parallel::Capture;
-    /// use pcap_parallel_arrow::{Existing, Format, PacketTable};
+    /// use pcap_parallel::output::IfExists;
+    /// use pcap_parallel_arrow::{Format, PacketTable};
     /// # let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap");
     /// let dir = tempfile::tempdir()?;
     /// let out = dir.path().join("sample.parquet");
     /// let table = PacketTable::new(Capture::open(sample)?);
-    /// let (written, report) = table.write_file(Format::PARQUET, &out, Existing::Refuse);
+    /// let (written, report) = table.write_file(Format::PARQUET, &out, IfExists::Fail);
     /// assert_eq!(written?.rows, 1000);
     /// assert!(report.input_error.is_none() && out.is_file());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -167,11 +158,10 @@ impl PacketTable {
         self,
         format: Format,
         path: &Path,
-        existing: Existing,
+        if_exists: IfExists,
     ) -> (Result<Written, TableError>, Report) {
         let mut report = None;
-        let overwrite = existing == Existing::Replace;
-        let written = write_atomically(path, overwrite, |file| {
+        let written = write_atomically(path, if_exists, |file| {
             let (written, r) = self.write(format, std::io::BufWriter::with_capacity(1 << 20, file));
             // Interrupted, or a filter that does not suit the capture: no file.
             let cancelled = matches!(

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 
 use clap::Args;
-use pcap_parallel::{CaptureFormat, Chunk};
+use pcap_parallel::Chunk;
 
 use crate::args::{Chunking, Common, FlowArgs, Input as InputPath};
 use crate::exec_output::{Out, Spool, Turn, collect_stderr, collect_stdout};
@@ -120,13 +120,10 @@ fn run_one(
 
 /// The chunk as a temporary capture file, for `{}`.
 fn chunk_file(chunk: &Chunk) -> std::io::Result<tempfile::NamedTempFile> {
-    let suffix = match chunk.format() {
-        CaptureFormat::Pcapng => ".pcapng",
-        CaptureFormat::Pcap { .. } => ".pcap",
-    };
+    let suffix = format!(".{}", chunk.format().extension());
     let mut f = tempfile::Builder::new()
         .prefix(&crate::stale::ours(crate::stale::CHUNK_PREFIX))
-        .suffix(suffix)
+        .suffix(&suffix)
         .tempfile()?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f.as_file_mut());
     chunk.write_standalone(&mut w)?;

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use pcap_parallel::output::{
-    OutputCompression, ShardFiles, default_prefix, part_extension, part_file_name, part_number,
-    write_chunk,
+    IfExists, OutputCompression, ShardFiles, default_prefix, part_extension, part_file_name,
+    part_number, write_chunk,
 };
 use pcap_parallel::{Capture, CaptureFormat};
 
@@ -276,7 +276,7 @@ fn write_chunks(capture: Capture, parts: &Parts) -> anyhow::Result<Written> {
     let mut report = capture.run(
         |chunk| {
             let n = chunk.index() as u64;
-            write_chunk(chunk, &parts.staged(n), parts.compression, false)
+            write_chunk(chunk, &parts.staged(n), parts.compression, IfExists::Fail)
                 .map_err(|e| format!("{}: {e}", parts.path(n).display()).into())
         },
         |r| match r.result {

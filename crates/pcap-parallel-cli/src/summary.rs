@@ -116,11 +116,7 @@ impl Summary {
             duration_seconds: s.duration_seconds(),
             average_packet_size: s.average_packet_size(),
             file: s.name,
-            format: if s.format.is_pcapng() {
-                "pcapng"
-            } else {
-                "pcap"
-            },
+            format: s.format.extension(),
             format_detail: s.format.name(),
             compression: s.compression.name(),
             byte_order: s.byte_orders,

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use pcap_parallel::decode::Tunnels;
+use pcap_parallel::output::IfExists;
 use pcap_parallel_arrow::{
-    Column, Existing, Format, IpFormat, PacketTable, ParquetCompression, TableError, TableOptions,
+    Column, Format, IpFormat, PacketTable, ParquetCompression, TableError, TableOptions,
 };
 
 use crate::args::{Chunking, Common, Input};
@@ -205,12 +206,12 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
             Err(e) => return Err(anyhow::anyhow!("{}: {e}", args.out.display())),
         }
     } else {
-        let existing = if args.force {
-            Existing::Replace
+        let if_exists = if args.force {
+            IfExists::Replace
         } else {
-            Existing::Refuse
+            IfExists::Fail
         };
-        table.write_file(format, &args.out, existing)
+        table.write_file(format, &args.out, if_exists)
     };
     drop(bar);
     run::usage_error_in(&mut report)?;

@@ -85,11 +85,7 @@ impl PyChunk {
     /// `"pcap"` or `"pcapng"`.
     #[getter]
     fn format(&self) -> &'static str {
-        if self.chunk.format().is_pcapng() {
-            "pcapng"
-        } else {
-            "pcap"
-        }
+        self.chunk.format().extension()
     }
 
     /// The link types of the chunk's packets, in order of first appearance.

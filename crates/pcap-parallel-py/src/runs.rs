@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use pcap_parallel::output::{
-    OutputCompression, ShardFiles, default_prefix, part_extension, part_file_name, part_number,
-    write_chunk,
+    IfExists, OutputCompression, ShardFiles, default_prefix, part_extension, part_file_name,
+    part_number, write_chunk,
 };
 use pcap_parallel::summary::{self, Summary};
 use pcap_parallel::tally::{self, By};
@@ -17,6 +17,15 @@ use pyo3::types::{PyDict, PyList};
 use crate::drive::{Watch, drive};
 use crate::errors::{IntoPy, to_py};
 use crate::source::Opener;
+
+/// Python's `force=True`: replace files already there.
+fn if_exists_for(force: bool) -> IfExists {
+    if force {
+        IfExists::Replace
+    } else {
+        IfExists::Fail
+    }
+}
 
 fn flow_key(name: &str) -> PyResult<FlowKey> {
     match name {
@@ -237,12 +246,13 @@ pub fn split(
         )));
     }
     let dir = directory.clone();
+    let if_exists = if_exists_for(force);
     let (written, report) = drive(py, &watch, move || {
         let mut written: Vec<Result<PathBuf, String>> = Vec::new();
         let report = capture.run(
             |chunk| {
                 let path = dir.join(part_file_name(&prefix, chunk.index(), format, compression));
-                write_chunk(chunk, &path, compression, force)
+                write_chunk(chunk, &path, compression, if_exists)
                     .map(|_| path)
                     .map_err(|e| e.into())
             },
@@ -286,7 +296,7 @@ pub fn write_flows(
     let prefix = prefix.unwrap_or_else(|| default_prefix(std::path::Path::new(opener.name())));
     let mut files = ShardFiles::new(&directory, &prefix);
     files.compression = compression_of(compress)?;
-    files.overwrite = force;
+    files.if_exists = if_exists_for(force);
     files.max_open = max_open.max(1);
     let watch = Watch::new(progress);
     let capture = watch.attach(opener.open(py)?);

@@ -16,8 +16,9 @@ use std::task::Poll;
 use arrow_pyarrow::ToPyArrow;
 use arrow_schema::{ArrowError, SchemaRef};
 use pcap_parallel::decode::Tunnels;
+use pcap_parallel::output::IfExists;
 use pcap_parallel_arrow::{
-    BatchReader, Column, Existing, Format, IpFormat, PacketTable, ParquetCompression, TableError,
+    BatchReader, Column, Format, IpFormat, PacketTable, ParquetCompression, TableError,
     TableOptions,
 };
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -251,12 +252,12 @@ pub fn write_table(
             )));
         }
     };
-    let existing = if force {
-        Existing::Replace
+    let if_exists = if force {
+        IfExists::Replace
     } else {
-        Existing::Refuse
+        IfExists::Fail
     };
-    if existing == Existing::Refuse && path.exists() {
+    if if_exists == IfExists::Fail && path.exists() {
         return Err(pyo3::exceptions::PyFileExistsError::new_err(format!(
             "{} exists (force=True replaces it)",
             path.display()
@@ -266,7 +267,7 @@ pub fn write_table(
     let capture = watch.attach(opener.open(py)?);
     let table = PacketTable::new(capture).options(options);
     let (written, report) = drive(py, &watch, move || {
-        table.write_file(format, &path, existing)
+        table.write_file(format, &path, if_exists)
     })?;
     if let Some(e) = report.input_error {
         return Err(to_py(py, e));

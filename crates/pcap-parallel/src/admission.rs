@@ -62,15 +62,13 @@ impl Admission {
             return Verdict::Next(chunk);
         };
         // The expression must suit every link type the chunk holds.
-        if let Err(e) = chunk
-            .link_types_described()
-            .into_iter()
-            .try_for_each(|(lt, e)| f.program(lt, e).map(|_| ()))
-        {
-            self.error = Some(Error::Filter(e));
-            return Verdict::Refuse;
-        }
-        chunk.filter = Some(f.clone());
+        chunk = match chunk.with_filter(f.clone()) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                self.error = Some(Error::Filter(e));
+                return Verdict::Refuse;
+            }
+        };
         let Some(wanted) = self.wanted else {
             return Verdict::Next(chunk);
         };

@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::filter::{Filter, ProgramCache};
+use crate::filter::{Filter, FilterError, ProgramCache};
 use crate::format::CaptureFormat;
 use crate::packet::{LinkType, Packet};
 use crate::pcap::PcapHeader;
@@ -84,6 +84,72 @@ impl std::fmt::Debug for Chunk {
             .field("first_packet_number", &self.first_packet_number())
             .field("packet_count", &self.packet_count)
             .finish()
+    }
+}
+
+/// Everything a chunk is made of, as the three places that cut chunks find
+/// it (the chunker of mapped input, the stream cutter, a locator), for
+/// [`Chunk::new`].
+pub(crate) struct ChunkParts {
+    /// Position in file order, from 0.
+    pub index: usize,
+    /// The bytes the chunk's records are in.
+    pub data: Bytes,
+    /// The chunk's records within `data`.
+    pub range: Range<usize>,
+    /// Offset of `range.start` in the (decompressed) input.
+    pub offset: u64,
+    /// Packets before this chunk.
+    pub packets_before: u64,
+    /// Packets in it.
+    pub packet_count: u64,
+    /// What its records need from before its first byte.
+    pub context: Context,
+    /// pcapng: the section's state after each SHB and IDB inside it.
+    pub described: Vec<Arc<Section>>,
+    /// Damage passed over inside it, in order.
+    pub gaps: Vec<Gap>,
+}
+
+impl Chunk {
+    /// The one way to make a chunk: without a filter (see
+    /// [`Chunk::with_filter`]).
+    pub(crate) fn new(parts: ChunkParts) -> Chunk {
+        let ChunkParts {
+            index,
+            data,
+            range,
+            offset,
+            packets_before,
+            packet_count,
+            context,
+            described,
+            gaps,
+        } = parts;
+        Chunk {
+            index,
+            data,
+            range,
+            offset,
+            packets_before,
+            packet_count,
+            context,
+            described: described.into(),
+            filter: None,
+            gaps: gaps.into(),
+        }
+    }
+
+    /// The chunk with the capture's filter attached: its packets, its
+    /// standalone view and its locator then keep only what the filter
+    /// keeps. Fails when the expression does not suit a link type the
+    /// chunk holds (`ether host` on raw IP, say).
+    pub(crate) fn with_filter(mut self, filter: Arc<Filter>) -> Result<Chunk, FilterError> {
+        for (link_type, endian) in self.link_types_described() {
+            filter.program(link_type, endian)?;
+        }
+        self.filter = Some(filter);
+        Ok(self)
     }
 }
 
@@ -230,19 +296,9 @@ impl Chunk {
         match &self.context {
             Context::Pcap(h) => h.raw.to_vec(),
             Context::Pcapng(None) => Vec::new(),
-            Context::Pcapng(Some(section)) => {
-                let Some(count) = self.interfaces_needed(section) else {
-                    return Vec::new();
-                };
-                let mut out = section.raw_shb.to_vec();
-                for iface in section.interfaces.iter().take(count) {
-                    out.extend_from_slice(&iface.raw);
-                }
-                for block in section.carried.iter() {
-                    out.extend_from_slice(block);
-                }
-                out
-            }
+            Context::Pcapng(Some(section)) => self
+                .interfaces_needed(section)
+                .map_or_else(Vec::new, |count| section.prefix(count)),
         }
     }
 

@@ -21,11 +21,12 @@
 
 use std::sync::Arc;
 
+use crate::capture::OnError;
 use crate::chunk::Context;
 use crate::error::{Fault, Skipped};
 use crate::format::Endian;
 use crate::pcapng::{self, Section};
-use crate::resync;
+use crate::resync::{self, Horizon, Restart};
 use crate::split::Split;
 use crate::walk::{Interfaces, Scan, Walker, scan};
 
@@ -39,8 +40,8 @@ pub(crate) struct PlanRequest {
     /// (automatic when `None`).
     pub segment_len: Option<usize>,
     pub max_packets: Option<u64>,
-    /// Pass over damaged bytes instead of stopping at the first fault.
-    pub skip_damage: bool,
+    /// Stop at the first fault, or pass over damaged bytes.
+    pub on_error: OnError,
 }
 
 /// One chunk to be: a verified byte range.
@@ -117,38 +118,104 @@ pub(crate) fn par_map<T: Send>(n: usize, workers: usize, f: impl Fn(usize) -> T 
 const MIN_SEGMENT: u64 = 1 << 20;
 
 /// Plans the chunks of `buf`, whose records start at `data_start` and are
-/// walked with `walker` (the state there).
+/// walked with `walker` (the state there): the three phases of the module
+/// documentation, one function each.
 pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequest) -> Plan {
-    let len = buf.len();
-    let data_start = data_start.min(len);
-    let total = (len - data_start) as u64;
-    let chunk_bytes = req.split.chunk_bytes(total, req.workers);
-    let seg_len = match (req.segment_len, chunk_bytes) {
-        (Some(s), _) => s.max(1) as u64,
-        (None, Some(b)) if b >= MIN_SEGMENT => b,
-        (None, _) => Split::auto_chunk_bytes(total, req.workers),
-    };
-    let direct = chunk_bytes == Some(seg_len);
-    let mut bounds: Vec<usize> = (data_start..len).step_by(seg_len as usize).collect();
-    if bounds.is_empty() {
-        bounds.push(data_start);
+    let layout = Layout::new(buf.len(), data_start, req);
+    let scans = guess_and_walk(buf, &walker, &layout.bounds, req.workers);
+    let mut verified = verify(buf, &walker, &layout.bounds, scans, req.on_error);
+    let ends = cut(buf, &layout, &mut verified, req);
+    let mut chunks = chunk_specs(&walker, &verified, &ends);
+    if chunks.is_empty()
+        && let Walker::Pcap(h) = &walker
+    {
+        // A pcap file without packets is still a capture: one empty chunk,
+        // which reads as the file header alone. (A pcapng chunk without
+        // bytes would not even have a section header.)
+        chunks.push(ChunkSpec {
+            start: layout.start(),
+            end: layout.start(),
+            packets_before: 0,
+            packets: 0,
+            context: Context::Pcap(h.clone()),
+            described: Vec::new(),
+            holes: Vec::new(),
+        });
     }
-    bounds.push(len);
-    let n = bounds.len() - 1;
+    Plan {
+        chunks,
+        fault: verified.fault,
+        skipped: verified.skipped,
+        redone: verified.redone,
+        segments: layout.segments(),
+    }
+}
 
-    // 1. Guess and walk, in parallel.
-    let hint = match &walker {
+/// How the input is divided for the parallel passes.
+struct Layout {
+    /// Segment *i* is `bounds[i]..bounds[i + 1]`; the first bound is where
+    /// the records start, the last the end of the input.
+    bounds: Vec<usize>,
+    /// The chunk size asked for in bytes, if the split is by size.
+    chunk_bytes: Option<u64>,
+    /// The segments are the chunks (a byte size of a segment or more).
+    direct: bool,
+}
+
+impl Layout {
+    fn new(len: usize, data_start: usize, req: &PlanRequest) -> Layout {
+        let data_start = data_start.min(len);
+        let total = (len - data_start) as u64;
+        let chunk_bytes = req.split.chunk_bytes(total, req.workers);
+        let seg_len = match (req.segment_len, chunk_bytes) {
+            (Some(s), _) => s.max(1) as u64,
+            (None, Some(b)) if b >= MIN_SEGMENT => b,
+            (None, _) => Split::auto_chunk_bytes(total, req.workers),
+        };
+        let mut bounds: Vec<usize> = (data_start..len).step_by(seg_len as usize).collect();
+        if bounds.is_empty() {
+            bounds.push(data_start);
+        }
+        bounds.push(len);
+        Layout {
+            bounds,
+            chunk_bytes,
+            direct: chunk_bytes == Some(seg_len),
+        }
+    }
+
+    /// Where the records start.
+    fn start(&self) -> usize {
+        self.bounds[0]
+    }
+
+    fn segments(&self) -> usize {
+        self.bounds.len() - 1
+    }
+}
+
+/// Phase 1, in parallel: each segment but the first guesses its first
+/// record boundary and walks to the first record at or after its end.
+/// `None` where no boundary could be guessed (the segment is then walked in
+/// phase 2).
+fn guess_and_walk(
+    buf: &[u8],
+    walker: &Walker,
+    bounds: &[usize],
+    workers: usize,
+) -> Vec<Option<Scan>> {
+    let hint = match walker {
         Walker::Pcap(h) => h.endian,
-        Walker::Pcapng { .. } => pcapng::read_block(buf, data_start, None, u32::MAX)
+        Walker::Pcapng { .. } => pcapng::read_block(buf, bounds[0], None, u32::MAX)
             .ok()
             .flatten()
             .map_or(Endian::Little, |b| b.endian),
     };
-    let mut scans: Vec<Option<Scan>> = par_map(n, req.workers, |i| {
+    par_map(bounds.len() - 1, workers, |i| {
         if i == 0 {
             return Some(scan(buf, bounds[0], bounds[1], walker.clone(), u64::MAX));
         }
-        let (guess, endian) = resync::find_boundary(&walker, buf, bounds[i], hint)?;
+        let (guess, endian) = resync::find_boundary(walker, buf, bounds[i], hint)?;
         Some(scan(
             buf,
             guess,
@@ -156,133 +223,206 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             walker.mid_section(endian),
             u64::MAX,
         ))
-    });
+    })
+}
 
-    // 2. Verify, left to right, redoing what does not join up. With the
-    //    skip policy, a fault ends a piece of the segment, the damaged bytes
-    //    are passed over to the next boundary found, and the walk goes on.
-    let mut segments: Vec<Segment> = Vec::with_capacity(n);
-    let mut skipped: Vec<Skipped> = Vec::new();
-    let mut redone = 0;
-    let mut fault = None;
-    let mut at = bounds[0];
-    let mut state = walker.clone();
-    let mut packets_before = 0u64;
-    let mut states: Vec<(usize, Arc<Section>)> = Vec::new();
-    let mut section: Option<Arc<Section>> = None;
-    'segments: for (i, slot) in scans.iter_mut().enumerate() {
+/// What phase 2 established: the exact walk of the input.
+struct Verified {
+    /// The verified pieces of the segments, in order (a segment is several
+    /// pieces where damage was passed over inside it).
+    segments: Vec<Segment>,
+    /// pcapng: each SHB and IDB walked over, with the section state after it.
+    states: Vec<(usize, Arc<Section>)>,
+    skipped: Vec<Skipped>,
+    /// The fault that ended the input (stop policy).
+    fault: Option<(usize, u64, Fault)>,
+    redone: usize,
+}
+
+impl Verified {
+    fn packets(&self) -> u64 {
+        self.segments
+            .last()
+            .map_or(0, |s| s.packets_before + s.packets)
+    }
+}
+
+/// Phase 2, left to right: takes each segment's walk where its start is
+/// the end of the walk before it, walks it again from there where not, and
+/// passes over damage under [`OnError::Skip`].
+fn verify(
+    buf: &[u8],
+    walker: &Walker,
+    bounds: &[usize],
+    scans: Vec<Option<Scan>>,
+    on_error: OnError,
+) -> Verified {
+    let mut v = Verifier {
+        buf,
+        on_error,
+        at: bounds[0],
+        state: walker.clone(),
+        packets_before: 0,
+        section: None,
+        out: Verified {
+            segments: Vec::with_capacity(scans.len()),
+            states: Vec::new(),
+            skipped: Vec::new(),
+            fault: None,
+            redone: 0,
+        },
+    };
+    for (i, guessed) in scans.into_iter().enumerate() {
         let stop = bounds[i + 1];
-        let known = known_interfaces(&state);
-        let joins = |s: &Scan| {
-            s.start == at
-                && s.start_endian == state.endian()
-                && match s.walker {
-                    Walker::Pcapng {
-                        interfaces: Interfaces::Unknown { need, here },
-                        limits,
-                        ..
-                    } => need <= known && known + here <= limits.max_interfaces as usize,
-                    _ => true,
-                }
-        };
-        let mut s = match slot.take() {
-            Some(s) if i == 0 || joins(&s) => s,
+        let walked = match guessed {
+            Some(s) if i == 0 || v.joins(&s) => s,
             _ => {
-                redone += 1;
-                scan(buf, at, stop, state.clone(), u64::MAX)
+                v.out.redone += 1;
+                scan(buf, v.at, stop, v.state.clone(), u64::MAX)
             }
         };
+        if v.take(i, walked, stop) == Verdict::End {
+            break;
+        }
+    }
+    v.out
+}
+
+/// The state of phase 2 between segments.
+struct Verifier<'a> {
+    buf: &'a [u8],
+    on_error: OnError,
+    /// Where the next segment's walk must start.
+    at: usize,
+    /// The exact walker state there.
+    state: Walker,
+    packets_before: u64,
+    /// pcapng: the section in force at `at`.
+    section: Option<Arc<Section>>,
+    out: Verified,
+}
+
+/// Whether phase 2 goes on to the next segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Next,
+    End,
+}
+
+impl Verifier<'_> {
+    /// Does a segment's guessed walk start where the walk before it ended,
+    /// in the same byte order, with interfaces that exist?
+    fn joins(&self, s: &Scan) -> bool {
+        let known = known_interfaces(&self.state);
+        s.start == self.at
+            && s.start_endian == self.state.endian()
+            && match s.walker {
+                Walker::Pcapng {
+                    interfaces: Interfaces::Unknown { need, here },
+                    limits,
+                    ..
+                } => need <= known && known + here <= limits.max_interfaces as usize,
+                _ => true,
+            }
+    }
+
+    /// Takes the exact walk `s` of segment `i` (up to `stop`), passing
+    /// over damage inside it under the skip policy.
+    fn take(&mut self, i: usize, mut s: Scan, stop: usize) -> Verdict {
         loop {
-            let known = known_interfaces(&state);
+            let known = known_interfaces(&self.state);
             for &off in &s.state_blocks {
-                section = Section::apply(buf, off, 0, section.take());
-                if let Some(sec) = &section {
-                    states.push((off, sec.clone()));
+                self.section = Section::apply(self.buf, off, 0, self.section.take());
+                if let Some(sec) = &self.section {
+                    self.out.states.push((off, sec.clone()));
                 }
             }
-            let end_state = match s.walker.clone() {
-                Walker::Pcapng {
-                    endian,
-                    interfaces: Interfaces::Unknown { here, .. },
-                    limits,
-                } => Walker::Pcapng {
-                    endian,
-                    interfaces: Interfaces::Known(known + here),
-                    limits,
-                },
-                w => w,
-            };
-            segments.push(Segment {
+            let end_state = s.walker.clone().with_interfaces_known(known);
+            self.out.segments.push(Segment {
                 bound: i,
                 start: s.start,
                 end: s.end,
-                packets_before,
+                packets_before: self.packets_before,
                 packets: s.packets,
-                walker: state.clone(),
+                walker: self.state.clone(),
             });
-            packets_before += s.packets;
-            let Some(f) = s.fault.take() else {
-                at = s.end;
-                state = end_state;
-                break;
+            self.packets_before += s.packets;
+            let Some(fault) = s.fault.take() else {
+                self.at = s.end;
+                self.state = end_state;
+                return Verdict::Next;
             };
-            if !req.skip_damage {
-                fault = Some((s.end, packets_before + 1, f));
-                break 'segments;
+            if self.on_error == OnError::Stop {
+                self.out.fault = Some((s.end, self.packets_before + 1, fault));
+                return Verdict::End;
             }
-            let resume = resync_after(&end_state, buf, s.end, section.is_some());
-            let next = resume.map_or(len, |r| r.0);
-            skipped.push(Skipped {
-                offset: s.end as u64,
-                len: (next - s.end) as u64,
-                packet: packets_before + 1,
-                fault: f,
-            });
-            let Some((next, endian)) = resume else {
-                break 'segments;
+            let Some(next) = self.pass_damage(end_state, s.end, fault) else {
+                return Verdict::End;
             };
-            // Past the damage, in the same section as far as anyone can tell.
-            let count = known_interfaces(&end_state);
-            state = match end_state {
-                Walker::Pcapng { limits, .. } => Walker::Pcapng {
-                    endian: Some(endian),
-                    interfaces: Interfaces::Known(count),
-                    limits,
-                },
-                w => w,
-            };
-            at = next;
             if next >= stop {
-                break;
+                return Verdict::Next;
             }
-            s = scan(buf, next, stop, state.clone(), u64::MAX);
+            s = scan(self.buf, next, stop, self.state.clone(), u64::MAX);
         }
     }
-    let total_packets = packets_before;
-    let mut end = segments.last().map_or(bounds[0], |s| s.end);
-    let mut end_packets = total_packets;
 
-    // 3. Cut.
-    let mut cuts = if direct {
+    /// Passes over the damage at `at` to where records resume, records it
+    /// as skipped, and returns where that is (`None`: damage to the end).
+    fn pass_damage(&mut self, end_state: Walker, at: usize, fault: Fault) -> Option<usize> {
+        let resume = resync_after(
+            &end_state,
+            self.buf,
+            at,
+            Restart::after(self.section.as_ref()),
+        );
+        let next = resume.map_or(self.buf.len(), |r| r.0);
+        self.out.skipped.push(Skipped {
+            offset: at as u64,
+            len: (next - at) as u64,
+            packet: self.packets_before + 1,
+            fault,
+        });
+        let (next, endian) = resume?;
+        self.state = end_state.resumed(endian);
+        self.at = next;
+        Some(next)
+    }
+}
+
+/// Where each chunk begins, and where the last one ends.
+struct Ends {
+    /// Cuts: (offset, packets before), the first at the start of the records.
+    cuts: Vec<(usize, u64)>,
+    /// Where the last chunk ends, and the packets before that point.
+    end: usize,
+    end_packets: u64,
+}
+
+/// Phase 3: where chunks begin inside the verified segments (found by
+/// walks from their exact starts, in parallel), and where the packet
+/// limit ends the input.
+fn cut(buf: &[u8], layout: &Layout, verified: &mut Verified, req: &PlanRequest) -> Ends {
+    let segments = &verified.segments;
+    let total_packets = verified.packets();
+    let data_start = layout.start();
+    let mut cuts = if layout.direct {
         // One chunk per byte range: from the first record walked for each.
-        let mut cuts = Vec::new();
-        for pair in segments.windows(2) {
-            if pair[1].bound != pair[0].bound {
-                cuts.push((pair[1].start, pair[1].packets_before));
-            }
-        }
-        cuts
+        segments
+            .windows(2)
+            .filter(|pair| pair[1].bound != pair[0].bound)
+            .map(|pair| (pair[1].start, pair[1].packets_before))
+            .collect()
     } else {
-        match (&req.split, chunk_bytes) {
+        match (&req.split, layout.chunk_bytes) {
             (Split::Packets(per), _) => {
                 let per = (*per).max(1);
-                cut_segments(buf, &segments, req.workers, |s, _, packets| {
+                cut_segments(buf, segments, req.workers, |s, _, packets| {
                     let p = (packets / per + 1).saturating_mul(per);
                     (p <= s.packets_before + s.packets && p < total_packets)
                         .then_some(Target::Packets(p))
                 })
             }
-            (_, Some(b)) => cut_segments(buf, &segments, req.workers, |s, at, _| {
+            (_, Some(b)) => cut_segments(buf, segments, req.workers, |s, at, _| {
                 // The next multiple of the size after the walk's position:
                 // one cut per chunk, however small the size.
                 let b = b.max(1);
@@ -295,46 +435,72 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             (_, None) => Vec::new(),
         }
     };
-    // The limit cuts when it leaves packets out, or when what follows its
-    // last packet is damage: a run that stops after N packets never reads
-    // past them (as `tcpdump -c N`), so it never meets that damage.
-    let damage_after = |m: u64| fault.is_some() || skipped.iter().any(|k| k.packet > m);
-    if let Some(m) = req
-        .max_packets
-        .filter(|&m| m < total_packets || m == total_packets && damage_after(m))
-    {
-        let at_limit = if m == 0 {
-            vec![(bounds[0], 0)]
-        } else {
-            cut_segments(buf, &segments, 1, |s, _, packets| {
-                (s.packets_before < m && m <= s.packets_before + s.packets && packets < m)
-                    .then_some(Target::Packets(m))
-            })
-        };
-        if let Some(&(off, _)) = at_limit.first() {
-            end = off;
-            end_packets = m;
-            fault = None;
-            skipped.retain(|k| k.offset < off as u64);
-        }
+    cuts.insert(0, (data_start, 0));
+    let mut ends = Ends {
+        cuts,
+        end: segments.last().map_or(data_start, |s| s.end),
+        end_packets: total_packets,
+    };
+    if let Some(m) = req.max_packets {
+        apply_limit(buf, data_start, m, verified, &mut ends);
     }
-    cuts.insert(0, (bounds[0], 0));
-    let starts = chunk_starts(&segments, cuts, end, end_packets);
+    ends
+}
+
+/// Ends the input after `m` packets when that leaves packets out, or when
+/// what follows the last of them is damage: a run that stops after N
+/// packets never reads past them (as `tcpdump -c N`), so it never meets
+/// that damage.
+fn apply_limit(buf: &[u8], data_start: usize, m: u64, verified: &mut Verified, ends: &mut Ends) {
+    let total_packets = verified.packets();
+    let damage_after = verified.fault.is_some() || verified.skipped.iter().any(|k| k.packet > m);
+    if !(m < total_packets || m == total_packets && damage_after) {
+        return;
+    }
+    let at_limit = if m == 0 {
+        vec![(data_start, 0)]
+    } else {
+        cut_segments(buf, &verified.segments, 1, |s, _, packets| {
+            (s.packets_before < m && m <= s.packets_before + s.packets && packets < m)
+                .then_some(Target::Packets(m))
+        })
+    };
+    if let Some(&(off, _)) = at_limit.first() {
+        ends.end = off;
+        ends.end_packets = m;
+        verified.fault = None;
+        verified.skipped.retain(|k| k.offset < off as u64);
+    }
+}
+
+/// The chunks, from where they begin and end: each with what it needs of
+/// the capture before it, the section states inside it and the damage it
+/// spans.
+fn chunk_specs(walker: &Walker, verified: &Verified, ends: &Ends) -> Vec<ChunkSpec> {
+    let starts = chunk_starts(
+        &verified.segments,
+        ends.cuts.clone(),
+        ends.end,
+        ends.end_packets,
+    );
+    let states = &verified.states;
     let mut chunks = Vec::with_capacity(starts.len());
     for (k, &(start, before)) in starts.iter().enumerate() {
-        let (stop, after) = starts.get(k + 1).copied().unwrap_or((end, end_packets));
+        let (stop, after) = starts
+            .get(k + 1)
+            .copied()
+            .unwrap_or((ends.end, ends.end_packets));
         if stop <= start {
             continue;
         }
-        let context = match &walker {
+        let first_inside = states.partition_point(|(off, _)| *off < start);
+        let context = match walker {
             Walker::Pcap(h) => Context::Pcap(h.clone()),
             Walker::Pcapng { .. } => {
-                let k = states.partition_point(|(off, _)| *off < start);
-                Context::Pcapng(k.checked_sub(1).map(|k| states[k].1.clone()))
+                Context::Pcapng(first_inside.checked_sub(1).map(|k| states[k].1.clone()))
             }
         };
-        let inside = states.partition_point(|(off, _)| *off < start)
-            ..states.partition_point(|(off, _)| *off < stop);
+        let inside = first_inside..states.partition_point(|(off, _)| *off < stop);
         chunks.push(ChunkSpec {
             start,
             end: stop,
@@ -342,36 +508,15 @@ pub(crate) fn plan(buf: &[u8], walker: Walker, data_start: usize, req: &PlanRequ
             packets: after - before,
             context,
             described: states[inside].iter().map(|(_, s)| s.clone()).collect(),
-            holes: skipped
+            holes: verified
+                .skipped
                 .iter()
                 .map(|k| k.offset as usize..(k.offset + k.len) as usize)
                 .filter(|h| h.start >= start && h.end <= stop)
                 .collect(),
         });
     }
-    if chunks.is_empty()
-        && let Walker::Pcap(h) = &walker
-    {
-        // A pcap file without packets is still a capture: one empty chunk,
-        // which reads as the file header alone. (A pcapng chunk without
-        // bytes would not even have a section header.)
-        chunks.push(ChunkSpec {
-            start: bounds[0],
-            end: bounds[0],
-            packets_before: 0,
-            packets: 0,
-            context: Context::Pcap(h.clone()),
-            described: Vec::new(),
-            holes: Vec::new(),
-        });
-    }
-    Plan {
-        chunks,
-        fault,
-        skipped,
-        redone,
-        segments: n,
-    }
+    chunks
 }
 
 /// Where the chunks start, from `cuts` (offset, packets before; the first
@@ -411,15 +556,15 @@ fn chunk_starts(
 }
 
 /// The first record boundary after damaged bytes at `from`, with the
-/// walker's state there (see [`resync::resync`]: a stream finds the same).
-pub(crate) fn resync_after(
+/// byte order there (see [`resync::resync`]: a stream finds the same).
+fn resync_after(
     state: &Walker,
     buf: &[u8],
     from: usize,
-    have_section: bool,
+    restart: Restart,
 ) -> Option<(usize, Endian)> {
     let hint = state.endian().unwrap_or(Endian::Little);
-    match resync::resync(state, buf, from + 1, true, hint, have_section) {
+    match resync::resync(state, buf, from + 1, Horizon::EndOfInput, hint, restart) {
         resync::Resync::Found(at, endian) => Some((at, endian)),
         _ => None,
     }
@@ -475,4 +620,128 @@ where
         cuts
     });
     per_segment.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, LOOKALIKE, PLAIN, SHB, cat, pcap_of, walker_for};
+
+    fn request(split: Split, segment_len: usize, on_error: OnError) -> PlanRequest {
+        PlanRequest {
+            split,
+            workers: 2,
+            segment_len: Some(segment_len),
+            max_packets: None,
+            on_error,
+        }
+    }
+
+    /// (start, end, packets before, packets) of each chunk.
+    fn shape(plan: &Plan) -> Vec<(usize, usize, u64, u64)> {
+        plan.chunks
+            .iter()
+            .map(|c| (c.start, c.end, c.packets_before, c.packets))
+            .collect()
+    }
+
+    #[test]
+    fn packet_counts_cut_at_exact_record_boundaries() {
+        let buf = pcap_of(&PLAIN, 10);
+        let (walker, start) = walker_for(&buf);
+        let plan = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Packets(4), 50, OnError::Stop),
+        );
+        // Records are 20 bytes from byte 24.
+        assert_eq!(
+            shape(&plan),
+            vec![(24, 104, 0, 4), (104, 184, 4, 4), (184, 224, 8, 2)]
+        );
+        assert_eq!((plan.fault.is_none(), plan.segments), (true, 4));
+    }
+
+    #[test]
+    fn a_guess_fooled_by_lookalike_records_is_redone_and_the_chunks_stay_exact() {
+        // 40 records of 32 bytes from byte 24; the segment bound at byte
+        // 24 + 176 = 200 is the data of record 5, where a chain of fake
+        // records 16 bytes late begins: the guess takes it.
+        let buf = pcap_of(&LOOKALIKE, 40);
+        let (walker, start) = walker_for(&buf);
+        let plan = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Chunks(3), 176, OnError::Stop),
+        );
+        assert!(
+            plan.redone >= 1,
+            "the fake chain must have been taken, then redone"
+        );
+        let chunks = shape(&plan);
+        assert_eq!(chunks.iter().map(|c| c.3).sum::<u64>(), 40);
+        for (s, e, before, n) in chunks {
+            assert_eq!((s - 24) % 32, 0, "chunk starts at a record");
+            assert_eq!((s - 24) / 32, before as usize);
+            assert_eq!(e - s, 32 * n as usize);
+        }
+    }
+
+    #[test]
+    fn damage_stops_the_plan_or_is_passed_over() {
+        // Records 1-3, a header claiming 2 GiB, records 4-5.
+        let buf = cat(&[&pcap_of(&PLAIN, 3), &HUGE, &PLAIN, &PLAIN]);
+        let (walker, start) = walker_for(&buf);
+        let stop = plan(
+            &buf,
+            walker.clone(),
+            start,
+            &request(Split::Packets(2), 30, OnError::Stop),
+        );
+        assert_eq!(shape(&stop), vec![(24, 64, 0, 2), (64, 84, 2, 1)]);
+        let (offset, packet, fault) = stop.fault.expect("a fault");
+        assert_eq!((offset, packet), (84, 4));
+        assert!(matches!(fault, Fault::CaplenTooLarge { .. }));
+
+        let skip = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Packets(2), 30, OnError::Skip),
+        );
+        assert!(skip.fault.is_none());
+        assert_eq!(skip.skipped.len(), 1);
+        assert_eq!((skip.skipped[0].offset, skip.skipped[0].len), (84, 16));
+        // The chunk that spans the damage says where it is.
+        assert_eq!(
+            shape(&skip),
+            vec![(24, 64, 0, 2), (64, 120, 2, 2), (120, 140, 4, 1)]
+        );
+        assert_eq!(skip.chunks[1].holes, vec![84..100]);
+    }
+
+    #[test]
+    fn pcapng_chunks_know_their_section_and_the_sections_they_describe() {
+        let buf = cat(&[&SHB, &IDB, &EPB, &EPB, &EPB, &SHB, &IDB, &EPB]);
+        let (walker, start) = walker_for(&buf);
+        let plan = plan(
+            &buf,
+            walker,
+            start,
+            &request(Split::Packets(2), 40, OnError::Stop),
+        );
+        assert_eq!(shape(&plan), vec![(0, 120, 0, 2), (120, 240, 2, 2)]);
+        // The first chunk starts with its section header, so needs none
+        // before it; the second starts in that section and describes the
+        // second section itself.
+        assert!(matches!(&plan.chunks[0].context, Context::Pcapng(None)));
+        let Context::Pcapng(Some(section)) = &plan.chunks[1].context else {
+            panic!("the second chunk starts inside the first section")
+        };
+        assert_eq!((section.offset, section.interfaces.len()), (0, 1));
+        let offsets: Vec<u64> = plan.chunks[1].described.iter().map(|s| s.offset).collect();
+        assert_eq!(offsets, vec![156, 156]);
+    }
 }

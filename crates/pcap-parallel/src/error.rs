@@ -28,11 +28,14 @@ use std::fmt;
 use std::io;
 use std::ops::Range;
 
+pub use crate::block_type::BlockName;
+
 /// A result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while opening or processing a capture.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Reading the input failed (not found, permission denied, broken pipe, ...).
     #[error("{name}: {error}")]
@@ -98,9 +101,14 @@ pub enum Error {
     #[error(transparent)]
     Filter(#[from] crate::filter::FilterError),
 
-    /// An option has a value that cannot work (zero chunks, zero workers, ...).
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
+    /// A split that cannot work: zero packets, bytes or chunks (see
+    /// [`crate::Split::validate`]).
+    #[error("invalid option: {}", .0.problem().unwrap_or("none"))]
+    InvalidSplit(crate::Split),
+
+    /// A bug in this crate, caught instead of crashing the caller.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// A chunk locator that cannot be decoded, or whose records changed
     /// (see [`crate::locator`]).
@@ -192,7 +200,8 @@ impl fmt::Debug for Error {
             Error::InputChanged { name } => {
                 f.debug_struct("InputChanged").field("name", name).finish()
             }
-            Error::InvalidOption(o) => f.debug_tuple("InvalidOption").field(o).finish(),
+            Error::InvalidSplit(s) => f.debug_tuple("InvalidSplit").field(s).finish(),
+            Error::Internal(e) => f.debug_tuple("Internal").field(e).finish(),
             Error::Cancelled => f.write_str("Cancelled"),
         }
     }
@@ -236,64 +245,119 @@ impl fmt::Display for FormatError {
 #[non_exhaustive]
 pub enum Fault {
     /// The input ends inside the file header.
-    TruncatedFileHeader { have: usize, need: usize },
+    TruncatedFileHeader {
+        /// Bytes of the header present.
+        have: usize,
+        /// Bytes a header takes.
+        need: usize,
+    },
     /// The input ends inside a pcap record header.
-    TruncatedRecordHeader { have: usize, need: usize },
+    TruncatedRecordHeader {
+        /// Bytes of the record header present.
+        have: usize,
+        /// Bytes a record header takes.
+        need: usize,
+    },
     /// The input ends inside a pcap record's packet data.
-    TruncatedPacketData { caplen: u32, have: usize },
+    TruncatedPacketData {
+        /// Captured length the record header claims.
+        caplen: u32,
+        /// Bytes of packet data present.
+        have: usize,
+    },
     /// The input ends inside the 12 bytes every pcapng block starts with.
-    TruncatedBlockHeader { have: usize },
+    TruncatedBlockHeader {
+        /// Bytes present.
+        have: usize,
+    },
     /// The input ends inside a pcapng block.
     TruncatedBlock {
+        /// The block's type.
         block: BlockName,
+        /// The length it claims.
         length: u32,
+        /// Bytes of it present.
         have: usize,
     },
     /// A pcap record claims more captured bytes than any real packet has.
-    CaplenTooLarge { caplen: u32, max: u32 },
+    CaplenTooLarge {
+        /// Captured length the record header claims.
+        caplen: u32,
+        /// The limit ([`crate::Limits::max_packet_len`], or the link type's).
+        max: u32,
+    },
     /// A version this reader (like libpcap and Wireshark) does not accept.
     UnsupportedVersion {
+        /// `"pcap"` or `"pcapng"`.
         format: &'static str,
+        /// Major version in the header.
         major: u16,
+        /// Minor version in the header.
         minor: u16,
     },
     /// A pcapng block length that is below 12 or not a multiple of 4.
-    BadBlockLength { block: BlockName, length: u32 },
+    BadBlockLength {
+        /// The block's type.
+        block: BlockName,
+        /// The length it claims.
+        length: u32,
+    },
     /// A pcapng block longer than the configured maximum.
     BlockTooLarge {
+        /// The block's type.
         block: BlockName,
+        /// The length it claims.
         length: u32,
+        /// The limit ([`crate::Limits::max_block_len`]).
         max: u32,
     },
     /// A pcapng block's trailing length differs from its leading length.
     BlockLengthMismatch {
+        /// The block's type.
         block: BlockName,
+        /// The length at its start.
         leading: u32,
+        /// The length at its end.
         trailing: u32,
     },
     /// A pcapng block too short to hold its fixed fields.
     BlockTooShort {
+        /// The block's type.
         block: BlockName,
+        /// The length it claims.
         length: u32,
+        /// The least length its type allows.
         min: u32,
     },
     /// A section header whose byte-order magic is neither 0x1A2B3C4D nor its swap.
-    BadByteOrderMagic { magic: u32 },
+    BadByteOrderMagic {
+        /// The magic found.
+        magic: u32,
+    },
     /// A pcapng file that does not begin with a section header.
     MissingSectionHeader,
     /// A packet block refers to an interface the section has not described.
     UnknownInterface {
+        /// The packet block's type.
         block: BlockName,
+        /// The interface id it names.
         interface: u32,
+        /// Interfaces the section has described.
         defined: usize,
     },
     /// A pcapng section describes more interfaces than
     /// [`crate::Limits::max_interfaces`] allows.
-    TooManyInterfaces { max: u32 },
+    TooManyInterfaces {
+        /// The limit.
+        max: u32,
+    },
     /// A packet block's captured length runs past the end of the block.
     PacketExceedsBlock {
+        /// The packet block's type.
         block: BlockName,
+        /// Captured length it claims.
         caplen: u32,
+        /// Bytes of room the block has for packet data.
         room: usize,
     },
 }
@@ -393,19 +457,6 @@ impl fmt::Display for Fault {
     }
 }
 
-/// The name of a pcapng block type, for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockName(pub u32);
-
-impl fmt::Display for BlockName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match crate::pcapng::block_type_name(self.0) {
-            Some(name) => f.write_str(name),
-            None => write!(f, "0x{:08x}", self.0),
-        }
-    }
-}
-
 /// A damaged stretch of input passed over under [`crate::OnError::Skip`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -444,6 +495,7 @@ pub struct ChunkFailure {
 
 /// Why user code failed on a chunk.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChunkFailureCause {
     /// The closure panicked; this is the panic message.
     #[error("panicked: {0}")]

@@ -27,6 +27,7 @@ use crate::packet::LinkType;
 
 /// Why a filter cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FilterError {
     /// libpcap could not be loaded.
     #[error(
@@ -56,7 +57,7 @@ pub enum FilterError {
 /// One classic-BPF instruction, as libpcap lays it out.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Insn {
+pub(crate) struct Insn {
     /// Opcode.
     pub code: u16,
     /// Jump offset if true.
@@ -98,8 +99,9 @@ fn libpcap() -> Result<&'static Libpcap, FilterError> {
             // SAFETY: loading libpcap runs its (trivial) initialisers only.
             match unsafe { libloading::Library::new(name) } {
                 Ok(lib) => {
-                    // SAFETY: the signatures are libpcap's documented ones.
                     let get = || -> Result<Libpcap, libloading::Error> {
+                        // SAFETY: the signatures are libpcap's documented
+                        // ones, and the library stays loaded (`lock` holds it).
                         unsafe {
                             Ok(Libpcap {
                                 fopen_offline: *lib.get(b"pcap_fopen_offline\0")?,
@@ -227,7 +229,7 @@ impl Filter {
             LinkType::ETHERNET,
             LinkType::RAW,
             LinkType::LINUX_SLL,
-            LinkType(105),
+            LinkType::IEEE802_11,
         ] {
             match filter.program(lt, Endian::Little) {
                 Ok(_) => return Ok(filter),
@@ -250,7 +252,11 @@ impl Filter {
 
     /// The program for `link_type` in a capture of byte order `endian`,
     /// compiled on first use.
-    pub fn program(&self, link_type: LinkType, endian: Endian) -> Result<Arc<[Insn]>, FilterError> {
+    pub(crate) fn program(
+        &self,
+        link_type: LinkType,
+        endian: Endian,
+    ) -> Result<Arc<[Insn]>, FilterError> {
         let mut programs = self.programs.lock().unwrap_or_else(|p| p.into_inner());
         let entry = programs
             .entry((link_type, endian))
@@ -322,7 +328,7 @@ const MISC: u16 = 0x07;
 /// Runs a classic-BPF program over a packet, as libpcap's `bpf_filter`
 /// does: a load outside the captured bytes, a division by zero or an
 /// invalid instruction rejects the packet (returns 0). Safe for any program.
-pub fn run(prog: &[Insn], p: &[u8], wirelen: u32) -> u32 {
+pub(crate) fn run(prog: &[Insn], p: &[u8], wirelen: u32) -> u32 {
     let buflen = p.len();
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];

@@ -38,17 +38,18 @@
 //! ```
 
 use std::net::IpAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crossbeam_channel::bounded;
 
 use crate::chunk::Chunk;
 use crate::decode;
-use crate::engine::{Capture, Report};
 use crate::error::{ChunkFailure, ChunkFailureCause, Error, Result};
+use crate::output::IfExists;
 use crate::packet::{LinkType, Packet};
 use crate::pcapng::Section;
+use crate::pool::{guarded, panic_message};
+use crate::{Capture, Report};
 
 /// What a flow is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -380,7 +381,7 @@ impl Flows {
                         if failure.is_some() {
                             continue;
                         }
-                        let outcome = catch_unwind(AssertUnwindSafe(|| {
+                        let outcome = guarded(chunk.index(), chunk.byte_range(), || {
                             let buf = chunk.raw_bytes();
                             let mut records = chunk.filtered_records();
                             let mut n = 0;
@@ -398,16 +399,9 @@ impl Flows {
                                     step(&mut states[id / groups].1, &item);
                                 }
                             }
-                        }));
-                        if let Err(panic) = outcome {
-                            failure = Some(ChunkFailure {
-                                index: chunk.index(),
-                                range: chunk.byte_range(),
-                                cause: ChunkFailureCause::Panic(crate::engine::panic_message(
-                                    &*panic,
-                                )),
-                            });
-                        }
+                            Ok(())
+                        });
+                        failure = outcome.err();
                     }
                     match failure {
                         Some(f) => Err(f),
@@ -449,7 +443,7 @@ impl Flows {
                         failure.get_or_insert(ChunkFailure {
                             index: 0,
                             range: 0..0,
-                            cause: ChunkFailureCause::Panic(crate::engine::panic_message(&*panic)),
+                            cause: ChunkFailureCause::Panic(panic_message(&*panic)),
                         });
                     }
                 }
@@ -505,28 +499,19 @@ impl Flows {
             c => c,
         };
         let shards = self.shards.max(1);
-        let name = self.capture.name().to_string();
         let format = self.capture.format();
         if let Err(e) = std::fs::create_dir_all(&files.dir) {
-            let report = Report::empty(Some(Error::io(&name, e)));
-            return (
-                Err(Error::InvalidOption(format!(
-                    "cannot create {}",
-                    files.dir.display()
-                ))),
-                report,
-            );
+            let dir = files.dir.display().to_string();
+            let again = std::io::Error::new(e.kind(), e.to_string());
+            let report = Report::empty(Some(Error::io(&dir, again)));
+            return (Err(Error::io(&dir, e)), report);
         }
         let flush_at = ((32usize << 20) / shards).clamp(4 << 10, 256 << 10);
         let open = std::sync::Mutex::new(OpenFiles::new(files.max_open));
         let first_prefix: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
         let flush = |w: &mut ShardWriter| -> std::io::Result<()> {
             if w.tmp.is_none() {
-                let tmp = tempfile::Builder::new()
-                    .prefix(".pcap-parallel-")
-                    .suffix(".tmp")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                    .tempfile_in(&files.dir)?;
+                let tmp = crate::output::temp_file_in(&files.dir)?;
                 w.tmp = Some(tmp.into_temp_path());
             }
             if !w.buf.is_empty() {
@@ -622,16 +607,10 @@ impl Flows {
                 if first.is_none() {
                     *first = match chunk.pcap_header() {
                         Some(h) => Some(h.raw.to_vec()),
-                        None => chunk.section_states().last().map(|s| {
-                            let mut v = s.raw_shb.to_vec();
-                            for i in s.interfaces.iter() {
-                                v.extend_from_slice(&i.raw);
-                            }
-                            for b in s.carried.iter() {
-                                v.extend_from_slice(b);
-                            }
-                            v
-                        }),
+                        None => chunk
+                            .section_states()
+                            .last()
+                            .map(|s| s.prefix(s.interfaces.len())),
                     };
                 }
             },
@@ -648,7 +627,9 @@ impl Flows {
         for (n, t) in temps.into_iter().enumerate() {
             let path = files.name(n, format);
             let done = t.and_then(|tmp| match tmp {
-                Some(tmp) if files.overwrite => tmp.persist(&path).map_err(|e| e.error),
+                Some(tmp) if files.if_exists == IfExists::Replace => {
+                    tmp.persist(&path).map_err(|e| e.error)
+                }
                 Some(tmp) => tmp.persist_noclobber(&path).map_err(|e| e.error),
                 None => Ok(()),
             });

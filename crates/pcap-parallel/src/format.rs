@@ -74,6 +74,7 @@ impl Endian {
 
 /// Which compression wraps the capture, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Compression {
     /// Plain, uncompressed data.
     None,
@@ -187,11 +188,16 @@ pub enum CaptureFormat {
     Pcapng,
 }
 
+/// The bytes a pcapng section header starts with, in either byte order
+/// (the block type `0x0A0D0D0A` is a palindrome, so that a reader can find
+/// it before it knows the byte order; it is also the file's magic number).
+pub const SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
 impl CaptureFormat {
     /// Detects the format from the first four bytes.
     pub fn detect(head: &[u8]) -> Option<CaptureFormat> {
         let magic: [u8; 4] = head.get(..4)?.try_into().ok()?;
-        if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        if magic == SHB_MAGIC {
             return Some(CaptureFormat::Pcapng);
         }
         for variant in [
@@ -213,6 +219,15 @@ impl CaptureFormat {
             }
         }
         None
+    }
+
+    /// The family's name, which is also its file extension: `"pcap"` or
+    /// `"pcapng"`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            CaptureFormat::Pcap { .. } => "pcap",
+            CaptureFormat::Pcapng => "pcapng",
+        }
     }
 
     /// `"pcap"`, `"pcap (nanosecond)"`, `"pcap (modified)"` or `"pcapng"`.

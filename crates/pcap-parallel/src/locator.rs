@@ -36,7 +36,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::chunk::{Chunk, Context, Gap};
+use crate::chunk::{Chunk, ChunkParts, Context, Gap};
 use crate::error::{Error, FormatError, Result};
 use crate::filter::Filter;
 use crate::pcap::PcapHeader;
@@ -107,6 +107,7 @@ pub struct ChunkLocator {
 /// A locator's bytes that cannot be decoded, or that do not describe what is
 /// found where they point.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LocatorError {
     /// The bytes are not an encoded locator (or of another version).
     #[error("not a chunk locator: {0}")]
@@ -154,18 +155,9 @@ impl ChunkLocator {
                 max_caplen: h.max_caplen,
             },
             Context::Pcapng(section) => ChunkContext::Pcapng {
-                section: section.as_ref().map(|s| {
-                    let mut blocks = s.raw_shb.to_vec();
-                    for i in s.interfaces.iter() {
-                        blocks.extend_from_slice(&i.raw);
-                    }
-                    for b in s.carried.iter() {
-                        blocks.extend_from_slice(b);
-                    }
-                    SectionBlocks {
-                        offset: s.offset,
-                        blocks,
-                    }
+                section: section.as_ref().map(|s| SectionBlocks {
+                    offset: s.offset,
+                    blocks: s.prefix(s.interfaces.len()),
                 }),
             },
         };
@@ -244,8 +236,7 @@ impl ChunkLocator {
             section = Section::apply(buf, off, base, section.take());
             described.extend(section.clone());
         }
-        let filter = self.filter.as_deref().map(compiled_filter).transpose()?;
-        let chunk = Chunk {
+        let chunk = Chunk::new(ChunkParts {
             index: self.index,
             data: data.clone(),
             range: 0..len,
@@ -253,17 +244,15 @@ impl ChunkLocator {
             packets_before: self.first_packet_number.saturating_sub(1),
             packet_count: self.packet_count,
             context,
-            described: described.into(),
-            filter,
-            gaps: self.gaps.clone().into(),
+            described,
+            gaps: self.gaps.clone(),
+        });
+        // The expression must suit every link type the chunk holds, as
+        // the engine checks before handing out a chunk.
+        let chunk = match self.filter.as_deref().map(compiled_filter).transpose()? {
+            Some(filter) => chunk.with_filter(filter)?,
+            None => chunk,
         };
-        if let Some(f) = &chunk.filter {
-            // The expression must suit every link type the chunk holds, as
-            // the engine checks before handing out a chunk.
-            for (lt, endian) in chunk.link_types_described() {
-                f.program(lt, endian)?;
-            }
-        }
         Ok(chunk)
     }
 

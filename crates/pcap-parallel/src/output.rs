@@ -7,14 +7,14 @@
 //! from a killed process is recognisable by its `.pcap-parallel-` prefix.
 //!
 //! ```
-//! use pcap_parallel::{Capture, output::{OutputCompression, write_chunk}};
+//! use pcap_parallel::{Capture, output::{IfExists, OutputCompression, write_chunk}};
 //! # let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap")).unwrap();
 //! let dir = tempfile::tempdir()?;
 //! let names = Capture::from_bytes("sample.pcap", sample)?
 //!     .split(pcap_parallel::Split::Chunks(3))
 //!     .try_map(|chunk| {
 //!         let path = dir.path().join(format!("part-{}.pcap", chunk.index()));
-//!         write_chunk(chunk, &path, OutputCompression::None, false).map(|_| path)
+//!         write_chunk(chunk, &path, OutputCompression::None, IfExists::Fail).map(|_| path)
 //!     })?;
 //! assert_eq!(names.len(), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -28,6 +28,7 @@ use crate::chunk::Chunk;
 
 /// Compression for written chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OutputCompression {
     /// Plain capture files.
     #[default]
@@ -49,16 +50,26 @@ impl OutputCompression {
     }
 }
 
-/// Writes `chunk` as a standalone capture to `path`, atomically. Fails if
-/// `path` exists, unless `overwrite`. Returns the bytes written (before
-/// compression).
+/// What to do when an output file is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IfExists {
+    /// Fail with [`io::ErrorKind::AlreadyExists`]; the file is untouched.
+    #[default]
+    Fail,
+    /// Replace it (atomically: the old file stays whole until the new one
+    /// takes its name).
+    Replace,
+}
+
+/// Writes `chunk` as a standalone capture to `path`, atomically. Returns
+/// the bytes written (before compression).
 pub fn write_chunk(
     chunk: &Chunk,
     path: &Path,
     compression: OutputCompression,
-    overwrite: bool,
+    if_exists: IfExists,
 ) -> io::Result<u64> {
-    write_atomically(path, overwrite, |file| match compression {
+    write_atomically(path, if_exists, |file| match compression {
         OutputCompression::None => {
             let mut w = BufWriter::with_capacity(1 << 20, file);
             let n = chunk.write_standalone(&mut w)?;
@@ -91,32 +102,38 @@ pub fn write_chunk(
 /// process; a power cut is another matter.
 pub fn write_atomically<T>(
     path: &Path,
-    overwrite: bool,
+    if_exists: IfExists,
     write: impl FnOnce(&mut fs::File) -> io::Result<T>,
 ) -> io::Result<T> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    if !overwrite && path.exists() {
+    if if_exists == IfExists::Fail && path.exists() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} exists (use --force to overwrite)", path.display()),
+            format!("{} exists", path.display()),
         ));
     }
-    // Created with the usual mode (0666 less the umask), not tempfile's private 0600.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pcap-parallel-")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
+    let mut tmp = temp_file_in(dir)?;
     let value = write(tmp.as_file_mut())?;
-    if overwrite {
+    if if_exists == IfExists::Replace {
         tmp.persist(path).map_err(|e| e.error)?;
     } else {
         tmp.persist_noclobber(path).map_err(|e| e.error)?;
     }
     Ok(value)
+}
+
+/// A temporary file in `dir`, to be renamed to its real name once
+/// complete: named `.pcap-parallel-*.tmp`, with the usual mode (0666 less
+/// the umask, not tempfile's private 0600), removed if dropped.
+pub(crate) fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".pcap-parallel-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
 }
 
 /// Where flow shards are written; see [`crate::Flows::write_shards`].
@@ -128,8 +145,8 @@ pub struct ShardFiles {
     pub prefix: String,
     /// Compression of the files.
     pub compression: OutputCompression,
-    /// Replace existing files.
-    pub overwrite: bool,
+    /// What to do with files already there.
+    pub if_exists: IfExists,
     /// At most this many files open at once, however many shards (default 32).
     pub max_open: usize,
 }
@@ -141,7 +158,7 @@ impl ShardFiles {
             dir: dir.into(),
             prefix: prefix.to_string(),
             compression: OutputCompression::None,
-            overwrite: false,
+            if_exists: IfExists::Fail,
             max_open: 32,
         }
     }
@@ -181,8 +198,7 @@ pub fn part_file_name(
 
 /// The extension of parts: `.pcap` or `.pcapng`, then the compression's suffix.
 pub fn part_extension(format: crate::CaptureFormat, compression: OutputCompression) -> String {
-    let ext = if format.is_pcapng() { "pcapng" } else { "pcap" };
-    format!(".{ext}{}", compression.suffix())
+    format!(".{}{}", format.extension(), compression.suffix())
 }
 
 /// The number of the part `name` is, if it is one that [`part_file_name`]
@@ -278,11 +294,7 @@ pub(crate) fn zstd_in_place(path: &Path) -> io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pcap-parallel-")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
+    let mut tmp = temp_file_in(dir)?;
     {
         let plain = fs::File::open(path)?;
         let len = plain.metadata()?.len();

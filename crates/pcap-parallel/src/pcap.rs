@@ -11,6 +11,7 @@
 
 use crate::error::Fault;
 use crate::format::{CaptureFormat, Endian, PcapVariant};
+use crate::hop::{Hop, Test};
 use crate::packet::{LinkType, Timestamp};
 
 /// Size of the pcap file header.
@@ -47,20 +48,6 @@ pub(crate) struct Record<'a> {
     pub ts_frac: u32,
     pub original_len: u32,
     pub data: &'a [u8],
-}
-
-/// Where following a record header from a candidate offset leads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Hop {
-    /// A plausible record; the next one would start at this offset.
-    Next(usize),
-    /// The input ends exactly here.
-    End,
-    /// A plausible start of a record that runs past the end of the bytes
-    /// at hand: dead in a whole file, still alive in a window of a stream.
-    Beyond,
-    /// Not a plausible record header.
-    Dead,
 }
 
 impl PcapHeader {
@@ -179,10 +166,10 @@ impl PcapHeader {
     /// zeros. Deliberately loose (real
     /// files have caplen > snaplen, caplen > origlen, zero caplen and
     /// timestamps going backwards); exactness comes from verification.
-    /// `strict` adds what holds for nearly every real record and rarely for
-    /// bytes read at the wrong offset: caplen <= origlen <= 1 MiB.
+    /// [`Test::Strict`] adds what holds for nearly every real record and
+    /// rarely for bytes read at the wrong offset: caplen <= origlen <= 1 MiB.
     #[inline]
-    pub(crate) fn hop(&self, buf: &[u8], off: usize, strict: bool) -> Hop {
+    pub(crate) fn hop(&self, buf: &[u8], off: usize, test: Test) -> Hop {
         let rh = self.record_header_len();
         if off == buf.len() {
             return Hop::End;
@@ -202,7 +189,7 @@ impl PcapHeader {
         if buf[off..off + 16] == [0; 16] {
             return Hop::Dead;
         }
-        if strict {
+        if test == Test::Strict {
             let origlen = self.endian.u32(buf, off + 12);
             if caplen > origlen || origlen > 1 << 20 {
                 return Hop::Dead;

@@ -15,52 +15,13 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{BlockName, Fault};
-use crate::format::Endian;
+use crate::format::{Endian, SHB_MAGIC};
+use crate::hop::{Hop, Link};
 use crate::packet::LinkType;
-use crate::pcap::Hop;
 
-/// Section Header Block.
-pub const SHB: u32 = 0x0A0D_0D0A;
-/// Interface Description Block.
-pub const IDB: u32 = 1;
-/// Packet Block (obsolete).
-pub const PB: u32 = 2;
-/// Simple Packet Block.
-pub const SPB: u32 = 3;
-/// Name Resolution Block.
-pub const NRB: u32 = 4;
-/// Interface Statistics Block.
-pub const ISB: u32 = 5;
-/// Enhanced Packet Block.
-pub const EPB: u32 = 6;
-/// Decryption Secrets Block.
-pub const DSB: u32 = 0x0A;
-/// Custom Block (may be copied).
-pub const CB: u32 = 0x0000_0BAD;
-/// Custom Block (do not copy).
-pub const DCB: u32 = 0x4000_0BAD;
+pub use crate::block_type::{CB, DCB, DSB, EPB, IDB, ISB, NRB, PB, SHB, SPB, block_type_name};
 
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
-
-/// The registry name of a block type, where known.
-pub fn block_type_name(t: u32) -> Option<&'static str> {
-    Some(match t {
-        SHB => "SHB",
-        IDB => "IDB",
-        PB => "PB",
-        SPB => "SPB",
-        NRB => "NRB",
-        ISB => "ISB",
-        EPB => "EPB",
-        7 => "IRIG",
-        8 => "AFDX",
-        9 => "SJE",
-        DSB => "DSB",
-        CB => "CB",
-        DCB => "DCB",
-        _ => return None,
-    })
-}
 
 /// Minimum body length (between the two length fields) of a block type.
 fn min_body(t: u32) -> usize {
@@ -109,7 +70,7 @@ pub(crate) fn block_len(
     section: Option<Endian>,
     max_len: u32,
 ) -> Result<(u32, Endian, usize), Fault> {
-    let endian = if head[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+    let endian = if head[..4] == SHB_MAGIC {
         shb_endian(head)?
     } else {
         section.ok_or(Fault::MissingSectionHeader)?
@@ -216,7 +177,7 @@ pub(crate) fn read_checked_block(
     if rest.len() < 12 {
         return None;
     }
-    let endian = if rest[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+    let endian = if rest[..4] == SHB_MAGIC {
         shb_endian(rest).ok()?
     } else {
         section?
@@ -235,15 +196,16 @@ pub(crate) fn read_checked_block(
 }
 
 /// Is there a plausible block at `off` read with `endian`, and where does it
-/// lead? With `candidate`, the block type must be a registered one (a chain
-/// may pass through unknown types, but not start on one). Returns the byte
+/// lead? At the [`Link::First`] of a chain the block type must be a
+/// registered one (a chain may pass through unknown types, but not start
+/// on one). Returns the byte
 /// order in force after the block (an SHB sets its own).
 pub(crate) fn hop(
     buf: &[u8],
     off: usize,
     endian: Endian,
     max_len: u32,
-    candidate: bool,
+    link: Link,
 ) -> (Hop, Endian) {
     if off == buf.len() {
         return (Hop::End, endian);
@@ -258,7 +220,7 @@ pub(crate) fn hop(
     let Ok((btype, endian, len)) = block_len(rest, Some(endian), max_len) else {
         return (Hop::Dead, endian);
     };
-    if candidate && block_type_name(btype).is_none() {
+    if link == Link::First && block_type_name(btype).is_none() {
         return (Hop::Dead, endian);
     }
     if len > rest.len() {
@@ -537,6 +499,20 @@ pub struct Section {
 }
 
 impl Section {
+    /// The blocks a standalone view of the section starts with, exactly as
+    /// in the file: the SHB, the first `interfaces` IDBs (ids are kept, so
+    /// every interface up to the highest id used), then the carried blocks.
+    pub(crate) fn prefix(&self, interfaces: usize) -> Vec<u8> {
+        let mut out = self.raw_shb.to_vec();
+        for iface in self.interfaces.iter().take(interfaces) {
+            out.extend_from_slice(&iface.raw);
+        }
+        for block in self.carried.iter() {
+            out.extend_from_slice(block);
+        }
+        out
+    }
+
     /// Starts a section from its SHB (already checked by [`read_block`]).
     pub(crate) fn new(block: &Block<'_>, raw: &[u8], offset: u64) -> Section {
         Section {

@@ -16,7 +16,7 @@
 //! headers, a whole capture even. [`crate::chunker`] verifies every guess
 //! against the walk of the chunk before it and redoes the chunk when they
 //! disagree, so the result is always what a sequential reader sees. See
-//! `boundary-resync.md` in the design notes.
+//! `docs/boundary-resync.md` in the repository.
 //!
 //! For pcap, a chain must also keep its timestamps within a day of its first
 //! record, and an all-zero record header is not plausible: both are true of
@@ -30,8 +30,8 @@
 
 use std::collections::HashSet;
 
-use crate::format::Endian;
-use crate::pcap::Hop;
+use crate::format::{Endian, SHB_MAGIC};
+use crate::hop::{Hop, Link, Test};
 use crate::walk::Walker;
 
 /// How many hops a candidate's chain must survive.
@@ -77,6 +77,36 @@ pub(crate) fn lookahead(walker: &Walker) -> usize {
     ((enough + 1).saturating_mul(record)).clamp(1 << 20, 64 << 20)
 }
 
+/// Whether the bytes searched end where the input ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Horizon {
+    /// They do: a chain that ends exactly at their end survives.
+    EndOfInput,
+    /// More may follow (a window of a stream): ending at their end is
+    /// running past them.
+    MoreToCome,
+}
+
+/// What may start the records again after damage (pcapng).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restart {
+    /// No section header has been read yet: without one nothing after it
+    /// could be interpreted, so only a section header will do.
+    SectionHeader,
+    /// Any block (or, for pcap, any record).
+    AnyRecord,
+}
+
+impl Restart {
+    /// What may restart records, given the section in force, if any.
+    pub fn after<T>(section: Option<&T>) -> Restart {
+        match section {
+            Some(_) => Restart::AnyRecord,
+            None => Restart::SectionHeader,
+        }
+    }
+}
+
 /// What a search for the next record boundary after damage found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resync {
@@ -104,30 +134,31 @@ pub(crate) enum Resync {
 /// whether the input ends among them: a chain that runs past them counts
 /// the hops it made, like a chain that dies. Candidates are tried
 /// [`RESYNC_WINDOW`] at a time, each window with the strict test first.
-/// A mapped file (`eof`: `buf` runs to the end of the input) and a stream
-/// (which holds a window of the input and is asked for more with
-/// [`Resync::NeedMore`]) therefore find the same boundary.
+/// A mapped file ([`Horizon::EndOfInput`]: `buf` runs to the end of the
+/// input) and a stream (which holds a window of the input and is asked for
+/// more with [`Resync::NeedMore`]) therefore find the same boundary.
 ///
 /// Before any pcapng section header has been read, only a section header
-/// will do: without one, nothing after it could be interpreted.
+/// will do ([`Restart::SectionHeader`]).
 pub(crate) fn resync(
     walker: &Walker,
     buf: &[u8],
     from: usize,
-    eof: bool,
+    horizon: Horizon,
     hint: Endian,
-    have_section: bool,
+    restart: Restart,
 ) -> Resync {
+    let eof = horizon == Horizon::EndOfInput;
     let (enough, shb_only, tiers) = match walker {
         Walker::Pcap(h) => (
             RESYNC_HOPS_PCAP,
             false,
-            [(h.endian, true), (h.endian, false)],
+            [(h.endian, Test::Strict), (h.endian, Test::Loose)],
         ),
         Walker::Pcapng { .. } => (
             RESYNC_HOPS,
-            !have_section,
-            [(hint, false), (hint.swapped(), false)],
+            restart == Restart::SectionHeader,
+            [(hint, Test::Loose), (hint.swapped(), Test::Loose)],
         ),
     };
     let look = lookahead(walker);
@@ -144,16 +175,20 @@ pub(crate) fn resync(
         if !eof && buf.len() < window_end.saturating_add(look) {
             return Resync::NeedMore { resume: window };
         }
-        for (endian, strict) in tiers {
+        for (endian, test) in tiers {
             for c in window..window_end.min(buf.len()) {
-                if shb_only && buf.get(c..c + 4) != Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]) {
+                if shb_only && buf.get(c..c + 4) != Some(&SHB_MAGIC[..]) {
                     continue;
                 }
                 let view_end = buf.len().min(c.saturating_add(look));
                 let search = Search {
-                    strict,
+                    test,
                     enough,
-                    end_is_eof: eof && view_end == buf.len(),
+                    horizon: if eof && view_end == buf.len() {
+                        Horizon::EndOfInput
+                    } else {
+                        Horizon::MoreToCome
+                    },
                 };
                 if survives(walker, &buf[..view_end], c, endian, search, None) {
                     return Resync::Found(c, endian);
@@ -185,26 +220,26 @@ fn find_boundary_in(
         Walker::Pcap(h) => (
             1,
             h.record_header_len() + h.max_caplen as usize,
-            [(h.endian, true), (h.endian, false)],
+            [(h.endian, Test::Strict), (h.endian, Test::Loose)],
         ),
         Walker::Pcapng { limits, .. } => (
             4,
             limits.max_block_len as usize,
-            [(hint, false), (hint.swapped(), false)],
+            [(hint, Test::Loose), (hint.swapped(), Test::Loose)],
         ),
     };
     // pcapng blocks are 4-byte aligned: the SHB is at 0 and every length is
     // a multiple of 4.
     let first = from.next_multiple_of(step);
     let last = buf.len().min(from.saturating_add(window));
-    for (endian, strict) in tiers {
+    for (endian, test) in tiers {
         let mut dead: HashSet<(usize, Endian)> = HashSet::new();
         let mut c = first;
         while c <= last {
             let search = Search {
-                strict,
+                test,
                 enough,
-                end_is_eof: true,
+                horizon: Horizon::EndOfInput,
             };
             if survives(walker, buf, c, endian, search, Some(&mut dead)) {
                 return Some((c, endian));
@@ -218,14 +253,13 @@ fn find_boundary_in(
 /// How a chain is judged.
 #[derive(Clone, Copy)]
 struct Search {
-    /// Use the strict test of plausibility (pcap).
-    strict: bool,
+    /// The test of plausibility (pcap).
+    test: Test,
     /// A chain that dies, or runs past the bytes given, after this many
     /// hops still counts.
     enough: usize,
-    /// The bytes given end where the input ends: a chain that ends exactly
-    /// there survives. Otherwise ending there is running past them.
-    end_is_eof: bool,
+    /// Whether the bytes given end where the input ends.
+    horizon: Horizon,
 }
 
 /// Does the chain from `start` stay plausible for [`CHAIN_HOPS`] hops (or
@@ -237,14 +271,15 @@ fn survives(
     start: usize,
     endian: Endian,
     Search {
-        strict,
+        test,
         enough,
-        end_is_eof,
+        horizon,
     }: Search,
     mut dead: Option<&mut HashSet<(usize, Endian)>>,
 ) -> bool {
     // Most candidates fail the first check: make it before any bookkeeping.
-    let (mut pos, mut e) = match walker.hop(buf, start, endian, true, strict) {
+    let end_is_eof = horizon == Horizon::EndOfInput;
+    let (mut pos, mut e) = match walker.hop(buf, start, endian, Link::First, test) {
         (Hop::Next(next), ne) => (next, ne),
         (Hop::End, _) => return end_is_eof,
         (Hop::Beyond, _) | (Hop::Dead, _) => return false,
@@ -262,7 +297,7 @@ fn survives(
             return path.len() + 1 >= enough;
         }
         path.push((pos, e));
-        match walker.hop(buf, pos, e, false, strict) {
+        match walker.hop(buf, pos, e, Link::Later, test) {
             (Hop::Next(next), ne) => (pos, e) = (next, ne),
             (Hop::End, _) if end_is_eof => return true,
             (Hop::End, _) | (Hop::Beyond, _) => return path.len() >= enough,
@@ -290,5 +325,94 @@ fn pcap_ts(walker: &Walker, buf: &[u8], off: usize) -> Option<u32> {
     match walker {
         Walker::Pcap(h) if buf.len().saturating_sub(off) >= 4 => Some(h.endian.u32(buf, off)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, LOOKALIKE, PLAIN, SHB, cat, pcap_of, walker_for};
+
+    #[test]
+    fn a_guess_from_mid_record_finds_the_next_record() {
+        let buf = pcap_of(&PLAIN, 40);
+        let (walker, _) = walker_for(&buf);
+        // Byte 30 is inside record 0 (bytes 24..44): the next starts at 44.
+        assert_eq!(
+            find_boundary(&walker, &buf, 30, Endian::Little),
+            Some((44, Endian::Little))
+        );
+        // At the end of the input, the boundary is the end.
+        assert_eq!(
+            find_boundary(&walker, &buf, buf.len(), Endian::Little),
+            Some((buf.len(), Endian::Little))
+        );
+    }
+
+    #[test]
+    fn a_guess_can_be_fooled_by_a_payload_that_looks_like_records() {
+        // Each record's data is a copy of its header: from byte 40 (the data
+        // of record 0) a chain of fake records runs 16 bytes behind the
+        // real one. The guess takes it; only verification can tell.
+        let buf = pcap_of(&LOOKALIKE, 40);
+        let (walker, _) = walker_for(&buf);
+        assert_eq!(
+            find_boundary(&walker, &buf, 40, Endian::Little),
+            Some((40, Endian::Little))
+        );
+    }
+
+    #[test]
+    fn records_resume_after_damage_where_a_chain_holds() {
+        // Record 0, three bytes of garbage, then records again at 47.
+        let buf = cat(&[&pcap_of(&PLAIN, 1), &[0xff, 0xfe, 0xfd], &PLAIN, &PLAIN]);
+        let (walker, _) = walker_for(&buf);
+        let found = resync(
+            &walker,
+            &buf,
+            45,
+            Horizon::EndOfInput,
+            Endian::Little,
+            Restart::AnyRecord,
+        );
+        assert_eq!(found, Resync::Found(47, Endian::Little));
+        // The same bytes as a window of a stream with more to come: not
+        // enough look-ahead yet to judge, so it asks for more.
+        let window = resync(
+            &walker,
+            &buf,
+            45,
+            Horizon::MoreToCome,
+            Endian::Little,
+            Restart::AnyRecord,
+        );
+        assert_eq!(window, Resync::NeedMore { resume: 45 });
+        // Damage to the end: nothing found.
+        let buf = cat(&[&pcap_of(&PLAIN, 1), &HUGE]);
+        let none = resync(
+            &walker,
+            &buf,
+            45,
+            Horizon::EndOfInput,
+            Endian::Little,
+            Restart::AnyRecord,
+        );
+        assert_eq!(none, Resync::NotFound);
+    }
+
+    #[test]
+    fn before_any_section_header_only_a_section_header_restarts_pcapng() {
+        // Damage, a packet block, then a new section.
+        let buf = cat(&[&[0u8; 8], &EPB, &SHB, &IDB, &EPB]);
+        let (walker, _) = walker_for(&cat(&[&SHB, &IDB]));
+        let restart = |r| resync(&walker, &buf, 1, Horizon::EndOfInput, Endian::Little, r);
+        assert_eq!(
+            restart(Restart::SectionHeader),
+            Resync::Found(44, Endian::Little)
+        );
+        assert_eq!(
+            restart(Restart::AnyRecord),
+            Resync::Found(8, Endian::Little)
+        );
     }
 }

@@ -259,7 +259,7 @@ fn spawn_seekable(
     let threads = Arc::new(AtomicUsize::new(
         options
             .threads
-            .unwrap_or_else(crate::engine::default_workers),
+            .unwrap_or_else(crate::capture::default_workers),
     ));
     let dispatcher = Dispatcher {
         src,

@@ -65,12 +65,19 @@ impl Split {
     /// assert_eq!(e.to_string(), "invalid option: packets per chunk must be at least 1");
     /// ```
     pub fn validate(&self) -> crate::Result<()> {
-        let problem = match *self {
-            Split::Packets(0) => "packets per chunk must be at least 1",
-            Split::Bytes(0) => "bytes per chunk must be at least 1",
-            Split::Chunks(0) => "the number of chunks must be at least 1",
-            _ => return Ok(()),
-        };
-        Err(crate::Error::InvalidOption(problem.into()))
+        match self.problem() {
+            Some(_) => Err(crate::Error::InvalidSplit(*self)),
+            None => Ok(()),
+        }
+    }
+
+    /// What is wrong with the split, if anything.
+    pub(crate) fn problem(&self) -> Option<&'static str> {
+        match *self {
+            Split::Packets(0) => Some("packets per chunk must be at least 1"),
+            Split::Bytes(0) => Some("bytes per chunk must be at least 1"),
+            Split::Chunks(0) => Some("the number of chunks must be at least 1"),
+            _ => None,
+        }
     }
 }

@@ -14,14 +14,15 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::chunk::{Chunk, Context, Gap};
+use crate::capture::OnError;
+use crate::chunk::{Chunk, ChunkParts, Context, Gap};
 use crate::error::{BlockName, Error, Fault, FormatError, Skipped};
 use crate::format::CaptureFormat;
-use crate::pcap::{self, PcapHeader};
+use crate::pcap;
 use crate::pcapng::{self, Section};
-use crate::resync;
+use crate::resync::{self, Horizon, Restart};
 use crate::source::StreamFailure;
-use crate::walk::{Interfaces, Kind, Limits, Walker};
+use crate::walk::{Kind, Limits, Walker};
 
 /// How far a full chunk may grow past its size with blocks that hold no
 /// packet (statistics, names, a new section's header) before it is cut
@@ -59,8 +60,8 @@ pub(crate) struct Cutter {
     /// multi-megabyte allocation per chunk would cost a page fault and a
     /// page of zeroes for every 4 KiB of input.
     pool: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
-    /// Pass over damaged bytes instead of stopping at the first fault.
-    skip_damage: bool,
+    /// Stop at the first fault, or pass over damaged bytes.
+    on_error: OnError,
     skipped: Vec<Skipped>,
     /// A packet record read after its chunk was full: the next chunk's first.
     carry: Option<Vec<u8>>,
@@ -152,39 +153,15 @@ impl Cutter {
         limits: Limits,
         fill: Fill,
         max_packets: Option<u64>,
-        skip_damage: bool,
+        on_error: OnError,
     ) -> Result<Cutter, Error> {
-        let mut offset = 0;
-        let walker = match format {
-            CaptureFormat::Pcap { .. } => {
-                let mut head = Vec::new();
-                let n = fill_exact(&mut reader, &mut head, pcap::FILE_HEADER_LEN)
-                    .map_err(|e| StreamFailure::into_error(e, name))?;
-                let fault = |fault| {
-                    Error::Format(FormatError {
-                        name: name.to_string(),
-                        offset: 0,
-                        packet: 1,
-                        fault,
-                    })
-                };
-                if n < pcap::FILE_HEADER_LEN {
-                    return Err(fault(Fault::TruncatedFileHeader {
-                        have: n,
-                        need: pcap::FILE_HEADER_LEN,
-                    }));
-                }
-                offset = pcap::FILE_HEADER_LEN as u64;
-                Walker::Pcap(Arc::new(
-                    PcapHeader::parse(&head, limits.max_packet_len).map_err(fault)?,
-                ))
-            }
-            CaptureFormat::Pcapng => Walker::Pcapng {
-                endian: None,
-                interfaces: Interfaces::Known(0),
-                limits,
-            },
-        };
+        let mut head = Vec::new();
+        if let CaptureFormat::Pcap { .. } = format {
+            fill_exact(&mut reader, &mut head, pcap::FILE_HEADER_LEN)
+                .map_err(|e| StreamFailure::into_error(e, name))?;
+        }
+        let (walker, offset) = Walker::at_start(format, &head, limits, name)?;
+        let offset = offset as u64;
         Ok(Cutter {
             reader: Pushback {
                 front: io::Cursor::new(Vec::new()),
@@ -201,7 +178,7 @@ impl Cutter {
             pending: None,
             done: false,
             pool: bounded(POOL_LEN),
-            skip_damage,
+            on_error,
             skipped: Vec::new(),
             carry: None,
             deferred: None,
@@ -224,119 +201,163 @@ impl Cutter {
         if self.done && self.carry.is_none() {
             return Ok(None);
         }
-        let mut start = self.offset;
-        let packets_before = self.packets;
-        let context = match &self.walker {
-            Walker::Pcap(h) => Context::Pcap(h.clone()),
-            Walker::Pcapng { .. } => Context::Pcapng(self.section.clone()),
-        };
+        let mut chunk = self.begin_chunk();
+        loop {
+            if self.packets >= self.max_packets {
+                self.done = true;
+                break;
+            }
+            let record_start = chunk.buf.len();
+            let step = match self.next_record(&mut chunk.buf) {
+                Ok(None) => self.end_of_input(),
+                Ok(Some(Kind::Packet)) if chunk.full_at.is_some() => {
+                    // The first packet of the next chunk.
+                    self.carry = Some(chunk.buf.split_off(record_start));
+                    Step::Full
+                }
+                Ok(Some(kind)) => self.take_record(&mut chunk, record_start, kind),
+                Err(ReadFail::Fault(fault)) if self.on_error == OnError::Skip => {
+                    self.pass_damage(&mut chunk, record_start, fault)
+                }
+                Err(fail) => {
+                    chunk.buf.truncate(record_start);
+                    self.fail(fail)
+                }
+            };
+            if step == Step::Full {
+                break;
+            }
+        }
+        self.finish_chunk(chunk)
+    }
+
+    /// A chunk to fill, from where the stream is.
+    fn begin_chunk(&mut self) -> Filling {
         let capacity = match self.fill {
             Fill::Bytes(b) => b.min(64 << 20) + (1 << 16),
             Fill::Packets(_) => 1 << 20,
         };
-        let mut described = Vec::new();
-        let mut gaps = Vec::new();
-        let mut buf = match self.pool.1.try_recv() {
+        let buf = match self.pool.1.try_recv() {
             Ok(mut b) => {
                 b.clear();
                 b
             }
             Err(_) => Vec::with_capacity(capacity),
         };
-        // Where the chunk became full, once it is.
-        let mut full_at: Option<usize> = None;
-        loop {
-            if self.packets >= self.max_packets {
-                self.done = true;
-                break;
-            }
-            let record_start = buf.len();
-            match self.next_record(&mut buf) {
-                Ok(None) => {
-                    self.done = true;
-                    if let Some(e) = self.deferred.take() {
-                        self.pending = Some(StreamFailure::into_error(e, &self.name));
-                    }
-                    break;
-                }
-                Ok(Some(Kind::Packet)) if full_at.is_some() => {
-                    self.carry = Some(buf.split_off(record_start));
-                    break;
-                }
-                Ok(Some(kind)) => {
-                    let base = self.offset - record_start as u64;
-                    self.offset += (buf.len() - record_start) as u64;
-                    match kind {
-                        Kind::Packet => self.packets += 1,
-                        Kind::SectionState => {
-                            self.section =
-                                Section::apply(&buf, record_start, base, self.section.take());
-                            described.extend(self.section.clone());
-                        }
-                        Kind::Other => {}
-                    }
-                    let has_packet = self.packets > packets_before;
-                    let size_reached = match self.fill {
-                        Fill::Bytes(b) => buf.len() >= b,
-                        Fill::Packets(n) => self.packets - packets_before >= n,
-                    };
-                    if full_at.is_none() && has_packet && size_reached {
-                        full_at = Some(buf.len());
-                    }
-                    let cap = match (full_at, self.fill) {
-                        (Some(at), _) => at + TRAILING_MAX,
-                        (None, _) if has_packet => usize::MAX,
-                        (None, Fill::Bytes(b)) => b.saturating_add(TRAILING_MAX),
-                        (None, Fill::Packets(_)) => TRAILING_MAX,
-                    };
-                    if buf.len() >= cap {
-                        break;
-                    }
-                }
-                Err(ReadFail::Fault(fault)) if self.skip_damage => {
-                    let partial = buf.split_off(record_start);
-                    if !self.skip_past(partial, fault) {
-                        self.done = true;
-                        if let Some(e) = self.deferred.take() {
-                            self.pending = Some(StreamFailure::into_error(e, &self.name));
-                        }
-                        break;
-                    }
-                    if buf.is_empty() {
-                        start = self.offset;
-                    } else {
-                        gaps.push(Gap {
-                            at: buf.len(),
-                            skip: 0,
-                            resume: self.offset,
-                        });
-                    }
-                }
-                Err(fail) => {
-                    buf.truncate(record_start);
-                    self.done = true;
-                    self.pending = Some(match fail {
-                        ReadFail::Fault(fault) => Error::Format(FormatError {
-                            name: self.name.clone(),
-                            offset: self.offset,
-                            packet: self.packets + 1,
-                            fault,
-                        }),
-                        ReadFail::Io(e) => StreamFailure::into_error(e, &self.name),
-                    });
-                    break;
-                }
-            }
+        Filling {
+            buf,
+            start: self.offset,
+            packets_before: self.packets,
+            context: match &self.walker {
+                Walker::Pcap(h) => Context::Pcap(h.clone()),
+                Walker::Pcapng { .. } => Context::Pcapng(self.section.clone()),
+            },
+            described: Vec::new(),
+            gaps: Vec::new(),
+            full_at: None,
         }
-        // An empty first chunk is kept for pcap (it reads as the header
-        // alone), never for pcapng (it would not have a section header).
-        if buf.is_empty() && (self.index > 0 || matches!(self.walker, Walker::Pcapng { .. })) {
+    }
+
+    /// Accounts for the record of `kind` just appended at `record_start`,
+    /// and says whether the chunk is full.
+    fn take_record(&mut self, chunk: &mut Filling, record_start: usize, kind: Kind) -> Step {
+        let buf = &chunk.buf;
+        let base = self.offset - record_start as u64;
+        self.offset += (buf.len() - record_start) as u64;
+        match kind {
+            Kind::Packet => self.packets += 1,
+            Kind::SectionState => {
+                self.section = Section::apply(buf, record_start, base, self.section.take());
+                chunk.described.extend(self.section.clone());
+            }
+            Kind::Other => {}
+        }
+        let has_packet = self.packets > chunk.packets_before;
+        let size_reached = match self.fill {
+            Fill::Bytes(b) => buf.len() >= b,
+            Fill::Packets(n) => self.packets - chunk.packets_before >= n,
+        };
+        if chunk.full_at.is_none() && has_packet && size_reached {
+            chunk.full_at = Some(buf.len());
+        }
+        let cap = match (chunk.full_at, self.fill) {
+            (Some(at), _) => at + TRAILING_MAX,
+            (None, _) if has_packet => usize::MAX,
+            (None, Fill::Bytes(b)) => b.saturating_add(TRAILING_MAX),
+            (None, Fill::Packets(_)) => TRAILING_MAX,
+        };
+        if buf.len() >= cap {
+            Step::Full
+        } else {
+            Step::More
+        }
+    }
+
+    /// Passes over damage met at `record_start` (skip policy): the chunk
+    /// goes on after it, with a gap where it was.
+    fn pass_damage(&mut self, chunk: &mut Filling, record_start: usize, fault: Fault) -> Step {
+        let partial = chunk.buf.split_off(record_start);
+        if !self.skip_past(partial, fault) {
+            return self.end_of_input();
+        }
+        if chunk.buf.is_empty() {
+            chunk.start = self.offset;
+        } else {
+            chunk.gaps.push(Gap {
+                at: chunk.buf.len(),
+                skip: 0,
+                resume: self.offset,
+            });
+        }
+        Step::More
+    }
+
+    /// The input ends here; a read error deferred until now is reported
+    /// after this chunk.
+    fn end_of_input(&mut self) -> Step {
+        self.done = true;
+        if let Some(e) = self.deferred.take() {
+            self.pending = Some(StreamFailure::into_error(e, &self.name));
+        }
+        Step::Full
+    }
+
+    /// The input ends with `fail`, reported after this chunk.
+    fn fail(&mut self, fail: ReadFail) -> Step {
+        self.done = true;
+        self.pending = Some(match fail {
+            ReadFail::Fault(fault) => Error::Format(FormatError {
+                name: self.name.clone(),
+                offset: self.offset,
+                packet: self.packets + 1,
+                fault,
+            }),
+            ReadFail::Io(e) => StreamFailure::into_error(e, &self.name),
+        });
+        Step::Full
+    }
+
+    /// The filled chunk, or none when it is empty (but for a pcap input
+    /// without packets: one empty chunk, which reads as the header alone;
+    /// a pcapng chunk without bytes would not have a section header).
+    fn finish_chunk(&mut self, chunk: Filling) -> Result<Option<Chunk>, Error> {
+        if chunk.buf.is_empty() && (self.index > 0 || matches!(self.walker, Walker::Pcapng { .. }))
+        {
             return match self.pending.take() {
                 Some(e) => Err(e),
                 None => Ok(None),
             };
         }
-        let chunk = Chunk {
+        let Filling {
+            buf,
+            start,
+            packets_before,
+            context,
+            described,
+            gaps,
+            ..
+        } = chunk;
+        let chunk = Chunk::new(ChunkParts {
             index: self.index,
             range: 0..buf.len(),
             data: Arc::new(Pooled {
@@ -347,10 +368,9 @@ impl Cutter {
             packets_before,
             packet_count: self.packets - packets_before,
             context,
-            described: described.into(),
-            filter: None,
-            gaps: gaps.into(),
-        };
+            described,
+            gaps,
+        });
         self.index += 1;
         Ok(Some(chunk))
     }
@@ -383,35 +403,26 @@ impl Cutter {
         let mut from = 1;
         loop {
             let want = (from + need).saturating_sub(window.len());
-            let eof = match fill_exact(&mut self.reader, &mut window, want) {
-                Ok(n) => n < want,
+            let horizon = match fill_exact(&mut self.reader, &mut window, want) {
+                Ok(n) if n >= want => Horizon::MoreToCome,
+                Ok(_) => Horizon::EndOfInput,
                 Err(e) => {
                     self.deferred = Some(e);
-                    true
+                    Horizon::EndOfInput
                 }
             };
             let found = resync::resync(
                 &self.walker,
                 &window,
                 from,
-                eof,
+                horizon,
                 hint,
-                self.section.is_some(),
+                Restart::after(self.section.as_ref()),
             );
             let (skipped, resumed) = match found {
                 resync::Resync::Found(k, endian) => {
                     self.reader.put_back(window.split_off(k));
-                    if let Walker::Pcapng {
-                        endian: e,
-                        interfaces,
-                        ..
-                    } = &mut self.walker
-                    {
-                        *e = Some(endian);
-                        if let Interfaces::Unknown { .. } = interfaces {
-                            *interfaces = Interfaces::Known(0);
-                        }
-                    }
+                    self.walker = self.walker.clone().resumed(endian);
                     (base + k as u64 - start, true)
                 }
                 resync::Resync::NotFound => (base + window.len() as u64 - start, false),
@@ -501,6 +512,26 @@ impl Cutter {
     }
 }
 
+/// The chunk being filled.
+struct Filling {
+    buf: Vec<u8>,
+    /// Input offset of its first record.
+    start: u64,
+    packets_before: u64,
+    context: Context,
+    described: Vec<Arc<Section>>,
+    gaps: Vec<Gap>,
+    /// Where it became full, once it is.
+    full_at: Option<usize>,
+}
+
+/// Whether a chunk takes more records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    More,
+    Full,
+}
+
 /// Appends up to `n` bytes from `reader` to `buf`, copying straight from
 /// the reader's buffer; returns how many came (fewer only at the end of input).
 fn fill_exact(reader: &mut dyn BufRead, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
@@ -520,4 +551,107 @@ fn fill_exact(reader: &mut dyn BufRead, buf: &mut Vec<u8>, n: usize) -> io::Resu
         filled += k;
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, PLAIN, SHB, cat, pcap_of};
+
+    fn cutter(bytes: Vec<u8>, fill: Fill, on_error: OnError) -> Result<Cutter, Error> {
+        let format = CaptureFormat::detect(&bytes).expect("a capture");
+        Cutter::new(
+            Box::new(std::io::Cursor::new(bytes)),
+            "test",
+            format,
+            Limits::default(),
+            fill,
+            None,
+            on_error,
+        )
+    }
+
+    /// (offset, packets before, packets) of every chunk, and the error
+    /// that ended the stream.
+    fn cut_all(mut c: Cutter) -> (Vec<(u64, u64, u64)>, Option<Error>) {
+        let mut out = Vec::new();
+        loop {
+            match c.next_chunk() {
+                Ok(Some(k)) => out.push((k.offset, k.packets_before, k.packet_count)),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_is_cut_into_chunks_of_whole_records() {
+        let c = cutter(pcap_of(&PLAIN, 7), Fill::Packets(3), OnError::Stop).unwrap();
+        let (chunks, error) = cut_all(c);
+        assert_eq!(chunks, vec![(24, 0, 3), (84, 3, 3), (144, 6, 1)]);
+        assert!(error.is_none());
+        // By bytes: a chunk takes records until it holds at least 50 bytes.
+        let c = cutter(pcap_of(&PLAIN, 7), Fill::Bytes(50), OnError::Stop).unwrap();
+        let counts: Vec<u64> = cut_all(c).0.iter().map(|k| k.2).collect();
+        assert_eq!(counts.iter().sum::<u64>(), 7);
+        assert!(counts.iter().all(|&n| n >= 1));
+    }
+
+    #[test]
+    fn damage_in_a_stream_ends_it_after_the_good_records_or_is_passed_over() {
+        let bytes = cat(&[&pcap_of(&PLAIN, 3), &HUGE, &PLAIN, &PLAIN]);
+        let (chunks, error) =
+            cut_all(cutter(bytes.clone(), Fill::Packets(2), OnError::Stop).unwrap());
+        assert_eq!(chunks, vec![(24, 0, 2), (64, 2, 1)]);
+        let Some(Error::Format(f)) = error else {
+            panic!("a format error")
+        };
+        assert_eq!((f.offset, f.packet), (84, 4));
+
+        let mut c = cutter(bytes, Fill::Packets(2), OnError::Skip).unwrap();
+        let mut packets = 0;
+        while let Some(k) = c.next_chunk().unwrap() {
+            packets += k.packet_count;
+        }
+        assert_eq!(packets, 5);
+        let skipped = c.skipped();
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(
+            (skipped[0].offset, skipped[0].len, skipped[0].packet),
+            (84, 16, 4)
+        );
+    }
+
+    #[test]
+    fn a_pcap_stream_shorter_than_its_header_is_a_fault_of_packet_one() {
+        let Err(Error::Format(f)) =
+            cutter(PCAP_HEADER_START.to_vec(), Fill::Packets(1), OnError::Stop)
+        else {
+            panic!("a format error")
+        };
+        assert_eq!((f.offset, f.packet), (0, 1));
+        assert!(matches!(
+            f.fault,
+            Fault::TruncatedFileHeader { have: 10, need: 24 }
+        ));
+    }
+
+    /// The first 10 bytes of a pcap file header.
+    const PCAP_HEADER_START: [u8; 10] =
+        [0xd4, 0xc3, 0xb2, 0xa1, 0x02, 0x00, 0x04, 0x00, 0x00, 0x00];
+
+    #[test]
+    fn pcapng_chunks_from_a_stream_carry_their_section() {
+        let bytes = cat(&[&SHB, &IDB, &EPB, &EPB, &EPB]);
+        let mut c = cutter(bytes, Fill::Packets(2), OnError::Stop).unwrap();
+        let first = c.next_chunk().unwrap().unwrap();
+        let second = c.next_chunk().unwrap().unwrap();
+        assert!(c.next_chunk().unwrap().is_none());
+        assert_eq!((first.packet_count, second.packet_count), (2, 1));
+        // The second chunk reads as a capture of its own: section header,
+        // interface, then its packet.
+        let mut standalone = Vec::new();
+        second.write_standalone(&mut standalone).unwrap();
+        assert_eq!(standalone, cat(&[&SHB, &IDB, &EPB]));
+    }
 }

@@ -17,12 +17,12 @@ use std::sync::Arc;
 
 use crate::chunk::Chunk;
 use crate::decode;
-use crate::engine::{Capture, Report};
 use crate::flow::FlowKey;
 use crate::format::{CaptureFormat, Compression};
 use crate::packet::{LinkType, Packet, Timestamp};
 use crate::pcap::PcapHeader;
 use crate::pcapng::Section;
+use crate::{Capture, Report};
 
 /// Packets by protocol: IPv4 or IPv6 (the first IP layer), and its payload.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -23,9 +23,9 @@ use std::net::IpAddr;
 
 use crate::chunk::Chunk;
 use crate::decode::{self, Ip};
-use crate::engine::{Capture, Report};
 use crate::flow::FlowKey;
 use crate::packet::{LinkType, Packet};
+use crate::{Capture, Report};
 
 /// What to count by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

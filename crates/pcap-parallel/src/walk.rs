@@ -10,9 +10,11 @@
 
 use std::sync::Arc;
 
-use crate::error::{BlockName, Fault};
+use crate::error::{BlockName, Error, Fault, FormatError};
+use crate::format::CaptureFormat;
 use crate::format::Endian;
-use crate::pcap::{Hop, PcapHeader};
+use crate::hop::{Hop, Link, Test};
+use crate::pcap::PcapHeader;
 use crate::pcapng;
 
 /// Limits on lengths read from the input. A length above a limit is a
@@ -85,6 +87,38 @@ pub(crate) enum Kind {
 }
 
 impl Walker {
+    /// The walker at the start of a capture of `format` named `name`, and
+    /// where its records start: after the pcap file header at the start of
+    /// `head` (a header that does not parse is the fault of packet 1 at
+    /// offset 0), or at once for pcapng, whose first block is read as any
+    /// other.
+    pub fn at_start(
+        format: CaptureFormat,
+        head: &[u8],
+        limits: Limits,
+        name: &str,
+    ) -> Result<(Walker, usize), Error> {
+        match format {
+            CaptureFormat::Pcap { .. } => match PcapHeader::parse(head, limits.max_packet_len) {
+                Ok(h) => Ok((Walker::Pcap(Arc::new(h)), crate::pcap::FILE_HEADER_LEN)),
+                Err(fault) => Err(Error::Format(FormatError {
+                    name: name.to_string(),
+                    offset: 0,
+                    packet: 1,
+                    fault,
+                })),
+            },
+            CaptureFormat::Pcapng => Ok((
+                Walker::Pcapng {
+                    endian: None,
+                    interfaces: Interfaces::Known(0),
+                    limits,
+                },
+                0,
+            )),
+        }
+    }
+
     /// Passes over the record at `off`: `Ok(None)` at the end of `buf`,
     /// otherwise the record's length and kind.
     #[inline]
@@ -153,13 +187,13 @@ impl Walker {
         buf: &[u8],
         off: usize,
         endian: Endian,
-        candidate: bool,
-        strict: bool,
+        link: Link,
+        test: Test,
     ) -> (Hop, Endian) {
         match self {
-            Walker::Pcap(h) => (h.hop(buf, off, strict), endian),
+            Walker::Pcap(h) => (h.hop(buf, off, test), endian),
             Walker::Pcapng { limits, .. } => {
-                pcapng::hop(buf, off, endian, limits.max_block_len, candidate)
+                pcapng::hop(buf, off, endian, limits.max_block_len, link)
             }
         }
     }
@@ -174,6 +208,43 @@ impl Walker {
                 interfaces: Interfaces::Unknown { here: 0, need: 0 },
                 limits: *limits,
             },
+        }
+    }
+
+    /// The state at the end of a walk that began mid-section
+    /// ([`Walker::mid_section`]), once the interfaces described before it
+    /// are known to be `known`: those it described are added to them.
+    pub fn with_interfaces_known(self, known: usize) -> Walker {
+        match self {
+            Walker::Pcapng {
+                endian,
+                interfaces: Interfaces::Unknown { here, .. },
+                limits,
+            } => Walker::Pcapng {
+                endian,
+                interfaces: Interfaces::Known(known + here),
+                limits,
+            },
+            w => w,
+        }
+    }
+
+    /// The state where records resume after damage, read with `endian`:
+    /// the same section as far as anyone can tell, with the interfaces
+    /// known so far (none, if they were not known).
+    pub fn resumed(self, endian: Endian) -> Walker {
+        match self {
+            Walker::Pcapng {
+                interfaces, limits, ..
+            } => Walker::Pcapng {
+                endian: Some(endian),
+                interfaces: match interfaces {
+                    Interfaces::Known(n) => Interfaces::Known(n),
+                    Interfaces::Unknown { .. } => Interfaces::Known(0),
+                },
+                limits,
+            },
+            w => w,
         }
     }
 
@@ -284,5 +355,88 @@ impl Prefetcher {
             }
             self.next += 64;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EPB, HUGE, IDB, PLAIN, SHB, cat, pcap_of, walker_for};
+
+    #[test]
+    fn a_walk_counts_records_and_stops_at_the_first_record_past_its_stop() {
+        let buf = pcap_of(&PLAIN, 5);
+        let (walker, start) = walker_for(&buf);
+        assert_eq!(start, 24);
+        let all = scan(&buf, start, buf.len(), walker.clone(), u64::MAX);
+        assert_eq!((all.packets, all.end, all.fault), (5, buf.len(), None));
+        // A stop inside record 2 (bytes 44..64): the walk ends where record 3 starts.
+        let part = scan(&buf, start, 50, walker.clone(), u64::MAX);
+        assert_eq!((part.packets, part.end), (2, 64));
+        let limited = scan(&buf, start, buf.len(), walker, 3);
+        assert_eq!((limited.packets, limited.end), (3, 84));
+    }
+
+    #[test]
+    fn a_walk_stops_at_damage_with_the_fault_and_its_offset() {
+        let buf = cat(&[&pcap_of(&PLAIN, 2), &HUGE, &PLAIN]);
+        let (walker, start) = walker_for(&buf);
+        let s = scan(&buf, start, buf.len(), walker, u64::MAX);
+        assert_eq!((s.packets, s.end), (2, 64));
+        assert!(matches!(
+            s.fault,
+            Some(Fault::CaplenTooLarge {
+                caplen: 0x7fff_ffff,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_pcapng_walk_records_its_section_blocks_and_resolves_interfaces() {
+        let buf = cat(&[&SHB, &IDB, &EPB, &EPB]);
+        let (walker, start) = walker_for(&buf);
+        assert_eq!(start, 0);
+        let s = scan(&buf, start, buf.len(), walker, u64::MAX);
+        assert_eq!((s.packets, s.end, s.fault), (2, buf.len(), None));
+        assert_eq!(s.state_blocks, vec![0, 28]);
+        // A packet on an interface the section never described is a fault.
+        let buf = cat(&[&SHB, &EPB]);
+        let (walker, _) = walker_for(&buf);
+        let s = scan(&buf, 0, buf.len(), walker, u64::MAX);
+        assert_eq!((s.packets, s.end), (0, 28));
+        assert!(matches!(
+            s.fault,
+            Some(Fault::UnknownInterface { interface: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn the_state_after_damage_keeps_the_section_and_its_known_interfaces() {
+        let mid = Walker::Pcapng {
+            endian: Some(Endian::Big),
+            interfaces: Interfaces::Unknown { here: 2, need: 1 },
+            limits: Limits::default(),
+        };
+        let Walker::Pcapng {
+            endian, interfaces, ..
+        } = mid.clone().with_interfaces_known(3)
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (endian, interfaces),
+            (Some(Endian::Big), Interfaces::Known(5))
+        );
+        let Walker::Pcapng {
+            endian, interfaces, ..
+        } = mid.resumed(Endian::Little)
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (endian, interfaces),
+            (Some(Endian::Little), Interfaces::Known(0))
+        );
     }
 }
