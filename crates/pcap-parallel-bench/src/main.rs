@@ -16,6 +16,8 @@
 //! measures parallel scaling of a CPU-heavy closure in-process. Results go to
 //! standard output as Markdown and to `DATA/results.json`.
 
+mod packet_table;
+
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,8 @@ struct Opts {
     quick: bool,
     /// Only the rows of parallel decoding (`parallel_decode.rs`).
     decode_only: bool,
+    /// Only the rows of packet tables (`packet_table.rs`).
+    table_only: bool,
 }
 
 fn parse_args() -> Opts {
@@ -45,6 +49,7 @@ fn parse_args() -> Opts {
         sizes: vec![("200M".into(), 200 << 20), ("1G".into(), 1 << 30)],
         quick: false,
         decode_only: false,
+        table_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -53,6 +58,7 @@ fn parse_args() -> Opts {
             "--data" => o.data = PathBuf::from(args.next().expect("--data DIR")),
             "--quick" => o.quick = true,
             "--decode-only" => o.decode_only = true,
+            "--table-only" => o.table_only = true,
             "--sizes" => {
                 o.sizes = args
                     .next()
@@ -335,6 +341,9 @@ fn main() {
         "build the CLI first: cargo build --release --workspace"
     );
     let pp = pp.to_string_lossy().to_string();
+    if o.table_only {
+        return packet_table::main(&o, &pp);
+    }
     ensure_data(&o);
     let runs = o.runs;
     if o.decode_only {
@@ -537,7 +546,13 @@ fn main() {
     );
 
     // Report.
+    let (table_rows, table_notes) =
+        packet_table::rows(&o, &pp, &o.sizes[o.sizes.len() - 1].0, packet_table::PREFIX);
+    rows.extend(table_rows);
     let mut md = table(&rows);
+    for n in table_notes {
+        md.push_str(&format!("- {n}\n"));
+    }
     let mut json_rows = Vec::new();
     for r in &rows {
         json_rows.push(json!({

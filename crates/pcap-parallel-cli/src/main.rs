@@ -15,6 +15,7 @@ mod split;
 mod stale;
 mod streams;
 mod summary;
+mod table;
 mod top;
 
 use std::process::ExitCode;
@@ -94,6 +95,11 @@ the chunk's first packet in the capture, from 1) and PCAP_PARALLEL_PACKETS (how 
 chunk holds: with --filter, those that pass it).")]
     Exec(exec::ExecArgs),
 
+    /// Write one row per packet (time, lengths, addresses, ports, protocol, flags,
+    /// flow id) as Parquet, Arrow, CSV or NDJSON, built on every core.
+    #[command(after_help = table::AFTER_HELP)]
+    Table(table::TableArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:
   pcap-parallel completions bash > /etc/bash_completion.d/pcap-parallel")]
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Command::Top(a) => top::run(a),
         Command::Split(a) => split::run(a),
         Command::Exec(a) => exec::run(a),
+        Command::Table(a) => table::run(a),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pcap-parallel", &mut script);

@@ -13,6 +13,7 @@ mod reader;
 mod runs;
 mod source;
 mod stream;
+mod table;
 
 use pyo3::prelude::*;
 
@@ -29,11 +30,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<partition::PyVerifier>()?;
     m.add_function(wrap_pyfunction!(partition::read_partition, m)?)?;
     m.add_function(wrap_pyfunction!(partition::partition_ranges, m)?)?;
+    m.add_class::<table::TableStream>()?;
     m.add_function(wrap_pyfunction!(runs::info, m)?)?;
     m.add_function(wrap_pyfunction!(runs::top, m)?)?;
     m.add_function(wrap_pyfunction!(runs::count, m)?)?;
     m.add_function(wrap_pyfunction!(runs::split, m)?)?;
     m.add_function(wrap_pyfunction!(runs::write_flows, m)?)?;
+    m.add_function(wrap_pyfunction!(table::write_table, m)?)?;
     m.add("default_workers", pcap_parallel::default_workers())?;
     Ok(())
 }

@@ -79,64 +79,174 @@ fn addr_bytes(a: &IpAddr) -> [u8; 16] {
     }
 }
 
-/// The symmetric flow hash of a packet (equal for both directions).
+/// The symmetric flow hash of a packet (equal for both directions): what
+/// [`Capture::flows`] shards by, and a packet table's `flow_id`.
 pub fn flow_hash(link_type: LinkType, data: &[u8], key: FlowKey) -> u64 {
-    let h = FNV_OFFSET;
-    // An ICMP error goes with the flow of the datagram it quotes (looked for
-    // only in ICMP packets: one IP parse for everything else).
-    let ip = decode::ip(link_type, data).map(|ip| match ip.protocol {
-        1 | 58 => decode::icmp_quoted(link_type, data).unwrap_or(ip),
-        _ => ip,
-    });
-    if let Some(ip) = ip {
-        let (a, b) = (addr_bytes(&ip.src), addr_bytes(&ip.dst));
-        let ends = |pa: u16, pb: u16| -> ([u8; 18], [u8; 18]) {
-            let mut x = [0u8; 18];
-            let mut y = [0u8; 18];
-            x[..16].copy_from_slice(&a);
-            x[16..].copy_from_slice(&pa.to_be_bytes());
-            y[..16].copy_from_slice(&b);
-            y[16..].copy_from_slice(&pb.to_be_bytes());
-            if x <= y { (x, y) } else { (y, x) }
-        };
-        return match (key, ip.fragment, ip.ports) {
-            (FlowKey::HostPair, _, _) => {
-                let (lo, hi) = ends(0, 0);
-                fnv(fnv(fnv(h, b"H"), &lo), &hi)
-            }
-            (FlowKey::FiveTuple, Some(f), _) => {
-                let (lo, hi) = ends(0, 0);
-                fnv(
-                    fnv(fnv(fnv(h, &[b'F', ip.protocol]), &lo), &hi),
-                    &f.id.to_be_bytes(),
-                )
-            }
-            (FlowKey::FiveTuple, None, Some((sp, dp))) => {
-                let (lo, hi) = ends(sp, dp);
-                fnv(fnv(fnv(h, &[b'P', ip.protocol]), &lo), &hi)
-            }
-            (FlowKey::FiveTuple, None, None) => {
-                let (lo, hi) = ends(0, 0);
-                fnv(fnv(fnv(h, &[b'A', ip.protocol]), &lo), &hi)
-            }
-        };
-    }
-    match decode::link_addresses(link_type, data) {
-        Some((s, d)) => {
-            let (lo, hi) = if s <= d { (s, d) } else { (d, s) };
-            fnv(fnv(fnv(h, b"L"), lo), hi)
+    hash(&decode::headers(link_type, data), key)
+}
+
+/// The symmetric flow hash of a packet already decoded by
+/// [`decode::headers`] (with tunnels not entered): the same as
+/// [`flow_hash`], without decoding it again.
+pub fn hash(headers: &decode::Headers<'_>, key: FlowKey) -> u64 {
+    FlowBytes::of(headers, key).hash()
+}
+
+/// What a flow hash is computed from: the bytes that identify a packet's
+/// flow, the same for both directions. [`FlowBytes::hash`] gives
+/// [`flow_hash`]; [`FlowBytes::hash_all`] hashes many at once, faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowBytes {
+    bytes: [u8; 48],
+    len: u8,
+}
+
+impl Default for FlowBytes {
+    /// No bytes: the hash is 0.
+    fn default() -> Self {
+        FlowBytes {
+            bytes: [0; 48],
+            len: 0,
         }
-        None => 0,
+    }
+}
+
+impl FlowBytes {
+    fn push(&mut self, b: &[u8]) {
+        let at = self.len as usize;
+        self.bytes[at..at + b.len()].copy_from_slice(b);
+        self.len += b.len() as u8;
+    }
+
+    /// The flow bytes of a decoded packet: a kind (`H` host pair, `F`
+    /// fragment, `P` with ports, `A` addresses only, `L` link-layer
+    /// addresses), the protocol, the two ends in order, and for fragments
+    /// the datagram's identification. No bytes for a packet with neither
+    /// IP nor link-layer addresses.
+    pub fn of(headers: &decode::Headers<'_>, key: FlowKey) -> FlowBytes {
+        let mut out = FlowBytes::default();
+        // An ICMP error goes with the flow of the datagram it quotes (looked
+        // for only in ICMP packets).
+        let ip = headers.ip.map(|ip| match ip.protocol {
+            1 | 58 => headers.icmp_quoted().unwrap_or(ip),
+            _ => ip,
+        });
+        if let Some(ip) = ip {
+            let (a, b) = (addr_bytes(&ip.src), addr_bytes(&ip.dst));
+            let ends = |pa: u16, pb: u16| -> ([u8; 18], [u8; 18]) {
+                let mut x = [0u8; 18];
+                let mut y = [0u8; 18];
+                x[..16].copy_from_slice(&a);
+                x[16..].copy_from_slice(&pa.to_be_bytes());
+                y[..16].copy_from_slice(&b);
+                y[16..].copy_from_slice(&pb.to_be_bytes());
+                if x <= y { (x, y) } else { (y, x) }
+            };
+            let (lo, hi) = match (key, ip.fragment(), ip.ports) {
+                (FlowKey::HostPair, _, _) => {
+                    out.push(b"H");
+                    ends(0, 0)
+                }
+                (FlowKey::FiveTuple, Some(_), _) => {
+                    out.push(&[b'F', ip.protocol]);
+                    ends(0, 0)
+                }
+                (FlowKey::FiveTuple, None, Some((sp, dp))) => {
+                    out.push(&[b'P', ip.protocol]);
+                    ends(sp, dp)
+                }
+                (FlowKey::FiveTuple, None, None) => {
+                    out.push(&[b'A', ip.protocol]);
+                    ends(0, 0)
+                }
+            };
+            out.push(&lo);
+            out.push(&hi);
+            if let (FlowKey::FiveTuple, Some(f)) = (key, ip.fragment()) {
+                out.push(&f.id.to_be_bytes());
+            }
+            return out;
+        }
+        if let Some((s, d)) = headers.link_addresses() {
+            let (lo, hi) = if s <= d { (s, d) } else { (d, s) };
+            out.push(b"L");
+            out.push(lo);
+            out.push(hi);
+        }
+        out
+    }
+
+    /// The flow hash: FNV-1a (64 bits) of the bytes, or 0 if there are none.
+    pub fn hash(&self) -> u64 {
+        match self.len {
+            0 => 0,
+            n => fnv(FNV_OFFSET, &self.bytes[..n as usize]),
+        }
+    }
+
+    /// The hashes of many flows at once, into `out`: four computed side by
+    /// side (FNV is a chain of multiplications, each waiting for the one
+    /// before; four chains keep the multiplier busy), the same values as
+    /// [`FlowBytes::hash`].
+    pub fn hash_all(flows: &[FlowBytes], out: &mut Vec<u64>) {
+        let mut quads = flows.chunks_exact(4);
+        for q in &mut quads {
+            let n = q.iter().map(|f| f.len).min().unwrap_or(0) as usize;
+            let mut h = [FNV_OFFSET; 4];
+            for i in 0..n {
+                for lane in 0..4 {
+                    h[lane] = (h[lane] ^ q[lane].bytes[i] as u64).wrapping_mul(FNV_PRIME);
+                }
+            }
+            for lane in 0..4 {
+                let f = &q[lane];
+                out.push(match f.len {
+                    0 => 0,
+                    len => fnv(h[lane], &f.bytes[n..len as usize]),
+                });
+            }
+        }
+        out.extend(quads.remainder().iter().map(FlowBytes::hash));
     }
 }
 
 /// The shard (of `shards`) a packet belongs to.
 pub fn shard_of(link_type: LinkType, data: &[u8], key: FlowKey, shards: usize) -> usize {
+    shard_of_hash(flow_hash(link_type, data, key), shards)
+}
+
+/// The shard (of `shards`) of a packet whose flow hash is `hash`.
+pub fn shard_of_hash(hash: u64, shards: usize) -> usize {
     if shards <= 1 {
         return 0;
     }
     // The high bits of FNV mix best.
-    (((flow_hash(link_type, data, key) >> 32) * shards as u64) >> 32) as usize
+    (((hash >> 32) * shards as u64) >> 32) as usize
+}
+
+/// The shard of every packet of `chunk`, in order (hashed a block at a time).
+fn chunk_shards(chunk: &Chunk, key: FlowKey, shards: usize) -> Vec<u32> {
+    let mut ids = Vec::with_capacity(chunk.packet_count() as usize);
+    if shards <= 1 {
+        ids.resize(chunk.packets().count(), 0);
+        return ids;
+    }
+    let mut block = Vec::with_capacity(256);
+    let mut hashes = Vec::with_capacity(256);
+    let mut packets = chunk.packets().peekable();
+    while packets.peek().is_some() {
+        block.clear();
+        hashes.clear();
+        block.extend(
+            packets
+                .by_ref()
+                .take(256)
+                .map(|p| FlowBytes::of(&decode::headers(p.link_type, p.data), key)),
+        );
+        FlowBytes::hash_all(&block, &mut hashes);
+        ids.extend(hashes.iter().map(|&h| shard_of_hash(h, shards) as u32));
+    }
+    ids
 }
 
 /// A capture to be processed shard by shard; see [`Capture::flows`].
@@ -304,10 +414,7 @@ impl Flows {
             }
             let report = self.capture.run(
                 |chunk| {
-                    let ids: Vec<u32> = chunk
-                        .packets()
-                        .map(|p| shard_of(p.link_type, p.data, key, shards) as u32)
-                        .collect();
+                    let ids = chunk_shards(chunk, key, shards);
                     Ok((chunk.clone(), Arc::new(ids)))
                 },
                 |r| {
@@ -534,5 +641,33 @@ impl Flows {
             names.push(path);
         }
         (Ok(names), report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four at a time or one by one, of every length, the same hashes.
+    #[test]
+    fn hashing_many_flows_gives_each_ones_hash() {
+        let flows: Vec<FlowBytes> = (0..103u8)
+            .map(|i| {
+                let mut f = FlowBytes::default();
+                for j in 0..(i as usize * 7) % 45 {
+                    f.push(&[i.wrapping_mul(31).wrapping_add(j as u8)]);
+                }
+                f
+            })
+            .collect();
+        let mut all = Vec::new();
+        FlowBytes::hash_all(&flows, &mut all);
+        let one: Vec<u64> = flows.iter().map(FlowBytes::hash).collect();
+        assert_eq!(all, one);
+        assert_eq!(one[0], 0, "no bytes, no hash");
+        // FNV-1a of "a", as published.
+        let mut a = FlowBytes::default();
+        a.push(b"a");
+        assert_eq!(a.hash(), 0xaf63_dc4c_8601_ec8c);
     }
 }

@@ -68,8 +68,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// A report of nothing done, ending with `error`.
-    pub(crate) fn empty(error: Option<Error>) -> Report {
+    /// A report of nothing done, ending with `error` (for code that wraps
+    /// a run and fails before starting it).
+    pub fn empty(error: Option<Error>) -> Report {
         Report {
             chunks: 0,
             packets_read: 0,

@@ -27,6 +27,8 @@
 //! assert_eq!(out, again);
 //! ```
 
+pub mod encap;
+
 use std::io::{self, Write};
 
 use etherparse::PacketBuilder;

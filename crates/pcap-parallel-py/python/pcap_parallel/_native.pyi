@@ -150,6 +150,7 @@ def write_flows(
     progress: _Progress = None,
 ) -> list[str]: ...
 
+<<<<<<< HEAD
 # Byte-range partitions (pcap_parallel.partition, pcap_parallel.dask).
 
 _Boundary = tuple[int, bytes]
@@ -177,3 +178,35 @@ class Verifier:
     def recomputed(self) -> int: ...
     @property
     def packets(self) -> int: ...
+=======
+class TableStream(Iterator[Any]):
+    """The batches of a capture's packet table (``pyarrow.RecordBatch``), in file order."""
+
+    def __init__(
+        self,
+        opener: Opener,
+        columns: Optional[list[str]] = None,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+        progress: _Progress = None,
+    ) -> None: ...
+    @property
+    def schema(self) -> Any: ...
+    def __iter__(self) -> "TableStream": ...
+    def __next__(self) -> Any: ...
+    def close(self) -> None: ...
+
+def write_table(
+    opener: Opener,
+    path: _Path,
+    format: str = "parquet",
+    columns: Optional[list[str]] = None,
+    data: bool = False,
+    ip_as: str = "text",
+    decapsulate: Optional[str] = None,
+    compression: str = "zstd",
+    force: bool = False,
+    progress: _Progress = None,
+) -> int: ...
+>>>>>>> main

@@ -1,20 +1,26 @@
 """The modern API: ``pcap_parallel.open(...)`` and what it returns.
 
 Nothing here parses packets in Python: ``info()``, ``top()``, ``count()``,
-``split()`` and flow shards run in the Rust library on every core; ``map``
-and ``imap`` run *your* function over chunks in worker processes; and a
-chunk's packet iterator hands out packets whose ``data`` is a zero-copy
-view of the capture.
+``split()``, flow shards and packet tables (``to_arrow()``, ``to_pandas()``,
+``to_polars()``, ``write_parquet()``) run in the Rust library on every
+core; ``map`` and ``imap`` run *your* function over chunks in worker
+processes; and a chunk's packet iterator hands out packets whose ``data``
+is a zero-copy view of the capture.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Callable, Iterator, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar, Union
 
-from . import _native, _progress, _workers
+from . import _native, _progress, _table, _workers
 from ._native import Chunk, ChunkLocator, Packet
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+    import polars
+    import pyarrow
 
 T = TypeVar("T")
 Source = Union[str, "os.PathLike[str]", Any]
@@ -189,6 +195,113 @@ class Capture:
             self._opener, os.fspath(directory), prefix, compress, force, self._callback("split")
         )
         return [os.fspath(p) for p in paths]
+
+    # -- packet tables ---------------------------------------------------
+
+    def to_batches(
+        self,
+        columns: _table.Columns = None,
+        *,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+    ) -> "pyarrow.RecordBatchReader":
+        """The packet table, one row per packet, as a streaming
+        ``pyarrow.RecordBatchReader``: batches in file order, each built on
+        a worker and handed over without copying, at most a few in memory
+        at once — for captures whose table is larger than memory, and for
+        anything that takes an Arrow stream (``duckdb.sql("select ... from
+        reader")``, ``pyarrow.dataset.write_dataset``, polars' scans).
+
+        ``columns``: names (a list, or comma-separated) in the order wanted;
+        default: every column but ``data``. ``data=True`` adds the captured
+        bytes. ``ip_as="binary"`` stores addresses as 16 bytes instead of
+        text. ``decapsulate="gre"`` reports the IP header inside GRE
+        tunnels. The capture's own options (``filter``, ``max_packets``,
+        ``on_error``, chunking, workers) apply. A broken capture yields the
+        rows before the fault, then raises its error (``FormatError`` with
+        ``file``, ``offset``, ``packet``)."""
+        return _table.to_batches(
+            self, columns=columns, data=data, ip_as=ip_as, decapsulate=decapsulate
+        )
+
+    def to_arrow(
+        self,
+        columns: _table.Columns = None,
+        *,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+    ) -> "pyarrow.Table":
+        """The packet table as a ``pyarrow.Table`` (one record batch per
+        chunk, zero-copy from the Rust buffers); options as in
+        :meth:`to_batches`. A broken capture raises its error after reading
+        every row before the fault; the exception's ``table`` attribute
+        holds those rows."""
+        return _table.to_arrow(
+            self, columns=columns, data=data, ip_as=ip_as, decapsulate=decapsulate
+        )
+
+    def to_pandas(
+        self,
+        columns: _table.Columns = None,
+        *,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+        **to_pandas: Any,
+    ) -> "pandas.DataFrame":
+        """The packet table as a pandas DataFrame, through :meth:`to_arrow`
+        and ``pyarrow.Table.to_pandas(**to_pandas)`` (pyarrow's defaults:
+        integer columns with nulls become floats; pass
+        ``types_mapper=pandas.ArrowDtype`` to keep the Arrow types)."""
+        return _table.to_pandas(
+            self, to_pandas, columns=columns, data=data, ip_as=ip_as, decapsulate=decapsulate
+        )
+
+    def to_polars(
+        self,
+        columns: _table.Columns = None,
+        *,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+    ) -> "polars.DataFrame":
+        """The packet table as a polars DataFrame (``polars.from_arrow`` of
+        :meth:`to_arrow`: the Arrow buffers are shared, not copied)."""
+        return _table.to_polars(
+            self, columns=columns, data=data, ip_as=ip_as, decapsulate=decapsulate
+        )
+
+    def write_parquet(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        columns: _table.Columns = None,
+        *,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+        compression: str = "zstd",
+        force: bool = False,
+    ) -> int:
+        """Writes the packet table to a Parquet file, as
+        ``pcap-parallel table CAPTURE -o PATH`` does: a row group per chunk,
+        encoded on the workers, streamed (never the whole table in memory),
+        written under a temporary name and renamed when complete.
+        ``compression``: "zstd" (default), "snappy", "lz4", "gzip" or
+        "none". Refuses to replace an existing file unless ``force``.
+        Returns the number of rows. A broken capture leaves a complete file
+        of the rows before the fault, then raises its error."""
+        return _table.write(
+            self, path, "parquet", compression, force, columns, data, ip_as, decapsulate
+        )
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule stream of the default packet table (see
+        :meth:`to_batches`), so that a capture can be handed as it is to
+        what reads Arrow streams: ``duckdb.sql("select count(*) from
+        cap")``, ``polars.DataFrame(cap)``, ``pyarrow.table(cap)``."""
+        return self.to_batches().__arrow_c_stream__(requested_schema)
 
     def flows(self, shards: int, *, key: str = "five-tuple") -> "Flows":
         """The capture divided into ``shards`` shards by conversation: both

@@ -1,0 +1,146 @@
+"""Benchmark rows of the Python packet tables (issue 11), with same-run ratios.
+
+    python bench/python_table_bench.py [--runs N] [--size 1G] [--data bench/data]
+
+Run it with the Python that has `pcap_parallel` (and pyarrow, polars,
+pandas) installed — scripts/test leaves one in target/py-venv — after
+`cargo build --release --workspace`. It uses the benchmark suite's capture
+(bench/data/1G.pcap, pcap-synth seed 42; generated if missing) and measures,
+each in a fresh process, in the same run:
+
+1. `open(path).to_arrow()` against the CLI writing Arrow IPC to /dev/null
+   (`pcap-parallel table -o /dev/null --format arrow`): the issue's target
+   is within 1.2x.
+2. `to_batches()` read to its end (streaming) and `write_parquet()` against
+   the CLI writing the same Parquet file.
+3. `to_polars()` and `to_pandas()`, for what the conversions add.
+
+Each Python figure is the time of the call alone, measured inside the
+process (imports and interpreter start are not counted; the CLI's process
+start, a few milliseconds, is). Figures are medians of --runs runs after
+one warm-up, with min-max, and the peak RssAnon of the process (sampled
+from /proc every 5 ms). The machine is shared and noisy: only ratios within
+one run mean much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MIB = 1 << 20
+
+CALL = textwrap.dedent(
+    """
+    import sys, time
+    import pcap_parallel
+    what, path, out = sys.argv[1:4]
+    cap = pcap_parallel.open(path)
+    start = time.perf_counter()
+    if what == "to_arrow":
+        rows = cap.to_arrow().num_rows
+    elif what == "to_batches":
+        rows = sum(b.num_rows for b in cap.to_batches())
+    elif what == "write_parquet":
+        rows = cap.write_parquet(out, force=True)
+    elif what == "to_polars":
+        rows = cap.to_polars().height
+    elif what == "to_pandas":
+        rows = len(cap.to_pandas())
+    print(time.perf_counter() - start, rows)
+    """
+)
+
+
+def rss_anon(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def timed(argv: list[str], inner: bool) -> tuple[float, int, str]:
+    """Runs argv; returns its time (the one it prints if ``inner``), its
+    peak RssAnon and its output."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, rss_anon(proc.pid))
+        time.sleep(0.005)
+    wall = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv}: {err}")
+    return (float(out.split()[0]) if inner else wall), peak, out
+
+
+def measure(argv: list[str], runs: int, inner: bool) -> dict:
+    timed(argv, inner)  # warm-up
+    results = [timed(argv, inner) for _ in range(runs)]
+    times = [r[0] for r in results]
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "peak_mib": max(r[1] for r in results) / MIB,
+        "out": results[-1][2],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--data", type=Path, default=REPO / "bench" / "data")
+    args = ap.parse_args()
+    capture = args.data / f"{args.size}.pcap"
+    release = REPO / "target" / "release"
+    if not capture.exists():
+        subprocess.run([release / "pcap-synth", "--seed", "42", "--bytes", args.size, capture],
+                       check=True)
+    cli = str(release / "pcap-parallel")
+    parquet = str(args.data / "py-table-out.parquet")
+    script = args.data / "py_table_call.py"
+    script.write_text(CALL)
+    runs = args.runs
+
+    def py(what: str) -> dict:
+        return measure([sys.executable, str(script), what, str(capture), parquet], runs, True)
+
+    cli_arrow = measure([cli, "table", "-q", str(capture), "-o", "/dev/null", "--format", "arrow"],
+                        runs, False)
+    cli_parquet = measure([cli, "table", "-q", str(capture), "-o", parquet, "--force"], runs, False)
+    rows = [
+        ("to_arrow() (a pyarrow.Table)", py("to_arrow"), cli_arrow, "CLI → Arrow IPC /dev/null", "≤ 1.2×"),
+        ("to_batches() read to the end", py("to_batches"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),
+        ("write_parquet()", py("write_parquet"), cli_parquet, "CLI → Parquet", ""),
+        ("to_polars()", py("to_polars"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),
+        ("to_pandas()", py("to_pandas"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),
+    ]
+    packets = int(rows[0][1]["out"].split()[1])
+    print(f"{capture.name}: {capture.stat().st_size / MIB:.0f} MiB, {packets} packets, "
+          f"{runs} runs\n")
+    print("| what | ours (median s, min–max) | baseline | baseline (median s) | ratio | target "
+          "| peak RssAnon MiB (ours / baseline) |")
+    print("|---|---|---|---|---|---|---|")
+    for what, ours, base, base_name, target in rows:
+        print(f"| {what} | {ours['median']:.3f} ({ours['min']:.3f}–{ours['max']:.3f}) | {base_name} "
+              f"| {base['median']:.3f} | {ours['median'] / base['median']:.2f}× | {target} "
+              f"| {ours['peak_mib']:.0f} / {base['peak_mib']:.0f} |")
+    print(f"\nto_arrow(): {packets / rows[0][1]['median'] / 1e6:.2f} M packets/s")
+    Path(parquet).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,562 @@
+//! Building one chunk's record batches, on the worker that holds the chunk.
+//!
+//! Packets are decoded once each (only if a decoded column is chosen) into
+//! a small block of rows that stays in the CPU's cache; each column then
+//! takes the block in a tight loop of its own. Addresses are written as
+//! text straight into the string column's buffer.
+//!
+//! A chunk gives one batch, or several when it is very large: a batch holds
+//! at most [`MAX_BATCH_ROWS`] rows and [`MAX_BATCH_BYTES`] bytes of `data`,
+//! so 32-bit offsets never overflow.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder};
+use arrow_array::types::{
+    ArrowPrimitiveType, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{ArrayRef, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray};
+use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, SchemaRef};
+use pcap_parallel::decode::{Decoder, Ip};
+use pcap_parallel::flow::{FlowBytes, FlowKey};
+use pcap_parallel::{CaptureFormat, Chunk, Packet};
+
+use crate::schema::{Column, IpFormat, TableOptions};
+
+/// The most rows in one batch.
+pub const MAX_BATCH_ROWS: usize = 1 << 20;
+/// The most bytes of `data` in one batch.
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+/// Rows decoded before the columns take them.
+const BLOCK: usize = 256;
+
+/// One packet, decoded: what the columns are made of.
+struct Row<'a> {
+    number: u64,
+    ts: Option<i64>,
+    cap_len: u32,
+    len: u32,
+    link_type: u16,
+    interface_id: Option<u32>,
+    vlan: Option<u16>,
+    ip: Option<Ip>,
+    flow: FlowBytes,
+    data: &'a [u8],
+}
+
+/// What decoding a packet takes.
+struct Decoding {
+    decoder: Option<Decoder>,
+    flow_id: bool,
+    pcapng: bool,
+}
+
+impl Decoding {
+    fn row<'a>(&self, p: &Packet<'a>) -> Row<'a> {
+        let mut row = Row {
+            number: p.number,
+            // Outside the years 1677-2262, timestamp[ns] cannot say: null.
+            ts: p.timestamp.and_then(|t| i64::try_from(t.as_nanos()).ok()),
+            cap_len: p.captured_len(),
+            len: p.original_len,
+            link_type: p.link_type.0,
+            interface_id: self.pcapng.then_some(p.interface_id),
+            vlan: None,
+            ip: None,
+            flow: FlowBytes::default(),
+            data: p.data,
+        };
+        if let Some(decoder) = self.decoder {
+            let h = decoder.headers(p.link_type, p.data);
+            row.vlan = h.vlan;
+            row.ip = h.ip;
+            if self.flow_id {
+                // Always the outer headers' hash, as `Capture::flows` computes it.
+                row.flow = if h.tunnels == 0 {
+                    FlowBytes::of(&h, FlowKey::FiveTuple)
+                } else {
+                    let outer = pcap_parallel::decode::headers(p.link_type, p.data);
+                    FlowBytes::of(&outer, FlowKey::FiveTuple)
+                };
+            }
+        }
+        row
+    }
+}
+
+/// Addresses as text: bytes and offsets written directly.
+struct Text {
+    values: Vec<u8>,
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+}
+
+impl Text {
+    fn new(rows: usize) -> Text {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Text {
+            // "10.1.2.3" is 8 bytes, "2001:db8::1" 11: 16 a row is plenty.
+            values: Vec::with_capacity(rows * 16),
+            offsets,
+            nulls: NullBufferBuilder::new(rows),
+        }
+    }
+
+    fn push(&mut self, addr: Option<IpAddr>) {
+        match addr {
+            Some(IpAddr::V4(a)) => {
+                push_ipv4(&mut self.values, a.octets());
+                self.nulls.append_non_null();
+            }
+            Some(IpAddr::V6(a)) => {
+                push_ipv6(&mut self.values, a.segments());
+                self.nulls.append_non_null();
+            }
+            None => self.nulls.append_null(),
+        }
+        self.offsets.push(self.values.len() as i32);
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut self.offsets)));
+        let values = Buffer::from_vec(std::mem::take(&mut self.values));
+        Ok(Arc::new(StringArray::try_new(
+            offsets,
+            values,
+            self.nulls.finish(),
+        )?))
+    }
+}
+
+/// Each octet value in decimal: its length, then up to three digits.
+const OCTETS: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let o = i as u8;
+        t[i] = if o >= 100 {
+            [3, b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]
+        } else if o >= 10 {
+            [2, b'0' + o / 10, b'0' + o % 10, 0]
+        } else {
+            [1, b'0' + o, 0, 0]
+        };
+        i += 1;
+    }
+    t
+};
+
+/// An IPv4 address in dotted decimal.
+fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
+    let mut buf = [0u8; 16];
+    let mut n = 0;
+    for (i, o) in octets.into_iter().enumerate() {
+        let [len, a, b, c] = OCTETS[o as usize];
+        buf[n..n + 3].copy_from_slice(&[a, b, c]);
+        n += len as usize;
+        buf[n] = b'.';
+        n += (i < 3) as usize;
+    }
+    out.extend_from_slice(&buf[..n]);
+}
+
+/// An IPv6 address as RFC 5952 writes it (and Rust's `Display`, and
+/// tshark): lower-case hex groups without leading zeros, the longest run of
+/// two or more zero groups (the first, on a tie) as `::`, and an
+/// IPv4-mapped address with its IPv4 part in dotted decimal.
+fn push_ipv6(out: &mut Vec<u8>, s: [u16; 8]) {
+    if s[..5] == [0; 5] && s[5] == 0xffff {
+        out.extend_from_slice(b"::ffff:");
+        let [a, b] = s[6].to_be_bytes();
+        let [c, d] = s[7].to_be_bytes();
+        push_ipv4(out, [a, b, c, d]);
+        return;
+    }
+    // The longest run of zero groups.
+    let (mut best, mut best_len, mut at, mut len) = (0, 0, 0, 0);
+    for (i, &g) in s.iter().enumerate() {
+        if g == 0 {
+            if len == 0 {
+                at = i;
+            }
+            len += 1;
+            if len > best_len {
+                (best, best_len) = (at, len);
+            }
+        } else {
+            len = 0;
+        }
+    }
+    let hex = |out: &mut Vec<u8>, g: u16| {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut started = false;
+        for shift in [12, 8, 4, 0] {
+            let d = (g >> shift) & 0xf;
+            if d != 0 || started || shift == 0 {
+                out.push(DIGITS[d as usize]);
+                started = true;
+            }
+        }
+    };
+    if best_len < 2 {
+        for (i, &g) in s.iter().enumerate() {
+            if i > 0 {
+                out.push(b':');
+            }
+            hex(out, g);
+        }
+        return;
+    }
+    for (i, &g) in s[..best].iter().enumerate() {
+        if i > 0 {
+            out.push(b':');
+        }
+        hex(out, g);
+    }
+    out.extend_from_slice(b"::");
+    for (i, &g) in s[best + best_len..].iter().enumerate() {
+        if i > 0 {
+            out.push(b':');
+        }
+        hex(out, g);
+    }
+}
+
+/// An address column.
+enum Addresses {
+    Text(Text),
+    Binary(FixedSizeBinaryBuilder),
+}
+
+impl Addresses {
+    fn extend(&mut self, addrs: impl Iterator<Item = Option<IpAddr>>) -> Result<(), ArrowError> {
+        match self {
+            Addresses::Text(t) => addrs.for_each(|a| t.push(a)),
+            Addresses::Binary(b) => {
+                for a in addrs {
+                    match a {
+                        Some(IpAddr::V4(v4)) => b.append_value(v4.to_ipv6_mapped().octets())?,
+                        Some(IpAddr::V6(v6)) => b.append_value(v6.octets())?,
+                        None => b.append_null(),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        match self {
+            Addresses::Text(t) => t.finish(),
+            Addresses::Binary(b) => Ok(Arc::new(b.finish())),
+        }
+    }
+}
+
+/// A primitive column: its values and validity, appended a block at a time.
+struct Prim<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+}
+
+impl<T: ArrowPrimitiveType> Prim<T> {
+    fn new(rows: usize) -> Self {
+        Prim {
+            values: Vec::with_capacity(rows),
+            nulls: NullBufferBuilder::new(rows),
+        }
+    }
+
+    /// Appends a block of values that are never null.
+    fn extend(&mut self, values: impl ExactSizeIterator<Item = T::Native>) {
+        let n = values.len();
+        self.values.extend(values);
+        self.nulls.append_n_non_nulls(n);
+    }
+
+    /// Appends a block of values that may be null (at most [`BLOCK`]).
+    fn extend_options(&mut self, values: impl ExactSizeIterator<Item = Option<T::Native>>) {
+        let mut valid = [false; BLOCK];
+        let n = values.len();
+        self.values.extend(values.enumerate().map(|(i, v)| {
+            valid[i] = v.is_some();
+            v.unwrap_or_default()
+        }));
+        if valid[..n].iter().all(|v| *v) {
+            self.nulls.append_n_non_nulls(n);
+        } else {
+            self.nulls.append_slice(&valid[..n]);
+        }
+    }
+
+    fn finish(&mut self) -> PrimitiveArray<T> {
+        PrimitiveArray::new(
+            ScalarBuffer::from(std::mem::take(&mut self.values)),
+            self.nulls.finish(),
+        )
+    }
+}
+
+/// One column being built.
+enum Builder {
+    U64(Column, Prim<UInt64Type>),
+    U32(Column, Prim<UInt32Type>),
+    U16(Column, Prim<UInt16Type>),
+    U8(Column, Prim<UInt8Type>),
+    Ts(Prim<TimestampNanosecondType>),
+    Ip(Column, Addresses),
+    Data(BinaryBuilder),
+}
+
+impl Builder {
+    fn new(column: Column, ip: IpFormat, rows: usize, bytes: usize) -> Builder {
+        match column {
+            Column::FrameNumber | Column::FlowId => Builder::U64(column, Prim::new(rows)),
+            Column::CapLen | Column::Len | Column::InterfaceId | Column::IpId => {
+                Builder::U32(column, Prim::new(rows))
+            }
+            Column::LinkType
+            | Column::Vlan
+            | Column::FragOffset
+            | Column::SrcPort
+            | Column::DstPort
+            | Column::TcpFlags => Builder::U16(column, Prim::new(rows)),
+            Column::IpVersion | Column::IpProto | Column::Ttl | Column::IpFlags => {
+                Builder::U8(column, Prim::new(rows))
+            }
+            Column::Ts => Builder::Ts(Prim::new(rows)),
+            Column::SrcIp | Column::DstIp => Builder::Ip(
+                column,
+                match ip {
+                    IpFormat::String => Addresses::Text(Text::new(rows)),
+                    IpFormat::Binary => {
+                        Addresses::Binary(FixedSizeBinaryBuilder::with_capacity(rows, 16))
+                    }
+                },
+            ),
+            Column::Data => Builder::Data(BinaryBuilder::with_capacity(rows, bytes)),
+        }
+    }
+
+    /// Appends a block of rows (and their flow ids, if chosen).
+    fn extend(&mut self, rows: &[Row<'_>], flow_ids: &[u64]) -> Result<(), ArrowError> {
+        let ip = || rows.iter().map(|r| r.ip.as_ref());
+        let frag = || ip().map(|i| i.and_then(|i| i.fragmentation));
+        match self {
+            Builder::U64(Column::FrameNumber, b) => b.extend(rows.iter().map(|r| r.number)),
+            Builder::U64(_, b) => b.extend(flow_ids.iter().copied()),
+            Builder::U32(Column::CapLen, b) => b.extend(rows.iter().map(|r| r.cap_len)),
+            Builder::U32(Column::Len, b) => b.extend(rows.iter().map(|r| r.len)),
+            Builder::U32(Column::InterfaceId, b) => {
+                b.extend_options(rows.iter().map(|r| r.interface_id))
+            }
+            Builder::U32(_, b) => b.extend_options(frag().map(|f| f.map(|f| f.id))),
+            Builder::U16(Column::LinkType, b) => b.extend(rows.iter().map(|r| r.link_type)),
+            Builder::U16(Column::Vlan, b) => b.extend_options(rows.iter().map(|r| r.vlan)),
+            Builder::U16(Column::FragOffset, b) => {
+                b.extend_options(frag().map(|f| f.map(|f| f.offset)))
+            }
+            Builder::U16(Column::SrcPort, b) => {
+                b.extend_options(ip().map(|i| i.and_then(|i| i.ports).map(|p| p.0)))
+            }
+            Builder::U16(Column::DstPort, b) => {
+                b.extend_options(ip().map(|i| i.and_then(|i| i.ports).map(|p| p.1)))
+            }
+            Builder::U16(_, b) => b.extend_options(ip().map(|i| i.and_then(|i| i.tcp_flags))),
+            Builder::U8(Column::IpVersion, b) => b.extend_options(ip().map(|i| i.map(Ip::version))),
+            Builder::U8(Column::IpProto, b) => {
+                b.extend_options(ip().map(|i| i.map(|i| i.protocol)))
+            }
+            Builder::U8(Column::Ttl, b) => b.extend_options(ip().map(|i| i.map(|i| i.ttl))),
+            Builder::U8(_, b) => b.extend_options(frag().map(|f| f.map(|f| f.flags))),
+            Builder::Ts(b) => b.extend_options(rows.iter().map(|r| r.ts)),
+            Builder::Ip(Column::SrcIp, b) => b.extend(ip().map(|i| i.map(|i| i.src)))?,
+            Builder::Ip(_, b) => b.extend(ip().map(|i| i.map(|i| i.dst)))?,
+            Builder::Data(b) => rows.iter().for_each(|r| b.append_value(r.data)),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
+            Builder::U64(_, b) => Arc::new(b.finish()),
+            Builder::U32(_, b) => Arc::new(b.finish()),
+            Builder::U16(_, b) => Arc::new(b.finish()),
+            Builder::U8(_, b) => Arc::new(b.finish()),
+            Builder::Ts(b) => Arc::new(b.finish().with_timezone("UTC")),
+            Builder::Ip(_, b) => b.finish()?,
+            Builder::Data(b) => Arc::new(b.finish()),
+        })
+    }
+}
+
+/// The batches being built for one chunk.
+struct Batches<'o> {
+    options: &'o TableOptions,
+    schema: &'o SchemaRef,
+    builders: Vec<Builder>,
+    rows: usize,
+    data_bytes: usize,
+    flows: Vec<FlowBytes>,
+    flow_ids: Vec<u64>,
+    done: Vec<RecordBatch>,
+}
+
+impl<'o> Batches<'o> {
+    fn new(options: &'o TableOptions, schema: &'o SchemaRef, rows: usize, bytes: usize) -> Self {
+        let rows = rows.min(MAX_BATCH_ROWS);
+        let bytes = bytes.min(MAX_BATCH_BYTES);
+        Batches {
+            options,
+            schema,
+            builders: options
+                .selected()
+                .iter()
+                .map(|&c| Builder::new(c, options.ip(), rows, bytes))
+                .collect(),
+            rows: 0,
+            data_bytes: 0,
+            flows: Vec::with_capacity(BLOCK),
+            flow_ids: Vec::with_capacity(BLOCK),
+            done: Vec::new(),
+        }
+    }
+
+    /// Takes a block of rows, starting a new batch first when it would not fit.
+    fn extend(&mut self, block: &[Row<'_>]) -> Result<(), ArrowError> {
+        let bytes: usize = if self.options.selected().contains(&Column::Data) {
+            block.iter().map(|r| r.data.len()).sum()
+        } else {
+            0
+        };
+        if self.rows > 0
+            && (self.rows + block.len() > MAX_BATCH_ROWS
+                || self.data_bytes + bytes > MAX_BATCH_BYTES)
+        {
+            self.finish_batch()?;
+        }
+        self.flow_ids.clear();
+        if self.options.selected().contains(&Column::FlowId) {
+            self.flows.clear();
+            self.flows.extend(block.iter().map(|r| r.flow));
+            FlowBytes::hash_all(&self.flows, &mut self.flow_ids);
+        }
+        for b in &mut self.builders {
+            b.extend(block, &self.flow_ids)?;
+        }
+        self.rows += block.len();
+        self.data_bytes += bytes;
+        Ok(())
+    }
+
+    fn finish_batch(&mut self) -> Result<(), ArrowError> {
+        let columns = self
+            .builders
+            .iter_mut()
+            .map(Builder::finish)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.done.push(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(self.rows)),
+        )?);
+        self.rows = 0;
+        self.data_bytes = 0;
+        Ok(())
+    }
+}
+
+/// The record batches of one chunk's packets (those its filter passes):
+/// one, or several for a very large chunk; none without packets.
+pub(crate) fn build(
+    chunk: &Chunk,
+    options: &TableOptions,
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>, ArrowError> {
+    let selected = options.selected();
+    let decoding = Decoding {
+        decoder: selected
+            .iter()
+            .any(|c| c.decoded())
+            .then(|| options.decoder()),
+        flow_id: selected.contains(&Column::FlowId),
+        pcapng: chunk.format() == CaptureFormat::Pcapng,
+    };
+    let range = chunk.byte_range();
+    let data_bytes = if selected.contains(&Column::Data) {
+        (range.end - range.start) as usize
+    } else {
+        0
+    };
+    let mut batches = Batches::new(options, schema, chunk.packet_count() as usize, data_bytes);
+    let mut block = Vec::with_capacity(BLOCK);
+    for packet in chunk.packets() {
+        block.push(decoding.row(&packet));
+        if block.len() == BLOCK {
+            batches.extend(&block)?;
+            block.clear();
+        }
+    }
+    if !block.is_empty() {
+        batches.extend(&block)?;
+    }
+    if batches.rows > 0 {
+        batches.finish_batch()?;
+    }
+    Ok(batches.done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_as_text_as_display_writes_them() {
+        let mut cases: Vec<IpAddr> = [
+            "0.0.0.0",
+            "10.0.0.1",
+            "192.168.100.255",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+            "::1.2.3.4",
+            "fe80::202:b3ff:fe1e:8329",
+            "::",
+            "::1",
+            "1::",
+            "1:0:0:2:0:0:0:3",
+            "1:0:0:2:0:0:3:4",
+            "1:0:2:3:4:5:6:7",
+            "ff02::1:ff00:1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        // And every pattern of zero groups.
+        for zeros in 0u32..256 {
+            let s: Vec<u16> = (0..8)
+                .map(|i| {
+                    if zeros >> i & 1 == 1 {
+                        0
+                    } else {
+                        0x1a0 + i as u16
+                    }
+                })
+                .collect();
+            let s: [u16; 8] = s.try_into().unwrap();
+            cases.push(IpAddr::V6(std::net::Ipv6Addr::from(s)));
+        }
+        for addr in cases {
+            let mut t = Text::new(1);
+            t.push(Some(addr));
+            assert_eq!(
+                std::str::from_utf8(&t.values).unwrap(),
+                addr.to_string(),
+                "{addr:?}"
+            );
+        }
+    }
+}
