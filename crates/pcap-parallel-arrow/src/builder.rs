@@ -17,7 +17,9 @@ use arrow_array::types::{
     ArrowPrimitiveType, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{ArrayRef, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray};
-use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{
+    BooleanBuffer, Buffer, NullBuffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer,
+};
 use arrow_schema::{ArrowError, SchemaRef};
 use pcap_parallel::decode::{Decoder, Ip};
 use pcap_parallel::flow::{FlowBytes, FlowKey};
@@ -42,7 +44,6 @@ struct Row<'a> {
     interface_id: Option<u32>,
     vlan: Option<u16>,
     ip: Option<Ip>,
-    flow: FlowBytes,
     data: &'a [u8],
 }
 
@@ -54,7 +55,9 @@ struct Decoding {
 }
 
 impl Decoding {
-    fn row<'a>(&self, p: &Packet<'a>) -> Row<'a> {
+    /// The row of packet `p`; its flow bytes (if `flow_id` is chosen) go
+    /// to `flows`, apart from the row, to be hashed a block at a time.
+    fn row<'a>(&self, p: &Packet<'a>, flows: &mut Vec<FlowBytes>) -> Row<'a> {
         let mut row = Row {
             number: p.number,
             // Outside the years 1677-2262, timestamp[ns] cannot say: null.
@@ -65,7 +68,6 @@ impl Decoding {
             interface_id: self.pcapng.then_some(p.interface_id),
             vlan: None,
             ip: None,
-            flow: FlowBytes::default(),
             data: p.data,
         };
         if let Some(decoder) = self.decoder {
@@ -74,12 +76,12 @@ impl Decoding {
             row.ip = h.ip;
             if self.flow_id {
                 // Always the outer headers' hash, as `Capture::flows` computes it.
-                row.flow = if h.tunnels == 0 {
+                flows.push(if h.tunnels == 0 {
                     FlowBytes::of(&h, FlowKey::FiveTuple)
                 } else {
                     let outer = pcap_parallel::decode::headers(p.link_type, p.data);
                     FlowBytes::of(&outer, FlowKey::FiveTuple)
-                };
+                });
             }
         }
         row
@@ -149,10 +151,30 @@ const OCTETS: [[u8; 4]; 256] = {
     t
 };
 
+/// The longest address text: `ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff`
+/// (39 bytes), rounded up: addresses are formatted into a buffer of this
+/// size, which is copied whole (a fixed-size copy, no call) and cut back.
+const ADDR_MAX: usize = 48;
+
+/// Appends the text of an address formatted by `format` into a buffer
+/// (returning its length) to `out`.
+fn push_formatted(out: &mut Vec<u8>, format: impl FnOnce(&mut [u8; ADDR_MAX]) -> usize) {
+    let mut buf = [0u8; ADDR_MAX];
+    let n = format(&mut buf);
+    let at = out.len();
+    out.extend_from_slice(&buf);
+    out.truncate(at + n);
+}
+
 /// An IPv4 address in dotted decimal.
 fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
-    let mut buf = [0u8; 16];
-    let mut n = 0;
+    push_formatted(out, |buf| write_ipv4(buf, 0, octets));
+}
+
+/// Writes an IPv4 address in dotted decimal at `at` in `buf` (at most 15
+/// bytes, 16 touched); returns the end.
+fn write_ipv4(buf: &mut [u8; ADDR_MAX], at: usize, octets: [u8; 4]) -> usize {
+    let mut n = at;
     for (i, o) in octets.into_iter().enumerate() {
         let [len, a, b, c] = OCTETS[o as usize];
         buf[n..n + 3].copy_from_slice(&[a, b, c]);
@@ -160,7 +182,7 @@ fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
         buf[n] = b'.';
         n += (i < 3) as usize;
     }
-    out.extend_from_slice(&buf[..n]);
+    n
 }
 
 /// An IPv6 address as RFC 5952 writes it (and Rust's `Display`, and
@@ -168,12 +190,17 @@ fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
 /// two or more zero groups (the first, on a tie) as `::`, and an
 /// IPv4-mapped address with its IPv4 part in dotted decimal.
 fn push_ipv6(out: &mut Vec<u8>, s: [u16; 8]) {
+    push_formatted(out, |buf| write_ipv6(buf, s));
+}
+
+/// Writes an IPv6 address (see [`push_ipv6`]) into `buf`; returns its
+/// length.
+fn write_ipv6(buf: &mut [u8; ADDR_MAX], s: [u16; 8]) -> usize {
     if s[..5] == [0; 5] && s[5] == 0xffff {
-        out.extend_from_slice(b"::ffff:");
+        buf[..7].copy_from_slice(b"::ffff:");
         let [a, b] = s[6].to_be_bytes();
         let [c, d] = s[7].to_be_bytes();
-        push_ipv4(out, [a, b, c, d]);
-        return;
+        return write_ipv4(buf, 7, [a, b, c, d]);
     }
     // The longest run of zero groups.
     let (mut best, mut best_len, mut at, mut len) = (0, 0, 0, 0);
@@ -190,39 +217,40 @@ fn push_ipv6(out: &mut Vec<u8>, s: [u16; 8]) {
             len = 0;
         }
     }
-    let hex = |out: &mut Vec<u8>, g: u16| {
+    // A group in hex without leading zeros, then a colon (the last one
+    // is cut off or overwritten): 4 + 1 bytes written, `digits + 1` kept.
+    let group = |buf: &mut [u8; ADDR_MAX], n: usize, g: u16| -> usize {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut started = false;
-        for shift in [12, 8, 4, 0] {
-            let d = (g >> shift) & 0xf;
-            if d != 0 || started || shift == 0 {
-                out.push(DIGITS[d as usize]);
-                started = true;
-            }
+        let digits = (4 - (g.leading_zeros() / 4) as usize).max(1);
+        let mut text = [b':'; 5];
+        for (i, t) in text[..digits].iter_mut().enumerate() {
+            *t = DIGITS[(g >> (4 * (digits - 1 - i)) & 0xf) as usize];
         }
+        buf[n..n + 5].copy_from_slice(&text);
+        n + digits + 1
     };
+    let mut n = 0;
     if best_len < 2 {
-        for (i, &g) in s.iter().enumerate() {
-            if i > 0 {
-                out.push(b':');
-            }
-            hex(out, g);
+        for &g in &s {
+            n = group(buf, n, g);
         }
-        return;
+        return n - 1;
     }
-    for (i, &g) in s[..best].iter().enumerate() {
-        if i > 0 {
-            out.push(b':');
-        }
-        hex(out, g);
+    if best == 0 {
+        buf[0] = b':';
+        n = 1;
     }
-    out.extend_from_slice(b"::");
-    for (i, &g) in s[best + best_len..].iter().enumerate() {
-        if i > 0 {
-            out.push(b':');
-        }
-        hex(out, g);
+    for &g in &s[..best] {
+        n = group(buf, n, g);
     }
+    // The colon after the groups before the run (or the leading one) and
+    // one more make `::`.
+    buf[n] = b':';
+    n += 1;
+    for &g in &s[best + best_len..] {
+        n = group(buf, n, g);
+    }
+    if best + best_len < 8 { n - 1 } else { n }
 }
 
 /// An address column.
@@ -278,17 +306,24 @@ impl<T: ArrowPrimitiveType> Prim<T> {
     }
 
     /// Appends a block of values that may be null (at most [`BLOCK`]).
+    /// Validity is gathered as bits, 64 rows to a word.
     fn extend_options(&mut self, values: impl ExactSizeIterator<Item = Option<T::Native>>) {
-        let mut valid = [false; BLOCK];
+        let mut valid = [0u64; BLOCK / 64];
         let n = values.len();
         self.values.extend(values.enumerate().map(|(i, v)| {
-            valid[i] = v.is_some();
+            valid[i / 64] |= (v.is_some() as u64) << (i % 64);
             v.unwrap_or_default()
         }));
-        if valid[..n].iter().all(|v| *v) {
+        let set: u32 = valid.iter().map(|w| w.count_ones()).sum();
+        if set as usize == n {
             self.nulls.append_n_non_nulls(n);
         } else {
-            self.nulls.append_slice(&valid[..n]);
+            let words = valid
+                .iter()
+                .flat_map(|w| w.to_le_bytes())
+                .collect::<Vec<u8>>();
+            let bits = BooleanBuffer::new(Buffer::from_vec(words), 0, n);
+            self.nulls.append_buffer(&NullBuffer::new(bits));
         }
     }
 
@@ -400,7 +435,6 @@ struct Batches<'o> {
     builders: Vec<Builder>,
     rows: usize,
     data_bytes: usize,
-    flows: Vec<FlowBytes>,
     flow_ids: Vec<u64>,
     done: Vec<RecordBatch>,
 }
@@ -419,14 +453,14 @@ impl<'o> Batches<'o> {
                 .collect(),
             rows: 0,
             data_bytes: 0,
-            flows: Vec::with_capacity(BLOCK),
             flow_ids: Vec::with_capacity(BLOCK),
             done: Vec::new(),
         }
     }
 
-    /// Takes a block of rows, starting a new batch first when it would not fit.
-    fn extend(&mut self, block: &[Row<'_>]) -> Result<(), ArrowError> {
+    /// Takes a block of rows (and their flow bytes, if `flow_id` is
+    /// chosen), starting a new batch first when it would not fit.
+    fn extend(&mut self, block: &[Row<'_>], flows: &[FlowBytes]) -> Result<(), ArrowError> {
         let bytes: usize = if self.options.selected().contains(&Column::Data) {
             block.iter().map(|r| r.data.len()).sum()
         } else {
@@ -439,11 +473,7 @@ impl<'o> Batches<'o> {
             self.finish_batch()?;
         }
         self.flow_ids.clear();
-        if self.options.selected().contains(&Column::FlowId) {
-            self.flows.clear();
-            self.flows.extend(block.iter().map(|r| r.flow));
-            FlowBytes::hash_all(&self.flows, &mut self.flow_ids);
-        }
+        FlowBytes::hash_all(flows, &mut self.flow_ids);
         for b in &mut self.builders {
             b.extend(block, &self.flow_ids)?;
         }
@@ -493,15 +523,17 @@ pub(crate) fn build(
     };
     let mut batches = Batches::new(options, schema, chunk.packet_count() as usize, data_bytes);
     let mut block = Vec::with_capacity(BLOCK);
+    let mut flows = Vec::with_capacity(BLOCK);
     for packet in chunk.packets() {
-        block.push(decoding.row(&packet));
+        block.push(decoding.row(&packet, &mut flows));
         if block.len() == BLOCK {
-            batches.extend(&block)?;
+            batches.extend(&block, &flows)?;
             block.clear();
+            flows.clear();
         }
     }
     if !block.is_empty() {
-        batches.extend(&block)?;
+        batches.extend(&block, &flows)?;
     }
     if batches.rows > 0 {
         batches.finish_batch()?;

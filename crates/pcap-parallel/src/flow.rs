@@ -111,7 +111,19 @@ impl Default for FlowBytes {
     }
 }
 
+/// Bytes of one end of a flow: a 16-byte address (IPv4 mapped), a port.
+const END: usize = 18;
+
 impl FlowBytes {
+    /// Writes an end (address, port) at `at`, big-endian.
+    fn put_end(&mut self, at: usize, (addr, port): (u128, u16)) {
+        let end: &mut [u8; END] = (&mut self.bytes[at..at + END])
+            .try_into()
+            .expect("an end fits");
+        end[..16].copy_from_slice(&addr.to_be_bytes());
+        end[16..].copy_from_slice(&port.to_be_bytes());
+    }
+
     fn push(&mut self, b: &[u8]) {
         let at = self.len as usize;
         self.bytes[at..at + b.len()].copy_from_slice(b);
@@ -132,36 +144,24 @@ impl FlowBytes {
             _ => ip,
         });
         if let Some(ip) = ip {
-            let (a, b) = (addr_bytes(&ip.src), addr_bytes(&ip.dst));
-            let ends = |pa: u16, pb: u16| -> ([u8; 18], [u8; 18]) {
-                let mut x = [0u8; 18];
-                let mut y = [0u8; 18];
-                x[..16].copy_from_slice(&a);
-                x[16..].copy_from_slice(&pa.to_be_bytes());
-                y[..16].copy_from_slice(&b);
-                y[16..].copy_from_slice(&pb.to_be_bytes());
-                if x <= y { (x, y) } else { (y, x) }
+            let (kind, sp, dp) = match (key, ip.fragment(), ip.ports) {
+                (FlowKey::HostPair, _, _) => (b'H', 0, 0),
+                (FlowKey::FiveTuple, Some(_), _) => (b'F', 0, 0),
+                (FlowKey::FiveTuple, None, Some((sp, dp))) => (b'P', sp, dp),
+                (FlowKey::FiveTuple, None, None) => (b'A', 0, 0),
             };
-            let (lo, hi) = match (key, ip.fragment(), ip.ports) {
-                (FlowKey::HostPair, _, _) => {
-                    out.push(b"H");
-                    ends(0, 0)
-                }
-                (FlowKey::FiveTuple, Some(_), _) => {
-                    out.push(&[b'F', ip.protocol]);
-                    ends(0, 0)
-                }
-                (FlowKey::FiveTuple, None, Some((sp, dp))) => {
-                    out.push(&[b'P', ip.protocol]);
-                    ends(sp, dp)
-                }
-                (FlowKey::FiveTuple, None, None) => {
-                    out.push(&[b'A', ip.protocol]);
-                    ends(0, 0)
-                }
-            };
-            out.push(&lo);
-            out.push(&hi);
+            // The two ends, address then port, in their byte order (the
+            // order of the integers read big-endian): no byte comparison.
+            let a = (u128::from_be_bytes(addr_bytes(&ip.src)), sp);
+            let b = (u128::from_be_bytes(addr_bytes(&ip.dst)), dp);
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            out.bytes[0] = kind;
+            out.bytes[1] = ip.protocol;
+            // A host pair has no protocol byte: its ends start at 1.
+            let at = if kind == b'H' { 1 } else { 2 };
+            out.put_end(at, lo);
+            out.put_end(at + END, hi);
+            out.len = (at + 2 * END) as u8;
             if let (FlowKey::FiveTuple, Some(f)) = (key, ip.fragment()) {
                 out.push(&f.id.to_be_bytes());
             }
@@ -669,5 +669,80 @@ mod tests {
         let mut a = FlowBytes::default();
         a.push(b"a");
         assert_eq!(a.hash(), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    /// The flow bytes are laid out as documented, each end (16-byte
+    /// address, port) written out and ordered byte by byte, whatever the
+    /// addresses' versions and however the ends compare.
+    #[test]
+    fn flow_bytes_are_kind_protocol_and_the_ends_in_byte_order() {
+        use crate::decode::{Fragmentation, Ip};
+        let addrs: Vec<IpAddr> = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "192.168.1.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+            "2001:db8::1:0",
+            "fe80::1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let ports = [None, Some((80, 40000)), Some((40000, 80)), Some((7, 7))];
+        let frags = [
+            None,
+            Some(Fragmentation {
+                id: 0x1234_5678,
+                offset: 0,
+                flags: 1,
+            }),
+        ];
+        for (&src, &dst) in addrs.iter().flat_map(|a| addrs.iter().map(move |b| (a, b))) {
+            for (&p, &frag) in ports.iter().flat_map(|p| frags.iter().map(move |f| (p, f))) {
+                let ip = Ip {
+                    src,
+                    dst,
+                    protocol: 6,
+                    ttl: 64,
+                    fragmentation: frag,
+                    ports: p,
+                    tcp_flags: None,
+                };
+                let mut headers = decode::headers(LinkType::RAW, &[]);
+                headers.ip = Some(ip);
+                for key in [FlowKey::FiveTuple, FlowKey::HostPair] {
+                    let fragment = ip.fragment().is_some();
+                    let (sp, dp) = match (key, fragment) {
+                        (FlowKey::FiveTuple, false) => p.unwrap_or((0, 0)),
+                        _ => (0, 0),
+                    };
+                    let end = |a: &IpAddr, port: u16| {
+                        let mut e = addr_bytes(a).to_vec();
+                        e.extend_from_slice(&port.to_be_bytes());
+                        e
+                    };
+                    let (x, y) = (end(&src, sp), end(&dst, dp));
+                    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+                    let mut want = match (key, fragment, p) {
+                        (FlowKey::HostPair, _, _) => vec![b'H'],
+                        (_, true, _) => vec![b'F', 6],
+                        (_, false, Some(_)) => vec![b'P', 6],
+                        (_, false, None) => vec![b'A', 6],
+                    };
+                    want.extend_from_slice(&lo);
+                    want.extend_from_slice(&hi);
+                    if let (FlowKey::FiveTuple, Some(f)) = (key, ip.fragment()) {
+                        want.extend_from_slice(&f.id.to_be_bytes());
+                    }
+                    let got = FlowBytes::of(&headers, key);
+                    assert_eq!(
+                        &got.bytes[..got.len as usize],
+                        &want[..],
+                        "{src} {dst} {p:?} {frag:?} {key:?}"
+                    );
+                }
+            }
+        }
     }
 }
