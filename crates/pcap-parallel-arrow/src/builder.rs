@@ -133,18 +133,19 @@ impl Text {
     }
 }
 
-/// Each octet value in decimal: its length, then up to three digits.
-const OCTETS: [[u8; 4]; 256] = {
-    let mut t = [[0u8; 4]; 256];
+/// Each octet value in decimal followed by a dot, padded to four bytes,
+/// and the length of the digits and dot.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
     let mut i = 0;
     while i < 256 {
         let o = i as u8;
         t[i] = if o >= 100 {
-            [3, b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]
+            ([b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10, b'.'], 4)
         } else if o >= 10 {
-            [2, b'0' + o / 10, b'0' + o % 10, 0]
+            ([b'0' + o / 10, b'0' + o % 10, b'.', 0], 3)
         } else {
-            [1, b'0' + o, 0, 0]
+            ([b'0' + o, b'.', 0, 0], 2)
         };
         i += 1;
     }
@@ -152,17 +153,18 @@ const OCTETS: [[u8; 4]; 256] = {
 };
 
 /// The longest address text: `ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff`
-/// (39 bytes), rounded up: addresses are formatted into a buffer of this
-/// size, which is copied whole (a fixed-size copy, no call) and cut back.
+/// (39 bytes), rounded up: addresses are formatted in place at the end of
+/// the column's bytes, in room of this size (fixed-size writes, no calls),
+/// then the room is cut back to the text.
 const ADDR_MAX: usize = 48;
 
-/// Appends the text of an address formatted by `format` into a buffer
-/// (returning its length) to `out`.
+/// Appends the text of an address to `out`: `format` writes it into room
+/// at `out`'s end and returns its length.
 fn push_formatted(out: &mut Vec<u8>, format: impl FnOnce(&mut [u8; ADDR_MAX]) -> usize) {
-    let mut buf = [0u8; ADDR_MAX];
-    let n = format(&mut buf);
     let at = out.len();
-    out.extend_from_slice(&buf);
+    out.resize(at + ADDR_MAX, 0);
+    let room: &mut [u8; ADDR_MAX] = (&mut out[at..]).try_into().expect("room for an address");
+    let n = format(room);
     out.truncate(at + n);
 }
 
@@ -172,17 +174,16 @@ fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
 }
 
 /// Writes an IPv4 address in dotted decimal at `at` in `buf` (at most 15
-/// bytes, 16 touched); returns the end.
+/// bytes, 16 written); returns the end.
 fn write_ipv4(buf: &mut [u8; ADDR_MAX], at: usize, octets: [u8; 4]) -> usize {
     let mut n = at;
-    for (i, o) in octets.into_iter().enumerate() {
-        let [len, a, b, c] = OCTETS[o as usize];
-        buf[n..n + 3].copy_from_slice(&[a, b, c]);
+    for o in octets {
+        let (text, len) = OCTETS[o as usize];
+        buf[n..n + 4].copy_from_slice(&text);
         n += len as usize;
-        buf[n] = b'.';
-        n += (i < 3) as usize;
     }
-    n
+    // No dot after the last octet.
+    n - 1
 }
 
 /// An IPv6 address as RFC 5952 writes it (and Rust's `Display`, and
@@ -218,15 +219,18 @@ fn write_ipv6(buf: &mut [u8; ADDR_MAX], s: [u16; 8]) -> usize {
         }
     }
     // A group in hex without leading zeros, then a colon (the last one
-    // is cut off or overwritten): 4 + 1 bytes written, `digits + 1` kept.
+    // is cut off or overwritten): built in a register (bytes stored one by
+    // one and read back as a word would stall the load), 8 bytes written,
+    // `digits + 1` kept.
     let group = |buf: &mut [u8; ADDR_MAX], n: usize, g: u16| -> usize {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let digits = (4 - (g.leading_zeros() / 4) as usize).max(1);
-        let mut text = [b':'; 5];
-        for (i, t) in text[..digits].iter_mut().enumerate() {
-            *t = DIGITS[(g >> (4 * (digits - 1 - i)) & 0xf) as usize];
+        let mut text = (b':' as u64) << (8 * digits);
+        for i in 0..digits {
+            let d = DIGITS[(g >> (4 * (digits - 1 - i)) & 0xf) as usize];
+            text |= (d as u64) << (8 * i);
         }
-        buf[n..n + 5].copy_from_slice(&text);
+        buf[n..n + 8].copy_from_slice(&text.to_le_bytes());
         n + digits + 1
     };
     let mut n = 0;
