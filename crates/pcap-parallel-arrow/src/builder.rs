@@ -76,12 +76,14 @@ impl Decoding {
             row.ip = h.ip;
             if self.flow_id {
                 // Always the outer headers' hash, as `Capture::flows` computes it.
-                flows.push(if h.tunnels == 0 {
-                    FlowBytes::of(&h, FlowKey::FiveTuple)
+                flows.push(FlowBytes::default());
+                let slot = flows.last_mut().expect("just pushed");
+                if h.tunnels == 0 {
+                    slot.set(&h, FlowKey::FiveTuple);
                 } else {
                     let outer = pcap_parallel::decode::headers(p.link_type, p.data);
-                    FlowBytes::of(&outer, FlowKey::FiveTuple)
-                });
+                    slot.set(&outer, FlowKey::FiveTuple);
+                }
             }
         }
         row

@@ -137,6 +137,18 @@ impl FlowBytes {
     /// IP nor link-layer addresses.
     pub fn of(headers: &decode::Headers<'_>, key: FlowKey) -> FlowBytes {
         let mut out = FlowBytes::default();
+        out.set(headers, key);
+        out
+    }
+
+    /// Makes these the flow bytes of a decoded packet, as [`FlowBytes::of`]
+    /// gives them, in place: for a slot of a block of flows, written
+    /// directly where they are hashed from (building them aside and copying
+    /// them would read back, as wide words, bytes just stored piecemeal,
+    /// which stalls the processor).
+    pub fn set(&mut self, headers: &decode::Headers<'_>, key: FlowKey) {
+        *self = FlowBytes::default();
+        let out = self;
         // An ICMP error goes with the flow of the datagram it quotes (looked
         // for only in ICMP packets).
         let ip = headers.ip.map(|ip| match ip.protocol {
@@ -165,7 +177,7 @@ impl FlowBytes {
             if let (FlowKey::FiveTuple, Some(f)) = (key, ip.fragment()) {
                 out.push(&f.id.to_be_bytes());
             }
-            return out;
+            return;
         }
         if let Some((s, d)) = headers.link_addresses() {
             let (lo, hi) = if s <= d { (s, d) } else { (d, s) };
@@ -173,7 +185,6 @@ impl FlowBytes {
             out.push(lo);
             out.push(hi);
         }
-        out
     }
 
     /// The flow hash: FNV-1a (64 bits) of the bytes, or 0 if there are none.
@@ -237,12 +248,11 @@ fn chunk_shards(chunk: &Chunk, key: FlowKey, shards: usize) -> Vec<u32> {
     while packets.peek().is_some() {
         block.clear();
         hashes.clear();
-        block.extend(
-            packets
-                .by_ref()
-                .take(256)
-                .map(|p| FlowBytes::of(&decode::headers(p.link_type, p.data), key)),
-        );
+        for p in packets.by_ref().take(256) {
+            block.push(FlowBytes::default());
+            let slot = block.last_mut().expect("just pushed");
+            slot.set(&decode::headers(p.link_type, p.data), key);
+        }
         FlowBytes::hash_all(&block, &mut hashes);
         ids.extend(hashes.iter().map(|&h| shard_of_hash(h, shards) as u32));
     }
