@@ -125,6 +125,17 @@ impl PyPartitionRead {
         }
     }
 
+    /// Raises `CaptureError` if the file shrank under the map the partition
+    /// was read from: what was computed from its chunk since is not to be
+    /// trusted (call it after taking the chunk's bytes).
+    fn check_unchanged(&self, py: Python<'_>) -> PyResult<()> {
+        if self.read.input_changed() {
+            let name = self.name.clone();
+            return Err(to_py(py, pcap_parallel::Error::InputChanged { name }));
+        }
+        Ok(())
+    }
+
     /// The partition's packet table: (pyarrow schema, [pyarrow
     /// RecordBatch]), frame numbers counting from `packets_before + 1`;
     /// the options are those of `Capture.to_arrow`.
@@ -143,6 +154,7 @@ impl PyPartitionRead {
         let batches = py
             .detach(|| chunk_batches(&chunk, &options))
             .map_err(|e| table_error(py, e))?;
+        self.check_unchanged(py)?;
         let schema = options.schema().as_ref().to_pyarrow(py)?.unbind();
         let batches = batches
             .iter()

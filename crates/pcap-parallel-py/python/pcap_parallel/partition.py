@@ -187,7 +187,9 @@ def map_partitions(fn: Callable[[Any], T], part: Partition, entry: Optional[tupl
     report = r.report
     if report[3] == 0:
         return report, []
-    return report, [fn(r.chunk().file())]
+    f = r.chunk().file()
+    r.check_unchanged()
+    return report, [fn(f)]
 
 
 def map_whole(fn: Callable[[Any], T], part: Partition) -> list[T]:

@@ -5,8 +5,9 @@
 >>> df = spark.read.format("pcap").load("/data/2026-11-*.pcap")  # doctest: +SKIP
 >>> df.groupBy("src_ip").count().orderBy("count", ascending=False).show()  # doctest: +SKIP
 
-Each capture is cut into byte ranges (``partitionSize``, 64 MiB by
-default; a compressed capture is one range). When Spark plans the scan, the
+Each capture is cut into byte ranges (``partitionSize``, 128 MiB by
+default as Spark's ``spark.sql.files.maxPartitionBytes``; a compressed
+capture is one range). When Spark plans the scan, the
 data source *surveys* the captures on the driver's cores: it walks the record
 headers of every range from a guessed boundary and verifies each boundary
 in file order (the ranges whose guess was wrong are walked again), exactly
@@ -25,7 +26,7 @@ nanoseconds since 1970 instead); IPs as 16-byte binary are ``binary``.
 Options (``spark.read.format("pcap").option(name, value)``; names are
 case-insensitive):
 
-* ``partitionSize``: bytes per range (default 67108864);
+* ``partitionSize``: bytes per range (default 134217728);
 * ``columns``: a comma-separated list of columns (default: all but ``data``);
 * ``data``: "true" adds the packet bytes;
 * ``ipAs``: "text" (default) or "binary"; ``decapsulate``: "gre";
@@ -63,7 +64,7 @@ from . import partition as _parts
 from .partition import Planned
 
 #: Default bytes per range.
-PARTITION_SIZE = 64 << 20
+PARTITION_SIZE = 128 << 20
 
 
 def register(spark: Any) -> None:
