@@ -277,3 +277,13 @@ def test_read_pcap_survives_a_worker_killed_mid_run(client):
     assert not t.is_alive()
     assert_same_rows(arrow_frame(done["frame"]), pcap_parallel.open(str(SAMPLE)).to_arrow().combine_chunks())
     client.wait_for_workers(2, timeout=60)
+
+
+def test_read_pcap_pcapng_sections_are_recomputed_and_exact(client, corpus, tmp_path):
+    from test_partitions import several_sections
+
+    path = several_sections(corpus, tmp_path)
+    survey = ppd.survey(str(path), partition_size=256, client=client)
+    assert survey.recomputed > 0
+    got = arrow_frame(ppd.read_pcap(survey, data=True).compute())
+    assert_same_rows(got, pcap_parallel.open(str(path)).to_arrow(data=True).combine_chunks())

@@ -153,3 +153,13 @@ def test_damage_fails_the_query_or_gives_the_rows_before_it(spark, tmp_path):
     assert permissive["frame_number"] == list(range(1, 300))
     want = expected([SAMPLE])
     assert permissive == {k: v[:299] for k, v in want.items()}
+
+
+def test_pcapng_sections_are_walked_again_and_exact(spark, corpus, tmp_path):
+    from test_partitions import several_sections
+
+    path = several_sections(corpus, tmp_path)
+    plan = pcap_parallel.partition.survey_local(pcap_parallel.partition.partitions(path, 256))
+    assert plan.recomputed > 0
+    got = rows(load(spark, [path], partitionSize=256, data="true", includePathColumn="true"))
+    assert got == expected([path], data=True, path_column=True)
