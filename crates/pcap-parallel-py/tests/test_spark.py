@@ -3,12 +3,16 @@ started by the tests; Java 17): every well-formed corpus capture cut into
 97-byte, 1 KiB and 64 KiB ranges reads as the single-machine table, in
 Spark's types; fooled guesses are walked again and the rows stay exact; a
 damaged capture fails the query with its error (FAILFAST) or gives the rows
-before the fault (PERMISSIVE)."""
+before the fault (PERMISSIVE); a Python worker killed in the middle of a
+query is retried by Spark and the rows stay exact."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -29,7 +33,9 @@ import pcap_parallel.spark  # noqa: E402
 @pytest.fixture(scope="module")
 def spark():
     session = (
-        SparkSession.builder.master("local[2]")
+        # local[2, 3]: two cores, and a failed task is tried up to 3 times
+        # (as a cluster retries; plain local[2] never retries).
+        SparkSession.builder.master("local[2, 3]")
         .appName("pcap-parallel-tests")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
@@ -163,3 +169,54 @@ def test_pcapng_sections_are_walked_again_and_exact(spark, corpus, tmp_path):
     assert plan.recomputed > 0
     got = rows(load(spark, [path], partitionSize=256, data="true", includePathColumn="true"))
     assert got == expected([path], data=True, path_column=True)
+
+
+def python_workers() -> list:
+    """The Python worker processes running Spark's tasks: those the daemon
+    of ``pyspark.worker`` forked (not the planning daemons' workers)."""
+    import psutil
+
+    daemons = [
+        p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[-2:] == ["pyspark.daemon", "pyspark.worker"]
+    ]
+    pids = {d.pid for d in daemons}
+    return [d for d in daemons if d.ppid() in pids]
+
+
+def test_a_python_worker_killed_mid_query_is_retried_and_exact(spark):
+    # A dozen tasks of half a second each (a batch per task): a worker
+    # killed is most likely in the middle of one.
+    df = load(spark, [SAMPLE], partitionSize=16 << 10)
+    done: dict = {}
+
+    def slow_batches(batches):
+        # Defined here so that Spark ships it by value to its workers.
+        import time
+
+        for b in batches:
+            time.sleep(0.5)
+            yield b
+
+    def run():
+        spark.sparkContext.setJobGroup("killed", "a worker is killed during this query")
+        done["rows"] = rows(df.mapInArrow(slow_batches, df.schema))
+
+    t = threading.Thread(target=run)
+    t.start()
+    killed = None
+    deadline = time.time() + 60
+    while killed is None and time.time() < deadline and t.is_alive():
+        workers = python_workers()
+        if workers:
+            time.sleep(0.25)
+            killed = workers[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    t.join(timeout=300)
+    assert killed is not None, "no Python worker was seen running"
+    assert not t.is_alive()
+    assert done["rows"] == expected([SAMPLE])
+    # The task the killed worker ran failed, and was run again.
+    tracker = spark.sparkContext.statusTracker()
+    stages = [s for j in tracker.getJobIdsForGroup("killed") for s in tracker.getJobInfo(j).stageIds]
+    assert sum(tracker.getStageInfo(s).numFailedTasks for s in stages) >= 1
