@@ -5,6 +5,7 @@ Dask cluster the results equal the single-machine reading."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import boto3
@@ -33,6 +34,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def s3(corpus):
+    with s3_server(corpus) as options:
+        yield options
+
+
+@contextlib.contextmanager
+def s3_server(corpus):
+    """An S3 API server on 127.0.0.1 with FILES in bucket ``captures``;
+    yields the fsspec storage options that reach it."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -51,8 +60,10 @@ def s3(corpus):
     fs = s3fs.S3FileSystem(**options)
     for name in FILES:
         fs.put_file(str(corpus / name), f"captures/{name}")
-    yield options
-    server.stop()
+    try:
+        yield options
+    finally:
+        server.stop()
 
 
 def test_a_partition_reads_only_its_range(s3, manifest, monkeypatch):

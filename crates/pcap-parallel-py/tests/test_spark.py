@@ -171,29 +171,22 @@ def test_pcapng_sections_are_walked_again_and_exact(spark, corpus, tmp_path):
     assert got == expected([path], data=True, path_column=True)
 
 
-def python_workers() -> list:
-    """The Python worker processes running Spark's tasks: those the daemon
-    of ``pyspark.worker`` forked (not the planning daemons' workers)."""
-    import psutil
-
-    daemons = [
-        p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[-2:] == ["pyspark.daemon", "pyspark.worker"]
-    ]
-    pids = {d.pid for d in daemons}
-    return [d for d in daemons if d.ppid() in pids]
-
-
-def test_a_python_worker_killed_mid_query_is_retried_and_exact(spark):
-    # A dozen tasks of half a second each (a batch per task): a worker
-    # killed is most likely in the middle of one.
+def test_a_python_worker_killed_mid_query_is_retried_and_exact(spark, tmp_path):
+    # A dozen tasks of half a second each (a batch per task); each worker
+    # says which process it is as it starts one, so that the test kills a
+    # worker in the middle of a task, not an idle one.
     df = load(spark, [SAMPLE], partitionSize=16 << 10)
+    started = str(tmp_path)
     done: dict = {}
 
     def slow_batches(batches):
         # Defined here so that Spark ships it by value to its workers.
+        import os
         import time
 
         for b in batches:
+            with open(os.path.join(started, str(os.getpid())), "w"):
+                pass
             time.sleep(0.5)
             yield b
 
@@ -204,19 +197,38 @@ def test_a_python_worker_killed_mid_query_is_retried_and_exact(spark):
     t = threading.Thread(target=run)
     t.start()
     killed = None
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while killed is None and time.time() < deadline and t.is_alive():
-        workers = python_workers()
-        if workers:
-            time.sleep(0.25)
-            killed = workers[0].pid
+        busy = os.listdir(started)
+        if busy:
+            killed = int(busy[0])
+            time.sleep(0.1)
             os.kill(killed, signal.SIGKILL)
-        time.sleep(0.05)
+        time.sleep(0.02)
     t.join(timeout=300)
-    assert killed is not None, "no Python worker was seen running"
+    assert killed is not None, "no task was seen running"
     assert not t.is_alive()
     assert done["rows"] == expected([SAMPLE])
     # The task the killed worker ran failed, and was run again.
     tracker = spark.sparkContext.statusTracker()
     stages = [s for j in tracker.getJobIdsForGroup("killed") for s in tracker.getJobInfo(j).stageIds]
     assert sum(tracker.getStageInfo(s).numFailedTasks for s in stages) >= 1
+
+
+def test_captures_on_s3_read_as_the_local_files(spark, corpus):
+    import json
+
+    from test_remote import FILES, s3_server
+
+    with s3_server(corpus) as options:
+        df = load(
+            spark,
+            ["s3://captures/*.pcap*"],
+            partitionSize=64 << 10,
+            includePathColumn="true",
+            storage_options=json.dumps(options),
+        )
+        got = rows(df)
+    local = expected([corpus / name for name in sorted(FILES)])
+    assert sorted(set(got.pop("path"))) == [f"s3://captures/{name}" for name in sorted(FILES)]
+    assert got == local
