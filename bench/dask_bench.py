@@ -1,6 +1,6 @@
 """Benchmark rows of pcap_parallel.dask (issue 12), with same-run ratios.
 
-    python bench/dask_bench.py [--runs N] [--size 1G] [--partition-mib 64]
+    python bench/dask_bench.py [--runs N] [--size 1G] [--partition-mib 64] [--tables-only]
 
 Run it with the Python that has `pcap_parallel`, dask[distributed] and dpkt
 installed (scripts/test leaves one in target/py-venv). It uses the
@@ -10,7 +10,13 @@ generated if missing, as bench/python_bench.py does) and measures:
 1. `map_chunks` of a per-packet Python workload (the original README's
    callback: dpkt, counting source addresses) on a LocalCluster of 2 worker
    processes against 1 worker process, on loopback, same run.
-2. The pieces of a simulated N-node run: every partition read and
+2. `read_pcap(...).groupby("src_ip").size()` (the packet table as a dask
+   dataframe: the survey, then the table decoded on the workers and grouped
+   there), 2 worker processes against 1; and `read_pcap` in full (the
+   survey, then the table built on the workers: `persist()`, and gathered
+   to the driver: `compute()`) against the in-process `to_arrow()` (the
+   same table built on this machine's cores in one process).
+3. The pieces of a simulated N-node run: every partition read and
    processed one at a time in this process (per-partition times), the
    driver's verification of all the reports (its serial cost), and the
    per-task overhead of the Dask cluster (a task that does nothing), from
@@ -84,6 +90,76 @@ def cluster_runs(path: Path, workers: int, runs: int, partition: int) -> dict:
             "task_overhead": statistics.median(overhead)}
 
 
+def table_runs(path: Path, workers: int, runs: int, partition: int) -> dict:
+    """read_pcap's rows on a LocalCluster of ``workers`` processes."""
+    import distributed
+
+    from pcap_parallel import dask as ppd
+
+    out: dict = {"workers": workers, "groupby": [], "persist": [], "compute": []}
+    with distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, silence_logs=40,
+    ) as cluster, distributed.Client(cluster) as client:
+        sizes = None
+        for i in range(runs + 1):
+            start = time.perf_counter()
+            got = ppd.read_pcap(str(path), partition_size=partition, client=client).groupby("src_ip").size().compute()
+            wall = time.perf_counter() - start
+            assert sizes is None or got.sort_index().equals(sizes)
+            sizes = got.sort_index()
+            if i:
+                out["groupby"].append(wall)
+        if workers > 1:
+            for i in range(runs + 1):
+                start = time.perf_counter()
+                df = ppd.read_pcap(str(path), partition_size=partition, client=client).persist()
+                distributed.wait(df)
+                wall = time.perf_counter() - start
+                del df
+                if i:
+                    out["persist"].append(wall)
+            for i in range(runs + 1):
+                start = time.perf_counter()
+                rows = len(ppd.read_pcap(str(path), partition_size=partition, client=client).compute())
+                wall = time.perf_counter() - start
+                if i:
+                    out["compute"].append(wall)
+            out["rows"] = rows
+    out["sizes"] = {str(k): int(v) for k, v in sizes.items()}
+    return out
+
+
+def in_process_to_arrow(path: Path, runs: int) -> dict:
+    import pcap_parallel
+
+    times = []
+    for i in range(runs + 1):
+        start = time.perf_counter()
+        rows = pcap_parallel.open(str(path)).to_arrow().num_rows
+        wall = time.perf_counter() - start
+        if i:
+            times.append(wall)
+    return {"times": times, "rows": rows}
+
+
+def tables(path: Path, o: argparse.Namespace, partition: int) -> None:
+    two = table_runs(path, 2, o.runs, partition)
+    one = table_runs(path, 1, o.runs, partition)
+    base = in_process_to_arrow(path, o.runs)
+    assert one["sizes"] == two["sizes"] and two["rows"] == base["rows"]
+    ratio = statistics.median(one["groupby"]) / statistics.median(two["groupby"])
+    print("| what | ours (median s) | baseline | baseline (median s) | ratio | target |")
+    print("|---|---:|---|---:|---:|---|")
+    print(f"| read_pcap(...).groupby(\"src_ip\").size(), 2 workers, {o.size} pcap, {o.table_partition_mib} MiB partitions | "
+          f"{fmt(two['groupby'])} | 1 worker process | {fmt(one['groupby'])} | {ratio:.2f}× | ≥ 1.7× |")
+    for what in ("persist", "compute"):
+        r = statistics.median(two[what]) / statistics.median(base["times"])
+        print(f"| read_pcap(...).{what}(), 2 workers | {fmt(two[what])} | in-process to_arrow() | "
+              f"{fmt(base['times'])} | {r:.2f}× the baseline | ≤ 2× |")
+    print(f"\n{base['rows']} rows; {len(two['sizes'])} source addresses, equal on 1 and 2 workers")
+
+
 def simulated(path: Path, partition: int) -> dict:
     """Every partition read and processed one at a time; then the driver's
     verification of the reports, timed alone."""
@@ -133,10 +209,15 @@ def main() -> None:
     ap.add_argument("--size", default="1G")
     ap.add_argument("--partition-mib", type=int, default=64)
     ap.add_argument("--data", default=str(REPO / "bench" / "data"))
+    ap.add_argument("--tables-only", action="store_true", help="only the read_pcap rows")
+    ap.add_argument("--table-partition-mib", type=int, default=256, help="read_pcap's partitions (its default)")
     o = ap.parse_args()
     data = Path(o.data)
     path = ensure_data(data, [o.size])[o.size]
     partition = o.partition_mib << 20
+    tables(path, o, o.table_partition_mib << 20)
+    if o.tables_only:
+        return
     two = cluster_runs(path, 2, o.runs, partition)
     one = cluster_runs(path, 1, o.runs, partition)
     assert one["packets_counted"] == two["packets_counted"]

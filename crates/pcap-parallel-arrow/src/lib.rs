@@ -39,5 +39,5 @@ pub mod write;
 
 pub use error::TableError;
 pub use schema::{Column, IpFormat, TableOptions};
-pub use table::{BatchReader, PacketTable};
+pub use table::{BatchReader, PacketTable, chunk_batches};
 pub use write::{Format, ParquetCompression, Written};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
-use pcap_parallel::{Capture, Report};
+use pcap_parallel::{Capture, Chunk, Report};
 
 use crate::builder::build;
 use crate::error::TableError;
@@ -185,6 +185,34 @@ impl PacketTable {
             report: None,
         }
     }
+}
+
+/// The rows of one chunk (a chunk of a [`Capture`], or a partition read on
+/// a cluster node by `pcap_parallel::partition::read_partition`) as record
+/// batches of `options`' columns: what [`PacketTable`] builds on each worker.
+/// `frame_number` counts from the chunk's first packet number.
+///
+/// ```
+/// use pcap_parallel::{Capture, Split};
+/// use pcap_parallel_arrow::{TableOptions, chunk_batches};
+/// # let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/sample.pcap")).unwrap();
+/// let capture = Capture::from_bytes("sample.pcap", sample)?.split(Split::Chunks(4));
+/// let options = TableOptions::default();
+/// let firsts = capture.try_map(|chunk| {
+///     let batches = chunk_batches(chunk, &options)?;
+///     Ok::<_, pcap_parallel_arrow::TableError>(batches[0].column(0).as_any()
+///         .downcast_ref::<arrow_array::UInt64Array>().unwrap().value(0))
+/// })?;
+/// assert_eq!(firsts.len(), 4);
+/// assert_eq!(firsts[0], 1); // frame numbers count through the capture
+/// assert!(firsts[1] > 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn chunk_batches(
+    chunk: &Chunk,
+    options: &TableOptions,
+) -> Result<Vec<RecordBatch>, TableError> {
+    Ok(build(chunk, options, &options.schema())?)
 }
 
 /// The batches of a [`PacketTable`], streamed in file order; see

@@ -9,7 +9,7 @@ use clap::Args;
 use pcap_parallel::Chunk;
 
 use crate::args::{Chunking, Common, FlowArgs, Input as InputPath};
-use crate::exec_output::{Out, Spool, Turn, collect_stderr, collect_stdout};
+use crate::exec_output::{Out, Spool, Turn, collect};
 use crate::run::{self, Bar, Status, UsageError};
 use crate::{errln, streams};
 
@@ -201,8 +201,8 @@ fn supervise(
         }
         let out = child.stdout.take().expect("piped");
         let err = child.stderr.take().expect("piped");
-        let out = s.spawn(move || collect_stdout(out, turn.1, turn.0));
-        let err = s.spawn(move || collect_stderr(err));
+        let out = s.spawn(move || collect(out, Some((turn.1, turn.0))));
+        let err = s.spawn(move || collect(err, None));
         let mut pause = std::time::Duration::from_micros(100);
         let status = loop {
             if let Some(status) = child.try_wait().map_err(RunError::Command)? {

@@ -101,10 +101,12 @@ impl Turn {
     }
 }
 
-/// Reads a run's standard output to its end: straight to our standard
-/// output while it is the run's turn (`n`), to `spool` otherwise. Returns
-/// the spool (what is left to print) or the error that lost output.
-pub fn collect_stdout(mut from: impl Read, n: usize, turn: &Turn) -> io::Result<Spool> {
+/// Reads a run's output to its end. Standard output passes `live =
+/// Some((n, turn))`: while it is run `n`'s turn, what it reads goes straight
+/// to our standard output (after what was spooled before); otherwise, and
+/// always for standard error (`None`), it goes to the spool. Returns the
+/// spool (what is left to print) or the error that lost output.
+pub fn collect(mut from: impl Read, live: Option<(usize, &Turn)>) -> io::Result<Spool> {
     let mut spool = Spool::default();
     let mut buf = vec![0u8; 1 << 16];
     let mut lost: Option<io::Error> = None;
@@ -115,41 +117,22 @@ pub fn collect_stdout(mut from: impl Read, n: usize, turn: &Turn) -> io::Result<
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if lost.is_some() || crate::streams::failed_already() {
+        if lost.is_some() || (live.is_some() && crate::streams::failed_already()) {
             continue; // keep reading, so that the command is not blocked
         }
-        if turn.is(n) {
-            // Our own writes are checked by `streams`: a failure there
-            // stops the run; nothing is lost silently.
-            let _ = spool.drain_to(&mut Out);
-            crate::streams::write_out(&buf[..k]);
-            crate::streams::flush();
-        } else if let Err(e) = spool.write(&buf[..k]) {
-            lost = Some(e);
-        }
-    }
-    match lost {
-        Some(e) => Err(e),
-        None => Ok(spool),
-    }
-}
-
-/// Reads a run's standard error to its end, into a spool.
-pub fn collect_stderr(mut from: impl Read) -> io::Result<Spool> {
-    let mut spool = Spool::default();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut lost: Option<io::Error> = None;
-    loop {
-        let k = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if lost.is_none()
-            && let Err(e) = spool.write(&buf[..k])
-        {
-            lost = Some(e);
+        match live {
+            Some((n, turn)) if turn.is(n) => {
+                // Our own writes are checked by `streams`: a failure there
+                // stops the run; nothing is lost silently.
+                let _ = spool.drain_to(&mut Out);
+                crate::streams::write_out(&buf[..k]);
+                crate::streams::flush();
+            }
+            _ => {
+                if let Err(e) = spool.write(&buf[..k]) {
+                    lost = Some(e);
+                }
+            }
         }
     }
     match lost {

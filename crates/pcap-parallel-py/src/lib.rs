@@ -37,6 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runs::split, m)?)?;
     m.add_function(wrap_pyfunction!(runs::write_flows, m)?)?;
     m.add_function(wrap_pyfunction!(table::write_table, m)?)?;
+    m.add_function(wrap_pyfunction!(table::table_schema, m)?)?;
     m.add("default_workers", pcap_parallel::default_workers())?;
     Ok(())
 }

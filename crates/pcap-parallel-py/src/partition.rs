@@ -16,8 +16,12 @@ use pcap_parallel::partition::{
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use arrow_pyarrow::ToPyArrow;
+use pcap_parallel_arrow::chunk_batches;
+
 use crate::chunk::PyChunk;
 use crate::errors::{IntoPy, to_py};
+use crate::table::{table_error, table_options};
 
 /// A Python file-like object read by ranges (`seek` then `read`): an
 /// fsspec file reads only the bytes asked for.
@@ -119,6 +123,44 @@ impl PyPartitionRead {
         PyChunk {
             chunk: self.read.clone().into_chunk(packets_before),
         }
+    }
+
+    /// Raises `CaptureError` if the file shrank under the map the partition
+    /// was read from: what was computed from its chunk since is not to be
+    /// trusted (call it after taking the chunk's bytes).
+    fn check_unchanged(&self, py: Python<'_>) -> PyResult<()> {
+        if self.read.input_changed() {
+            let name = self.name.clone();
+            return Err(to_py(py, pcap_parallel::Error::InputChanged { name }));
+        }
+        Ok(())
+    }
+
+    /// The partition's packet table: (pyarrow schema, [pyarrow
+    /// RecordBatch]), frame numbers counting from `packets_before + 1`;
+    /// the options are those of `Capture.to_arrow`.
+    #[pyo3(signature = (packets_before=0, columns=None, data=false, ip_as="text", decapsulate=None))]
+    fn table(
+        &self,
+        py: Python<'_>,
+        packets_before: u64,
+        columns: Option<Vec<String>>,
+        data: bool,
+        ip_as: &str,
+        decapsulate: Option<&str>,
+    ) -> PyResult<(Py<PyAny>, Vec<Py<PyAny>>)> {
+        let options = table_options(columns, data, ip_as, decapsulate)?;
+        let chunk = self.read.clone().into_chunk(packets_before);
+        let batches = py
+            .detach(|| chunk_batches(&chunk, &options))
+            .map_err(|e| table_error(py, e))?;
+        self.check_unchanged(py)?;
+        let schema = options.schema().as_ref().to_pyarrow(py)?.unbind();
+        let batches = batches
+            .iter()
+            .map(|b| b.to_pyarrow(py).map(Bound::unbind))
+            .collect::<PyResult<_>>()?;
+        Ok((schema, batches))
     }
 
     /// The fault the walk stopped at as the exception to raise, given the

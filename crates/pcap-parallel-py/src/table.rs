@@ -30,7 +30,7 @@ use crate::source::Opener;
 
 /// The table's options from Python's arguments (those of the command
 /// line's `table`).
-fn table_options(
+pub(crate) fn table_options(
     columns: Option<Vec<String>>,
     data: bool,
     ip_as: &str,
@@ -89,7 +89,7 @@ fn parquet_compression(name: &str) -> PyResult<ParquetCompression> {
 
 /// A table error as a Python exception: the capture's own errors as the rest
 /// of the package raises them (with `file`, `offset`, `packet`).
-fn table_error(py: Python<'_>, e: TableError) -> PyErr {
+pub(crate) fn table_error(py: Python<'_>, e: TableError) -> PyErr {
     match e {
         TableError::Capture(e) => to_py(py, e),
         TableError::Io(e) => PyOSError::new_err(e.to_string()),
@@ -273,4 +273,19 @@ pub fn write_table(
         return Err(to_py(py, e));
     }
     written.map(|w| w.rows).map_err(|e| table_error(py, e))
+}
+
+/// The Arrow schema (a `pyarrow.Schema`) of the packet table with these
+/// options (those of `Capture.to_arrow`).
+#[pyfunction]
+#[pyo3(signature = (columns=None, data=false, ip_as="text", decapsulate=None))]
+pub fn table_schema(
+    py: Python<'_>,
+    columns: Option<Vec<String>>,
+    data: bool,
+    ip_as: &str,
+    decapsulate: Option<&str>,
+) -> PyResult<Py<PyAny>> {
+    let options = table_options(columns, data, ip_as, decapsulate)?;
+    Ok(options.schema().as_ref().to_pyarrow(py)?.unbind())
 }

@@ -148,3 +148,142 @@ def test_damage_gives_the_results_before_it_and_the_error_on_the_driver(client, 
     assert (e.value.file, e.value.offset, e.value.packet) == (str(path), off, 300)
     assert str(e.value) == str(sequential.value)
     assert sum(e.value.results) == 299
+
+
+# --- read_pcap: packet tables as a dask dataframe ----------------------------
+
+
+def arrow_frame(df) -> "pa.Table":
+    """A computed dask dataframe as an Arrow table (index dropped)."""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def assert_same_rows(got, want) -> None:
+    """The same column names, types and values (pandas' round trip drops
+    Arrow's not-null flags, which are not compared)."""
+    assert got.schema.names == want.schema.names
+    assert [f.type for f in got.schema] == [f.type for f in want.schema]
+    assert got.num_rows == want.num_rows
+    for name in want.schema.names:
+        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+
+
+def sequential_table(paths, **options) -> "pa.Table":
+    """The single-machine tables of ``paths``, one after another."""
+    import pyarrow as pa
+
+    tables = []
+    for p in paths:
+        t = pcap_parallel.open(str(p)).to_arrow(**options)
+        tables.append(t.append_column("path", pa.array([str(p)] * t.num_rows, pa.string())))
+    return pa.concat_tables(tables).combine_chunks()
+
+
+def test_read_pcap_equals_the_single_machine_table(client, manifest):
+    rows = well_formed(manifest)
+    for size in (97, 1024, 64 << 10):
+        # As for map_chunks: a task per partition, so the smallest
+        # partitions over the smaller files (test_partitions.py reads every
+        # file at every size without a cluster).
+        limit = {97: 16 << 10, 1024: 256 << 10}.get(size)
+        paths = [str(r["path"]) for r in rows if limit is None or int(r["size_bytes"]) <= limit]
+        df = ppd.read_pcap(paths, partition_size=size, include_path_column=True, client=client)
+        assert df.known_divisions, size
+        got = df.compute()
+        want = sequential_table(paths)
+        assert len(got) == want.num_rows == sum(int(r["packets_parser"]) for r in rows if str(r["path"]) in paths)
+        assert list(got.index) == list(range(len(got))), size
+        assert_same_rows(arrow_frame(got), want)
+
+
+def test_read_pcap_columns_divisions_and_a_survey_read_twice(client):
+    survey = ppd.survey(str(SAMPLE), partition_size=8192, client=client)
+    assert len(survey) == 1 and survey.packets == 1000 and survey.error is None
+    df = ppd.read_pcap(survey, columns=["frame_number", "src_ip", "dst_port"], ip_as="binary")
+    assert list(df.columns) == ["frame_number", "src_ip", "dst_port"]
+    assert df.npartitions == len(survey[0]) > 10
+    # Known divisions: a slice of the index reads only the partitions it needs.
+    part = df.loc[500:520]
+    assert part.npartitions <= 3 < df.npartitions // 4
+    want = pcap_parallel.open(str(SAMPLE)).to_arrow(["frame_number", "src_ip", "dst_port"], ip_as="binary")
+    assert part.compute()["frame_number"].tolist() == list(range(501, 522))
+    assert_same_rows(arrow_frame(df.compute()), want.combine_chunks())
+
+
+def test_read_pcap_group_by_equals_pandas(client, manifest):
+    big = max(well_formed(manifest, max_size=8 << 20), key=lambda r: int(r["packets_parser"]))
+    df = ppd.read_pcap(str(big["path"]), partition_size=256 << 10, client=client)
+    got = df.groupby("src_ip").size().compute().sort_index()
+    want = pcap_parallel.open(str(big["path"])).to_pandas().groupby("src_ip").size().sort_index()
+    assert df.npartitions > 1
+    assert got.to_dict() == want.to_dict()
+
+
+def test_read_pcap_fooled_guesses_are_recomputed_and_exact(client, tmp_path):
+    path = tmp_path / "embedded.pcap"
+    path.write_bytes(embedded_pcap())
+    survey = ppd.survey(str(path), partition_size=700, client=client)
+    assert survey.recomputed > 0
+    got = arrow_frame(ppd.read_pcap(survey, data=True).compute())
+    assert_same_rows(got, pcap_parallel.open(str(path)).to_arrow(data=True).combine_chunks())
+
+
+def test_read_pcap_a_compressed_file_is_one_partition(client, manifest):
+    gz = [r for r in manifest if r["compression"] == "gzip" and r["parser_status"] == "ok"]
+    paths = [str(SAMPLE), str(gz[0]["path"])]
+    df = ppd.read_pcap(paths, partition_size=16 << 10, include_path_column=True, client=client)
+    got = arrow_frame(df.compute())
+    assert_same_rows(got, sequential_table(paths))
+
+
+def test_read_pcap_damage_raises_on_the_driver_with_the_rows_before(client, tmp_path):
+    path, off = damaged_sample(tmp_path)
+    with pytest.raises(pcap_parallel.FormatError) as sequential:
+        pcap_parallel.open(str(path)).count()
+    with pytest.raises(pcap_parallel.FormatError) as e:
+        ppd.read_pcap(str(path), partition_size=4096, client=client)
+    assert (e.value.file, e.value.offset, e.value.packet) == (str(path), off, 300)
+    assert str(e.value) == str(sequential.value)
+    before = e.value.dataframe.compute()
+    assert before["frame_number"].tolist() == list(range(1, 300))
+    want = pcap_parallel.open(str(SAMPLE)).to_arrow().slice(0, 299).combine_chunks()
+    assert_same_rows(arrow_frame(before), want)
+
+
+def slow_rows(df):
+    time.sleep(0.05)
+    return df
+
+
+def test_read_pcap_survives_a_worker_killed_mid_run(client):
+    client.wait_for_workers(2, timeout=60)
+    pids = [w.process.pid for w in client.cluster.workers.values()]
+    df = ppd.read_pcap(str(SAMPLE), partition_size=1024, client=client)
+    done: dict = {}
+
+    def run():
+        done["frame"] = df.map_partitions(slow_rows, meta=df._meta).compute()
+
+    t = threading.Thread(target=run)
+    t.start()
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(client.processing().values()):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(pids[1], signal.SIGKILL)
+    t.join(timeout=300)
+    assert not t.is_alive()
+    assert_same_rows(arrow_frame(done["frame"]), pcap_parallel.open(str(SAMPLE)).to_arrow().combine_chunks())
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_read_pcap_pcapng_sections_are_recomputed_and_exact(client, corpus, tmp_path):
+    from test_partitions import several_sections
+
+    path = several_sections(corpus, tmp_path)
+    survey = ppd.survey(str(path), partition_size=256, client=client)
+    assert survey.recomputed > 0
+    got = arrow_frame(ppd.read_pcap(survey, data=True).compute())
+    assert_same_rows(got, pcap_parallel.open(str(path)).to_arrow(data=True).combine_chunks())

@@ -166,3 +166,14 @@ def test_compressed_captures_are_one_whole_partition(manifest):
     assert len(parts) == 1 and parts[0].whole
     counts = pp.map_whole(lambda f: sum(1 for _ in pcap_parallel.open(f).packets()), parts[0])
     assert sum(counts) == int(row["packets_parser"])
+
+
+def several_sections(corpus, tmp_path):
+    """Three pcapng sections of two byte orders, one after another (as
+    `cat a.pcapng b.pcapng a.pcapng` makes): later partitions need the
+    state of a section they do not see the start of."""
+    one = (corpus / "hadrielk__pcapng-test-generator__output_le--advanced--test100.pcapng").read_bytes()
+    two = (corpus / "hadrielk__pcapng-test-generator__output_be--advanced--test102.pcapng").read_bytes()
+    path = tmp_path / "sections.pcapng"
+    path.write_bytes(one + two + one)
+    return path

@@ -5,6 +5,7 @@ Dask cluster the results equal the single-machine reading."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import boto3
@@ -16,7 +17,7 @@ import pcap_parallel
 from pcap_parallel import dask as ppd
 from pcap_parallel import partition as pp
 from conftest import Fingerprint
-from test_dask import client, fingerprint, packet_rows  # noqa: F401 (the cluster fixture)
+from test_dask import assert_same_rows, client, fingerprint, packet_rows  # noqa: F401 (the cluster fixture)
 
 FILES = [
     "seladb__PcapPlusPlus__example.pcap",
@@ -33,6 +34,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def s3(corpus):
+    with s3_server(corpus) as options:
+        yield options
+
+
+@contextlib.contextmanager
+def s3_server(corpus):
+    """An S3 API server on 127.0.0.1 with FILES in bucket ``captures``;
+    yields the fsspec storage options that reach it."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -51,8 +60,10 @@ def s3(corpus):
     fs = s3fs.S3FileSystem(**options)
     for name in FILES:
         fs.put_file(str(corpus / name), f"captures/{name}")
-    yield options
-    server.stop()
+    try:
+        yield options
+    finally:
+        server.stop()
 
 
 def test_a_partition_reads_only_its_range(s3, manifest, monkeypatch):
@@ -89,3 +100,14 @@ def test_map_chunks_over_s3_equals_the_local_reading(s3, client, corpus):  # noq
     fp = fingerprint(results)
     assert fp.packets == want.packets > 0
     assert (fp.data.hexdigest(), fp.records.hexdigest()) == (want.data.hexdigest(), want.records.hexdigest())
+
+
+def test_read_pcap_over_s3_equals_the_local_table(s3, client, corpus):  # noqa: F811
+    import pyarrow as pa
+
+    df = ppd.read_pcap("s3://captures/*.pcap*", partition_size=64 << 10, client=client, storage_options=s3)
+    assert df.npartitions > len(FILES)
+    got = pa.Table.from_pandas(df.compute(), preserve_index=False)
+    want = pa.concat_tables(pcap_parallel.open(str(corpus / name)).to_arrow() for name in sorted(FILES))
+    assert got.num_rows > 0
+    assert_same_rows(got, want)

@@ -63,9 +63,11 @@ use crate::chunker::par_map;
 use crate::error::{Error, Fault, FormatError, Result};
 use crate::format::{CaptureFormat, Compression, Endian};
 use crate::locator::ChunkContext;
+use crate::mapped::GuardedMap;
 use crate::pcap::{self, PcapHeader};
 use crate::pcapng::Section;
 use crate::resync::{Guess, Horizon, find_boundary_windowed};
+use crate::source::Bytes;
 use crate::walk::{Interfaces, Kind, Limits, Walker, scan};
 
 /// Input read by byte ranges: a local file ([`LocalFile`]), bytes in
@@ -82,21 +84,68 @@ pub trait RangeRead: Send + Sync {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
+    /// The whole input mapped in memory, for readers that have it (a
+    /// [`LocalFile`]): [`read_partition`] then reads its range in place,
+    /// without copying it. None (the default): by [`RangeRead::read_at`].
+    fn mapped(&self) -> Option<MappedInput> {
+        None
+    }
 }
 
-/// A local file read with positioned reads (`pread`).
-#[derive(Debug)]
+/// A whole input mapped in memory (see [`RangeRead::mapped`]), guarded
+/// against the file shrinking under the map as [`crate::Capture::open`]'s
+/// maps are.
+#[derive(Clone)]
+pub struct MappedInput(Arc<GuardedMap>);
+
+impl MappedInput {
+    /// Has the file shrunk since it was mapped?
+    fn changed(&self) -> bool {
+        self.0.changed()
+    }
+}
+
+impl std::fmt::Debug for MappedInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedInput")
+            .field("len", &self.0.as_ref().as_ref().len())
+            .finish()
+    }
+}
+
+/// A local file: memory-mapped when it is a regular file with bytes in it
+/// (partitions are then read in place, see [`RangeRead::mapped`]), else
+/// read with positioned reads (`pread`).
 pub struct LocalFile {
     name: String,
     file: std::fs::File,
+    map: Option<MappedInput>,
+}
+
+impl std::fmt::Debug for LocalFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalFile")
+            .field("name", &self.name)
+            .field("mapped", &self.map.is_some())
+            .finish()
+    }
 }
 
 impl LocalFile {
-    /// Opens `path` for reading.
+    /// Opens `path` for reading, and maps it if it is a regular file that
+    /// is not empty.
     pub fn open(path: impl AsRef<Path>) -> Result<LocalFile> {
         let name = path.as_ref().display().to_string();
         let file = std::fs::File::open(path).map_err(|e| Error::io(&name, e))?;
-        Ok(LocalFile { name, file })
+        let meta = file.metadata().map_err(|e| Error::io(&name, e))?;
+        let map = if meta.is_file() && meta.len() > 0 {
+            let clone = file.try_clone().map_err(|e| Error::io(&name, e))?;
+            let map = GuardedMap::new(clone).map_err(|e| Error::io(&name, e))?;
+            Some(MappedInput(Arc::new(map)))
+        } else {
+            None
+        };
+        Ok(LocalFile { name, file, map })
     }
 }
 
@@ -106,7 +155,15 @@ impl RangeRead for LocalFile {
     }
 
     fn len(&self) -> io::Result<u64> {
-        Ok(self.file.metadata()?.len())
+        match &self.map {
+            // The length of what is mapped: the view every read shares.
+            Some(m) => Ok(m.0.as_ref().as_ref().len() as u64),
+            None => Ok(self.file.metadata()?.len()),
+        }
+    }
+
+    fn mapped(&self) -> Option<MappedInput> {
+        self.map.clone()
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -251,9 +308,19 @@ pub struct PartitionRead {
     pub chunk: Chunk,
     /// Where the walk began and ended.
     pub report: PartitionReport,
+    /// The mapped input the chunk's bytes are in, if they are.
+    map: Option<MappedInput>,
 }
 
 impl PartitionRead {
+    /// Has the input file shrunk since the partition was read (its chunk
+    /// is then in a map whose vanished pages read as zeros)? Check after
+    /// using the chunk, before trusting what was computed from it; a read
+    /// copied into memory never changes.
+    pub fn input_changed(&self) -> bool {
+        self.map.as_ref().is_some_and(MappedInput::changed)
+    }
+
     /// The chunk, its packets numbered as in the capture, given the
     /// packets before the partition (from the [`Verifier`]).
     pub fn into_chunk(self, packets_before: u64) -> Chunk {
@@ -275,42 +342,81 @@ const MAX_HEAD: u64 = 16 << 20;
 /// Bytes of the head of a pcapng file read at first.
 const HEAD: u64 = 4 << 10;
 
-/// A stretch of the input read into memory.
+/// A stretch of the input in memory: read into a buffer, or the whole of
+/// a mapped input.
 struct Window {
     base: u64,
-    bytes: Vec<u8>,
+    bytes: WindowBytes,
     /// The stretch reaches the end of the input.
     eof: bool,
 }
 
+/// The bytes of a [`Window`].
+enum WindowBytes {
+    Read(Vec<u8>),
+    /// The whole input (`base` is 0), read in place.
+    Mapped(MappedInput),
+}
+
+impl std::ops::Deref for WindowBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            WindowBytes::Read(v) => v,
+            WindowBytes::Mapped(m) => m.0.as_ref().as_ref(),
+        }
+    }
+}
+
+impl WindowBytes {
+    fn into_shared(self) -> Bytes {
+        match self {
+            WindowBytes::Read(v) => Arc::new(v),
+            WindowBytes::Mapped(m) => m.0,
+        }
+    }
+}
+
 impl Window {
     fn read(src: &dyn RangeRead, base: u64, end: u64, len: u64) -> Result<Window> {
+        if let Some(map) = src.mapped() {
+            return Ok(Window {
+                base: 0,
+                bytes: WindowBytes::Mapped(map),
+                eof: true,
+            });
+        }
         let mut w = Window {
             base,
-            bytes: Vec::new(),
+            bytes: WindowBytes::Read(Vec::new()),
             eof: false,
         };
         w.extend_to(src, end, len)?;
         Ok(w)
     }
 
-    /// Reads on up to `end` (or the end of the input, `len`).
+    /// Reads on up to `end` (or the end of the input, `len`); a mapped
+    /// window holds all of it already.
     fn extend_to(&mut self, src: &dyn RangeRead, end: u64, len: u64) -> Result<()> {
+        let WindowBytes::Read(bytes) = &mut self.bytes else {
+            return Ok(());
+        };
         let end = end.min(len);
-        let have = self.base + self.bytes.len() as u64;
+        let have = self.base + bytes.len() as u64;
         if end > have {
-            let old = self.bytes.len();
+            let old = bytes.len();
             let more = usize::try_from(end - have).map_err(|_| {
                 let big = io::Error::other("a partition larger than the address space");
                 Error::io(&src.name(), big)
             })?;
-            self.bytes.resize(old + more, 0);
+            bytes.resize(old + more, 0);
             let n = src
-                .read_at(have, &mut self.bytes[old..])
+                .read_at(have, &mut bytes[old..])
                 .map_err(|e| Error::io(&src.name(), e))?;
-            self.bytes.truncate(old + n);
+            bytes.truncate(old + n);
         }
-        self.eof = self.base + self.bytes.len() as u64 >= len;
+        self.eof = self.base + bytes.len() as u64 >= len;
         Ok(())
     }
 
@@ -455,7 +561,11 @@ pub fn read_partition(
             packets: 0,
             fault: None,
         };
-        return Ok(PartitionRead { chunk, report });
+        return Ok(PartitionRead {
+            chunk,
+            report,
+            map: None,
+        });
     };
     let walked = walk(src, &mut w, &assumed, start, stop, len, limits)?;
     let local = (start - w.base) as usize..(walked.end - w.base) as usize;
@@ -465,7 +575,7 @@ pub fn read_partition(
     };
     let mut chunk = chunk_of(
         part.index,
-        Arc::new(w.bytes),
+        w.bytes.into_shared(),
         local,
         start,
         walked.packets,
@@ -486,12 +596,16 @@ pub fn read_partition(
             fault,
         }),
     };
-    Ok(PartitionRead { chunk, report })
+    let map = src.mapped();
+    if map.as_ref().is_some_and(MappedInput::changed) {
+        return Err(Error::InputChanged { name });
+    }
+    Ok(PartitionRead { chunk, report, map })
 }
 
 fn chunk_of(
     index: usize,
-    data: Arc<Vec<u8>>,
+    data: Bytes,
     range: Range<usize>,
     offset: u64,
     packets: u64,

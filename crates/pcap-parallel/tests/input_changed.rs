@@ -103,3 +103,37 @@ fn a_fault_outside_our_maps_still_kills_the_process() {
 fn libc_sigbus() -> i32 {
     7 // SIGBUS on Linux (x86-64 and aarch64)
 }
+
+#[test]
+fn a_partition_of_a_file_truncated_while_mapped_says_so() {
+    use pcap_parallel::partition::{self, Entry, LocalFile, RangeRead};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shrinks.pcap");
+    let one = sample();
+    let mut bytes = one.clone();
+    for _ in 0..15 {
+        bytes.extend_from_slice(&one[24..]);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let src = LocalFile::open(&path).unwrap();
+    assert!(src.mapped().is_some());
+    let parts = partition::partitions(bytes.len() as u64, 64 << 10);
+    let limits = pcap_parallel::Limits::default();
+    let first = partition::read_partition(&src, &parts[0], &Entry::Guess, limits).unwrap();
+    assert!(!first.input_changed());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    // What was read before the cut is known to be stale...
+    assert!(first.input_changed());
+    // ...and a partition read after it (its pages gone) is refused.
+    let last = parts.last().unwrap();
+    match partition::read_partition(&src, last, &Entry::Guess, limits) {
+        Err(Error::InputChanged { name }) => assert_eq!(name, path.display().to_string()),
+        other => panic!("{other:?}"),
+    }
+}

@@ -44,15 +44,26 @@ fn every_well_formed_corpus_file_reads_the_same_in_partitions() {
             continue;
         }
         files += 1;
-        let src = LocalFile::open(&e.path).unwrap();
-        let len = src.len().unwrap();
-        for size in [97u64, 1024, 64 << 10] {
+        // Both ways of reading: in place in the file's map, and by ranges
+        // copied into windows (as from an object store).
+        let mapped = LocalFile::open(&e.path).unwrap();
+        assert!(mapped.mapped().is_some(), "{}", e.file);
+        let windows = InMemory {
+            name: e.path.display().to_string(),
+            bytes: std::fs::read(&e.path).unwrap().into(),
+        };
+        let len = mapped.len().unwrap();
+        let sources: [&dyn RangeRead; 2] = [&mapped, &windows];
+        for (src, size) in sources
+            .into_iter()
+            .flat_map(|src| [97u64, 1024, 64 << 10].map(|size| (src, size)))
+        {
             if size == 97 && len > 1 << 20 {
                 // 97-byte partitions of the largest files: tens of thousands
                 // each; the sizes below cover them.
                 continue;
             }
-            let (fp, run) = fingerprint(&src, size);
+            let (fp, run) = fingerprint(src, size);
             assert!(run.error.is_none(), "{} at {size}: {:?}", e.file, run.error);
             assert_eq!(fp.packets, e.packets(), "{} at {size}", e.file);
             assert_eq!(

@@ -10,7 +10,9 @@ Two APIs, one Rust core:
   ``imap`` of your function over :class:`Chunk` objects in worker
   processes; a fast packet iterator with zero-copy packet data.
 * :func:`partitions` — one capture as byte-range partitions for clusters
-  (:mod:`pcap_parallel.partition`; Dask: :mod:`pcap_parallel.dask`).
+  (:mod:`pcap_parallel.partition`; Dask: :mod:`pcap_parallel.dask`, whose
+  ``read_pcap`` gives packet tables as a dask dataframe; Spark: the ``pcap``
+  data source of :mod:`pcap_parallel.spark`).
 
 >>> import pcap_parallel                                   # doctest: +SKIP
 >>> pcap_parallel.open("trace.pcap.zst").top(by="dport")   # doctest: +SKIP

@@ -150,7 +150,6 @@ def write_flows(
     progress: _Progress = None,
 ) -> list[str]: ...
 
-<<<<<<< HEAD
 # Byte-range partitions (pcap_parallel.partition, pcap_parallel.dask).
 
 _Boundary = tuple[int, bytes]
@@ -170,6 +169,15 @@ class PartitionRead:
     def report(self) -> _Report: ...
     def chunk(self, packets_before: int = 0) -> "Chunk": ...
     def error(self, packets_before: int) -> Optional[BaseException]: ...
+    def check_unchanged(self) -> None: ...
+    def table(
+        self,
+        packets_before: int = 0,
+        columns: Optional[list[str]] = None,
+        data: bool = False,
+        ip_as: str = "text",
+        decapsulate: Optional[str] = None,
+    ) -> tuple[Any, list[Any]]: ...
 
 class Verifier:
     def __init__(self, name: str) -> None: ...
@@ -178,7 +186,9 @@ class Verifier:
     def recomputed(self) -> int: ...
     @property
     def packets(self) -> int: ...
-=======
+
+# Packet tables (pcap_parallel._table).
+
 class TableStream(Iterator[Any]):
     """The batches of a capture's packet table (``pyarrow.RecordBatch``), in file order."""
 
@@ -209,4 +219,10 @@ def write_table(
     force: bool = False,
     progress: _Progress = None,
 ) -> int: ...
->>>>>>> main
+
+def table_schema(
+    columns: Optional[list[str]] = None,
+    data: bool = False,
+    ip_as: str = "text",
+    decapsulate: Optional[str] = None,
+) -> Any: ...

@@ -19,11 +19,15 @@ reads. Compressed captures are one partition each (``whole``), read whole.
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar
 
 from . import _native
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
 
 T = TypeVar("T")
 
@@ -68,6 +72,27 @@ def _size_and_head(path: str, storage_options: dict) -> tuple[int, bytes]:
         return size, head
     with open(_local(path), "rb") as f:
         return os.fstat(f.fileno()).st_size, f.read(8)
+
+
+def expand(paths: str | os.PathLike | Iterable, storage_options: dict) -> list[str]:
+    """The captures ``paths`` names (a path, URL or glob pattern, or an
+    iterable of them), in order, glob matches sorted."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if not any(c in p for c in "*?["):
+            out.append(p)
+        elif _is_remote(p):
+            fs, pattern = _fs(p, storage_options)
+            proto = p.split("://", 1)[0]
+            out.extend(f"{proto}://{m}" for m in sorted(fs.glob(pattern)))
+        else:
+            out.extend(sorted(glob.glob(_local(p))))
+    if not out:
+        raise FileNotFoundError(f"no capture matches {paths!r}")
+    return out
 
 
 def partitions(
@@ -162,15 +187,138 @@ def map_partitions(fn: Callable[[Any], T], part: Partition, entry: Optional[tupl
     report = r.report
     if report[3] == 0:
         return report, []
-    return report, [fn(r.chunk().file())]
+    f = r.chunk().file()
+    r.check_unchanged()
+    return report, [fn(f)]
 
 
 def map_whole(fn: Callable[[Any], T], part: Partition) -> list[T]:
     """``fn`` over the chunks of a compressed capture read whole, in order."""
+    return [fn(c.file()) for c in _open_whole(part).chunks()]
+
+
+# --- Surveys: exact partition starts and packet numbers, for tables ---------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A partition whose start is verified: read it from ``entry`` (an
+    exact boundary; None for a ``whole`` partition) and its packets are
+    numbered from ``packets_before + 1``. ``packets``: how many it holds
+    (for a partition with the capture's fault, those before the fault)."""
+
+    part: Partition
+    entry: Optional[tuple]
+    packets_before: int
+    packets: int
+
+
+class Survey(list):
+    """What :func:`survey` returns: one :class:`Planned` per partition with
+    packets, in file order; ``recomputed`` counts partitions read again;
+    ``error`` is the capture's fault (None for a sound capture), after the
+    packets of the partitions listed."""
+
+    recomputed: int = 0
+    error: Optional[BaseException] = None
+
+
+def survey_one(part: Partition, entry: Optional[tuple] = None) -> Any:
+    """On a worker: the report of ``part`` (as :func:`read` gives it, the
+    packets themselves dropped); for a ``whole`` partition, its packet
+    count, or the capture's error."""
+    if part.whole:
+        from .errors import CaptureError
+
+        try:
+            return _open_whole(part).count()
+        except CaptureError as e:
+            return e
+    return read(part, entry).report
+
+
+def survey(
+    parts: list[Partition],
+    reports: Iterable[Any],
+    recompute: Callable[[Partition, tuple], Any],
+) -> Survey:
+    """The driver's side of a survey: ``reports`` are :func:`survey_one`'s
+    results for ``parts`` in order, ``recompute(part, entry)`` runs
+    :func:`survey_one` again. Verifies them (:func:`verify`) and plans
+    every partition that holds packets. Never raises the capture's fault:
+    it is in ``error``, the plan stops at it."""
+    out = Survey()
+    if parts and parts[0].whole:
+        (result,) = list(reports)
+        if isinstance(result, BaseException):
+            out.error = result
+            result = (result.packet or 1) - 1
+        if result:
+            out.append(Planned(parts[0], None, 0, int(result)))
+        return out
+    try:
+        accepted = verify(parts, ((r, r) for r in reports), lambda p, e: (r := recompute(p, e), r))
+    except Exception as e:
+        if not hasattr(e, "results"):
+            raise
+        out.error = e
+        accepted = e.results
+        e.results = None
+    else:
+        out.recomputed = accepted.recomputed
+    packets_before = 0
+    for report in accepted:
+        index, entry, _exit, packets, _fault = report
+        if packets:
+            out.append(Planned(parts[index], entry, packets_before, packets))
+        packets_before += packets
+    return out
+
+
+def survey_local(parts: list[Partition], workers: Optional[int] = None) -> Survey:
+    """A survey on this machine's threads (the native reads release the
+    GIL): what a Spark driver runs to plan its scan."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not parts:
+        return Survey()
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        return survey(parts, pool.map(survey_one, parts), survey_one)
+
+
+def _open_whole(part: Partition) -> Any:
     from .capture import open as open_capture
 
     if _is_remote(part.path):
         fs, p = _fs(part.path, part.storage_options)
-        with fs.open(p, "rb") as f:
-            return [fn(c.file()) for c in open_capture(f).chunks()]
-    return [fn(c.file()) for c in open_capture(_local(part.path)).chunks()]
+        return open_capture(fs.open(p, "rb"))
+    return open_capture(_local(part.path))
+
+
+def read_table(
+    planned: Planned,
+    columns: Any = None,
+    *,
+    data: bool = False,
+    ip_as: str = "text",
+    decapsulate: Optional[str] = None,
+) -> "pyarrow.Table":
+    """On a worker: the packet table of a planned partition (frame numbers
+    as in the whole capture), built in Rust and handed to pyarrow without
+    copying; the options are :meth:`pcap_parallel.Capture.to_arrow`'s."""
+    import pyarrow as pa
+
+    from ._table import _column_list
+
+    part = planned.part
+    if part.whole:
+        try:
+            return _open_whole(part).to_arrow(columns, data=data, ip_as=ip_as, decapsulate=decapsulate)
+        except Exception as e:
+            if getattr(e, "table", None) is not None and e.table.num_rows == planned.packets:
+                return e.table
+            raise
+    schema, batches = read(part, planned.entry).table(
+        planned.packets_before, _column_list(columns), data, ip_as, decapsulate
+    )
+    return pa.Table.from_batches(batches, schema=schema)
