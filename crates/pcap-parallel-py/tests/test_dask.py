@@ -114,29 +114,35 @@ def slow_count(f):
     return sum(1 for _ in pcap_parallel.open(f, workers=1).packets())
 
 
-def test_a_worker_killed_mid_run_is_retried_and_the_result_exact(client):
-    expected = pcap_parallel.open(str(SAMPLE)).count()
+def killing_a_worker(client, which: int, work):
+    """``work()`` in a thread, one of the cluster's two worker processes
+    SIGKILLed once tasks are running; returns what ``work`` returned, once
+    the nanny has restarted the killed worker."""
+    client.wait_for_workers(2, timeout=60)
     pids = [w.process.pid for w in client.cluster.workers.values()]
     assert len(pids) == 2
     done: dict = {}
-
-    def run():
-        done["results"] = ppd.map_chunks(slow_count, str(SAMPLE), partition_size=2048, client=client)
-
-    t = threading.Thread(target=run)
+    t = threading.Thread(target=lambda: done.setdefault("result", work()))
     t.start()
-    # Kill one worker process once tasks are running on it.
     deadline = time.time() + 30
     while time.time() < deadline and not any(client.processing().values()):
         time.sleep(0.05)
     time.sleep(0.3)
-    os.kill(pids[0], signal.SIGKILL)
+    os.kill(pids[which], signal.SIGKILL)
     t.join(timeout=300)
     assert not t.is_alive()
-    assert sum(done["results"]) == expected
     # The cluster has its two workers again (the nanny restarted the killed one).
     client.wait_for_workers(2, timeout=60)
-    assert pids[0] not in [w.process.pid for w in client.cluster.workers.values()]
+    assert pids[which] not in [w.process.pid for w in client.cluster.workers.values()]
+    return done["result"]
+
+
+def test_a_worker_killed_mid_run_is_retried_and_the_result_exact(client):
+    expected = pcap_parallel.open(str(SAMPLE)).count()
+    results = killing_a_worker(
+        client, 0, lambda: ppd.map_chunks(slow_count, str(SAMPLE), partition_size=2048, client=client)
+    )
+    assert sum(results) == expected
 
 
 def test_damage_gives_the_results_before_it_and_the_error_on_the_driver(client, tmp_path):
@@ -258,25 +264,9 @@ def slow_rows(df):
 
 
 def test_read_pcap_survives_a_worker_killed_mid_run(client):
-    client.wait_for_workers(2, timeout=60)
-    pids = [w.process.pid for w in client.cluster.workers.values()]
     df = ppd.read_pcap(str(SAMPLE), partition_size=1024, client=client)
-    done: dict = {}
-
-    def run():
-        done["frame"] = df.map_partitions(slow_rows, meta=df._meta).compute()
-
-    t = threading.Thread(target=run)
-    t.start()
-    deadline = time.time() + 30
-    while time.time() < deadline and not any(client.processing().values()):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.kill(pids[1], signal.SIGKILL)
-    t.join(timeout=300)
-    assert not t.is_alive()
-    assert_same_rows(arrow_frame(done["frame"]), pcap_parallel.open(str(SAMPLE)).to_arrow().combine_chunks())
-    client.wait_for_workers(2, timeout=60)
+    frame = killing_a_worker(client, 1, lambda: df.map_partitions(slow_rows, meta=df._meta).compute())
+    assert_same_rows(arrow_frame(frame), pcap_parallel.open(str(SAMPLE)).to_arrow().combine_chunks())
 
 
 def test_read_pcap_pcapng_sections_are_recomputed_and_exact(client, corpus, tmp_path):

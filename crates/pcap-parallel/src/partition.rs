@@ -103,12 +103,17 @@ impl MappedInput {
     fn changed(&self) -> bool {
         self.0.changed()
     }
+
+    /// The mapped bytes.
+    fn bytes(&self) -> &[u8] {
+        self.0.as_ref().as_ref()
+    }
 }
 
 impl std::fmt::Debug for MappedInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MappedInput")
-            .field("len", &self.0.as_ref().as_ref().len())
+            .field("len", &self.bytes().len())
             .finish()
     }
 }
@@ -157,7 +162,7 @@ impl RangeRead for LocalFile {
     fn len(&self) -> io::Result<u64> {
         match &self.map {
             // The length of what is mapped: the view every read shares.
-            Some(m) => Ok(m.0.as_ref().as_ref().len() as u64),
+            Some(m) => Ok(m.bytes().len() as u64),
             None => Ok(self.file.metadata()?.len()),
         }
     }
@@ -364,7 +369,7 @@ impl std::ops::Deref for WindowBytes {
     fn deref(&self) -> &[u8] {
         match self {
             WindowBytes::Read(v) => v,
-            WindowBytes::Mapped(m) => m.0.as_ref().as_ref(),
+            WindowBytes::Mapped(m) => m.bytes(),
         }
     }
 }
@@ -573,6 +578,10 @@ pub fn read_partition(
         offset: walked.end,
         context: ChunkContext::of(&walked.exit),
     };
+    let map = match &w.bytes {
+        WindowBytes::Mapped(m) => Some(m.clone()),
+        WindowBytes::Read(_) => None,
+    };
     let mut chunk = chunk_of(
         part.index,
         w.bytes.into_shared(),
@@ -596,7 +605,6 @@ pub fn read_partition(
             fault,
         }),
     };
-    let map = src.mapped();
     if map.as_ref().is_some_and(MappedInput::changed) {
         return Err(Error::InputChanged { name });
     }

@@ -51,7 +51,7 @@ pub(crate) fn find_boundary(
     from: usize,
     hint: Endian,
 ) -> Option<(usize, Endian)> {
-    match find_boundary_in(walker, buf, from, hint, Horizon::EndOfInput) {
+    match find_boundary_windowed(walker, buf, from, hint, Horizon::EndOfInput) {
         Guess::Found(at, endian) => Some((at, endian)),
         Guess::NotFound | Guess::NeedMore => None,
     }
@@ -66,21 +66,6 @@ pub(crate) enum Guess {
     NotFound,
     /// The answer depends on bytes after the window: read more, search again.
     NeedMore,
-}
-
-/// [`find_boundary`] on a window of the input that starts at a multiple of
-/// 4 bytes of it (pcapng's alignment), with `horizon`
-/// [`Horizon::EndOfInput`] when the window reaches the end of the input
-/// and [`Horizon::WindowOfFile`] otherwise: the same guess as on the whole
-/// input, or [`Guess::NeedMore`] when the window is too short to tell.
-pub(crate) fn find_boundary_windowed(
-    walker: &Walker,
-    buf: &[u8],
-    from: usize,
-    hint: Endian,
-    horizon: Horizon,
-) -> Guess {
-    find_boundary_in(walker, buf, from, hint, horizon)
 }
 
 /// Hops a pcapng chain must survive to be taken after damage.
@@ -231,9 +216,14 @@ pub(crate) fn resync(
     }
 }
 
-/// Like [`find_boundary`]: the smallest candidate in `[from, from +
-/// largest record]` whose chain survives, first with the strict test.
-fn find_boundary_in(
+/// [`find_boundary`] on a window of the input that starts at a multiple of
+/// 4 bytes of it (pcapng's alignment): the smallest candidate in `[from,
+/// from + largest record]` whose chain survives, first with the strict
+/// test. `horizon` is [`Horizon::EndOfInput`] when the window reaches the
+/// end of the input (then this is exactly [`find_boundary`]'s guess) and
+/// [`Horizon::WindowOfFile`] otherwise, where [`Guess::NeedMore`] says the
+/// window is too short to tell.
+pub(crate) fn find_boundary_windowed(
     walker: &Walker,
     buf: &[u8],
     from: usize,

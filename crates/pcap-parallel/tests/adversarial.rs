@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{PacketTuple, packet_tuples};
+use common::{PacketTuple, chunk_tuples, packet_tuples};
 use pcap_parallel::{Capture, Split};
 use proptest::prelude::*;
 
@@ -222,6 +222,15 @@ proptest! {
     }
 }
 
+/// 40 packets, each carrying a run of 60 valid-looking records of the
+/// outer file's own format.
+fn embedded_payloads() -> Vec<Payload> {
+    let inner: Vec<(u32, Vec<u8>)> = (0..60)
+        .map(|i| (i * 1000, vec![i as u8; 20 + (i as usize % 7)]))
+        .collect();
+    (0..40).map(|_| Payload::Embedded(inner.clone())).collect()
+}
+
 /// Packets that each carry a long valid-looking capture fool the boundary
 /// guess (the report shows segments redone), and the result is still exact.
 #[test]
@@ -239,11 +248,7 @@ fn embedded_captures_fool_the_guess_but_not_the_result() {
         },
         Layout::Pcapng { big: false },
     ] {
-        let inner: Vec<(u32, Vec<u8>)> = (0..60)
-            .map(|i| (i * 1000, vec![i as u8; 20 + (i as usize % 7)]))
-            .collect();
-        let payloads: Vec<Payload> = (0..40).map(|_| Payload::Embedded(inner.clone())).collect();
-        let bytes = build(layout, &payloads);
+        let bytes = build(layout, &embedded_payloads());
         let sequential = packets(
             Capture::from_bytes("gen", bytes.clone())
                 .unwrap()
@@ -291,18 +296,7 @@ fn partitioned(bytes: &[u8], size: u64) -> (Vec<PacketTuple>, usize) {
         bytes: bytes.into(),
     };
     let parts = partition::partitions(bytes.len() as u64, size);
-    let run = partition::read_partitions(&src, &parts, 2, |c| {
-        c.packets()
-            .map(|p| {
-                (
-                    p.offset,
-                    p.original_len,
-                    p.timestamp.map(|t| t.as_nanos()),
-                    p.data.to_vec(),
-                )
-            })
-            .collect::<Vec<_>>()
-    });
+    let run = partition::read_partitions(&src, &parts, 2, chunk_tuples);
     assert!(run.error.is_none(), "{:?}", run.error);
     let packets = run.results.into_iter().flat_map(|r| r.value).collect();
     (packets, run.recomputed)
@@ -336,11 +330,7 @@ fn embedded_captures_fool_partitions_but_not_the_result() {
         },
         Layout::Pcapng { big: true },
     ] {
-        let inner: Vec<(u32, Vec<u8>)> = (0..60)
-            .map(|i| (i * 1000, vec![i as u8; 20 + (i as usize % 7)]))
-            .collect();
-        let payloads: Vec<Payload> = (0..40).map(|_| Payload::Embedded(inner.clone())).collect();
-        let bytes = build(layout, &payloads);
+        let bytes = build(layout, &embedded_payloads());
         let sequential = packets(
             Capture::from_bytes("gen", bytes.clone())
                 .unwrap()

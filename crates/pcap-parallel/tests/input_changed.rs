@@ -12,17 +12,24 @@ fn sample() -> Vec<u8> {
     .unwrap()
 }
 
-#[test]
-fn a_file_truncated_while_mapped_ends_the_run_with_a_clean_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shrinks.pcap");
-    // Large enough that most of its pages lie past the cut.
+/// The sample's packets sixteen times over in `dir/shrinks.pcap`: large
+/// enough that most of its pages lie past a cut to 100 bytes. Returns the
+/// path and the length.
+fn sixteen_samples(dir: &std::path::Path) -> (std::path::PathBuf, u64) {
+    let path = dir.join("shrinks.pcap");
     let one = sample();
     let mut bytes = one.clone();
     for _ in 0..15 {
         bytes.extend_from_slice(&one[24..]);
     }
     std::fs::write(&path, &bytes).unwrap();
+    (path, bytes.len() as u64)
+}
+
+#[test]
+fn a_file_truncated_while_mapped_ends_the_run_with_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = sixteen_samples(dir.path());
     let capture = Capture::open(&path).unwrap();
     assert!(capture.is_mapped());
     let mut delivered = Vec::new();
@@ -109,16 +116,10 @@ fn a_partition_of_a_file_truncated_while_mapped_says_so() {
     use pcap_parallel::partition::{self, Entry, LocalFile, RangeRead};
 
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shrinks.pcap");
-    let one = sample();
-    let mut bytes = one.clone();
-    for _ in 0..15 {
-        bytes.extend_from_slice(&one[24..]);
-    }
-    std::fs::write(&path, &bytes).unwrap();
+    let (path, len) = sixteen_samples(dir.path());
     let src = LocalFile::open(&path).unwrap();
     assert!(src.mapped().is_some());
-    let parts = partition::partitions(bytes.len() as u64, 64 << 10);
+    let parts = partition::partitions(len, 64 << 10);
     let limits = pcap_parallel::Limits::default();
     let first = partition::read_partition(&src, &parts[0], &Entry::Guess, limits).unwrap();
     assert!(!first.input_changed());

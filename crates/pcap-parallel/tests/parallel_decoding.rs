@@ -29,16 +29,7 @@ fn run(capture: Capture) -> (Run, Option<Error>) {
             Ok((
                 c.byte_range().start,
                 c.raw_bytes().to_vec(),
-                c.packets()
-                    .map(|p| {
-                        (
-                            p.offset,
-                            p.original_len,
-                            p.timestamp.map(|t| t.as_nanos()),
-                            p.data.to_vec(),
-                        )
-                    })
-                    .collect::<Vec<_>>(),
+                chunk_tuples(c),
             ))
         },
         |r| chunks.push(r.result.unwrap()),

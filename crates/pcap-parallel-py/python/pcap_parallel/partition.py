@@ -112,6 +112,15 @@ def partitions(
     ]
 
 
+def partitions_of(
+    paths: str | os.PathLike | Iterable, target_bytes: int, storage_options: Optional[dict] = None
+) -> list[list[Partition]]:
+    """The partitions of every capture ``paths`` names (see :func:`expand`),
+    one list per capture, in order."""
+    options = dict(storage_options or {})
+    return [partitions(p, target_bytes, storage_options=options) for p in expand(paths, options)]
+
+
 def _source(part: Partition) -> Any:
     if not _is_remote(part.path):
         return _local(part.path)
@@ -305,7 +314,9 @@ def read_table(
 ) -> "pyarrow.Table":
     """On a worker: the packet table of a planned partition (frame numbers
     as in the whole capture), built in Rust and handed to pyarrow without
-    copying; the options are :meth:`pcap_parallel.Capture.to_arrow`'s."""
+    copying; the options are :meth:`pcap_parallel.Capture.to_arrow`'s.
+    Raises if it does not hold the rows the survey counted (the file was
+    changed since)."""
     import pyarrow as pa
 
     from ._table import _column_list
@@ -313,12 +324,20 @@ def read_table(
     part = planned.part
     if part.whole:
         try:
-            return _open_whole(part).to_arrow(columns, data=data, ip_as=ip_as, decapsulate=decapsulate)
+            table = _open_whole(part).to_arrow(columns, data=data, ip_as=ip_as, decapsulate=decapsulate)
         except Exception as e:
-            if getattr(e, "table", None) is not None and e.table.num_rows == planned.packets:
-                return e.table
-            raise
-    schema, batches = read(part, planned.entry).table(
-        planned.packets_before, _column_list(columns), data, ip_as, decapsulate
-    )
-    return pa.Table.from_batches(batches, schema=schema)
+            # The capture's own fault, where the survey found it: its rows before.
+            if getattr(e, "table", None) is None or e.table.num_rows != planned.packets:
+                raise
+            table = e.table
+    else:
+        schema, batches = read(part, planned.entry).table(
+            planned.packets_before, _column_list(columns), data, ip_as, decapsulate
+        )
+        table = pa.Table.from_batches(batches, schema=schema)
+    if table.num_rows != planned.packets:
+        raise RuntimeError(
+            f"{part.path}: partition {part.index} gave {table.num_rows} rows where"
+            f" the survey found {planned.packets} packets (was the file changed?)"
+        )
+    return table

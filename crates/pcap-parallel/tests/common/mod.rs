@@ -235,22 +235,23 @@ impl Replay {
 /// A packet as the tests compare it: offset, original length, timestamp, bytes.
 pub type PacketTuple = (u64, u32, Option<i128>, Vec<u8>);
 
+/// Every packet of a chunk, in order.
+pub fn chunk_tuples(c: &pcap_parallel::Chunk) -> Vec<PacketTuple> {
+    c.packets()
+        .map(|p| {
+            (
+                p.offset,
+                p.original_len,
+                p.timestamp.map(|t| t.as_nanos()),
+                p.data.to_vec(),
+            )
+        })
+        .collect()
+}
+
 /// Every packet of a run, in order.
 pub fn packet_tuples(
     capture: pcap_parallel::Capture,
 ) -> Result<Vec<PacketTuple>, pcap_parallel::Error> {
-    Ok(capture
-        .map(|c| {
-            c.packets()
-                .map(|p| {
-                    (
-                        p.offset,
-                        p.original_len,
-                        p.timestamp.map(|t| t.as_nanos()),
-                        p.data.to_vec(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        })?
-        .concat())
+    Ok(capture.map(chunk_tuples)?.concat())
 }
