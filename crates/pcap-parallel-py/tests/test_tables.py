@@ -93,6 +93,24 @@ def test_every_corpus_table_equals_the_command_lines(manifest, tmp_path):
             check_error(row, error)
 
 
+def test_polars_and_duckdb_read_the_command_lines_parquet_as_pyarrow_does(manifest, tmp_path):
+    """Every corpus capture's Parquet file (each column encoded its own way:
+    delta, plain, dictionary), read by polars and by DuckDB, holds the rows
+    pyarrow reads, value for value (their types cast to the file's: polars
+    reads large strings, DuckDB names the zone Etc/UTC)."""
+    out = tmp_path / "t.parquet"
+    for row in manifest:
+        expected = cli_table(row["path"], out, "--data")
+        by_polars = pl.read_parquet(out).to_arrow()
+        by_duckdb = duckdb.sql("select * from read_parquet(?)", params=[str(out)]).arrow()
+        if isinstance(by_duckdb, pa.RecordBatchReader):
+            by_duckdb = by_duckdb.read_all()
+        for name, table in (("polars", by_polars), ("duckdb", by_duckdb)):
+            assert table.num_rows == expected.num_rows, (row["file"], name)
+            assert table.column_names == expected.column_names, (row["file"], name)
+            assert table.cast(expected.schema).equals(expected), (row["file"], name)
+
+
 def test_the_streaming_reader_gives_the_same_rows_then_the_error(manifest):
     broken = [r for r in manifest if not is_ok(r) and int(r["packets_parser"]) > 0]
     assert broken
