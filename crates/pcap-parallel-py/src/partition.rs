@@ -264,9 +264,7 @@ impl PyVerifier {
                 let t = (b.offset, PyBytes::new(py, &b.context.encode()));
                 ("recompute".into(), t.into_pyobject(py)?.into_any().unbind())
             }
-            Verdict::Recompute(_) | Verdict::AfterFault => {
-                ("after_fault".into(), py.None())
-            }
+            Verdict::Recompute(_) | Verdict::AfterFault => ("after_fault".into(), py.None()),
         })
     }
 

@@ -103,7 +103,7 @@ fn a_verified_partition_reads_exactly_its_records() {
     };
     let sound = src(sample.clone());
     let parts = partition::partitions(sample.len() as u64, 4096);
-    let run = partition::read_partitions(&sound, &parts, 2, |c| prints(c));
+    let run = partition::read_partitions(&sound, &parts, 2, prints);
     assert!(run.error.is_none());
     let r = &run.results[3].report;
     let (start, exit) = (r.entry.as_ref().unwrap().offset, r.exit.offset);
