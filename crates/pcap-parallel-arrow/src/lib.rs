@@ -34,6 +34,7 @@
 mod builder;
 pub mod error;
 pub mod schema;
+mod small_dict;
 pub mod table;
 pub mod write;
 

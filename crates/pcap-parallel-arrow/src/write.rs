@@ -16,17 +16,20 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampNanosecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_ipc::writer::{FileWriter, StreamWriter};
-use arrow_schema::Schema;
+use arrow_schema::{DataType, Field, Schema};
+use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
+use parquet::column::writer::ColumnCloseResult;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 use pcap_parallel::Report;
 use pcap_parallel::output::{IfExists, write_atomically};
 
 use crate::error::TableError;
 use crate::schema::Column;
+use crate::small_dict;
 use crate::table::PacketTable;
 
 /// An output format.
@@ -216,14 +219,28 @@ fn write_parquet<W: Write + Send>(
         Ok(x) => x,
         Err(e) => return (Err(e.into()), Report::empty(None)),
     };
-    let factory = &factory;
+    let columns: Vec<Leaf> = file
+        .schema_descr()
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(descr, field)| Leaf {
+            descr: descr.clone(),
+            compression: file.properties().compression(descr.path()),
+            encoding: ColumnEncoding::of(field),
+        })
+        .collect();
+    let (factory, columns) = (&factory, &columns);
     let (result, report) = stream(
         table,
-        |index, batches| encode_row_group(factory, index, &batches),
+        |index, batches| encode_row_group(factory, columns, index, &batches),
         |chunks| {
             let mut group = file.next_row_group()?;
             for chunk in chunks {
-                chunk.append_to_row_group(&mut group)?;
+                match chunk {
+                    Piece::Arrow(chunk) => chunk.append_to_row_group(&mut group)?,
+                    Piece::Own(bytes, close) => group.append_column(&bytes, close)?,
+                }
             }
             group.close()?;
             Ok(1)
@@ -236,21 +253,59 @@ fn write_parquet<W: Write + Send>(
     (result, report)
 }
 
-/// How each column is encoded. Dictionary encoding (Parquet's default)
-/// suits columns with many repeated values among many possible ones
-/// (lengths, addresses, ports, protocols, VLAN ids). It costs a hash and a
-/// comparison per value, which pays nowhere else:
-///
-/// * numbers and times rise steadily and are delta-encoded;
-/// * flow ids, IP ids and packet bytes take a new value in nearly every
-///   row (a dictionary as large as the data), and are written plain;
-/// * columns that hold one or a few values in long runs (link type,
-///   interface, TTL, IP flags, fragment offset, TCP flags) are written
-///   plain too: the compressor folds their runs as well as a dictionary
-///   would (the same file size on the corpus' captures), at a third of
-///   the cost.
-///
-/// Addresses as text get no min/max statistics.
+/// How a Parquet column is encoded. Dictionary encoding (Parquet's
+/// default) suits columns with many repeated values among many possible
+/// ones (lengths, addresses, ports, protocols, VLAN ids); elsewhere it
+/// costs a hash and a comparison per value and pays nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnEncoding {
+    /// Numbers and times rise steadily: `DELTA_BINARY_PACKED`.
+    Delta,
+    /// Flow ids, IP ids and packet bytes take a new value in nearly every
+    /// row (a dictionary as large as the data), interface ids one value
+    /// in long runs: `PLAIN`.
+    Plain,
+    /// The `parquet` crate's dictionary encoding (lengths, addresses).
+    Dictionary,
+    /// The `uint8` and `uint16` columns (link type, VLAN, IP version,
+    /// protocol, TTL, IP flags, fragment offset, ports, TCP flags):
+    /// dictionary-encoded by direct lookup (`small_dict`), in the same
+    /// layout as the `parquet` crate's dictionaries, at a fifth of the cost.
+    SmallDictionary,
+}
+
+impl ColumnEncoding {
+    fn of(field: &Field) -> ColumnEncoding {
+        match field.name().parse::<Column>() {
+            Ok(Column::FrameNumber | Column::Ts) => ColumnEncoding::Delta,
+            Ok(Column::FlowId | Column::IpId | Column::Data | Column::InterfaceId) => {
+                ColumnEncoding::Plain
+            }
+            _ if matches!(field.data_type(), DataType::UInt8 | DataType::UInt16) => {
+                ColumnEncoding::SmallDictionary
+            }
+            _ => ColumnEncoding::Dictionary,
+        }
+    }
+}
+
+/// What the workers need to know of a column to encode it.
+struct Leaf {
+    descr: ColumnDescPtr,
+    compression: Compression,
+    encoding: ColumnEncoding,
+}
+
+/// A column chunk encoded on a worker.
+enum Piece {
+    /// By the `parquet` crate.
+    Arrow(ArrowColumnChunk),
+    /// By `small_dict`: its bytes, and its metadata.
+    Own(Bytes, ColumnCloseResult),
+}
+
+/// The writer properties: each column's encoding ([`ColumnEncoding`]);
+/// addresses as text get no min/max statistics.
 fn parquet_properties(compression: ParquetCompression, schema: &Schema) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_write_batch_size(8192)
@@ -258,20 +313,10 @@ fn parquet_properties(compression: ParquetCompression, schema: &Schema) -> Write
         .set_created_by(format!("pcap-parallel {}", env!("CARGO_PKG_VERSION")));
     for field in schema.fields() {
         let path = ColumnPath::from(field.name().as_str());
-        let encoding = match field.name().parse::<Column>() {
-            Ok(Column::FrameNumber | Column::Ts) => Some(Encoding::DELTA_BINARY_PACKED),
-            Ok(
-                Column::FlowId
-                | Column::IpId
-                | Column::Data
-                | Column::LinkType
-                | Column::InterfaceId
-                | Column::Ttl
-                | Column::IpFlags
-                | Column::FragOffset
-                | Column::TcpFlags,
-            ) => Some(Encoding::PLAIN),
-            _ => None,
+        let encoding = match ColumnEncoding::of(field) {
+            ColumnEncoding::Delta => Some(Encoding::DELTA_BINARY_PACKED),
+            ColumnEncoding::Plain => Some(Encoding::PLAIN),
+            ColumnEncoding::Dictionary | ColumnEncoding::SmallDictionary => None,
         };
         if matches!(
             field.name().parse::<Column>(),
@@ -294,22 +339,32 @@ fn parquet_properties(compression: ParquetCompression, schema: &Schema) -> Write
 /// group.
 fn encode_row_group(
     factory: &ArrowRowGroupWriterFactory,
+    columns: &[Leaf],
     index: usize,
     batches: &[RecordBatch],
-) -> Result<Vec<ArrowColumnChunk>, TableError> {
-    let mut writers = factory.create_column_writers(index)?;
-    for batch in batches {
-        let mut next = writers.iter_mut();
-        for (array, field) in batch.columns().iter().zip(batch.schema().fields()) {
-            for leaf in compute_leaves(field, array)? {
-                next.next().expect("a writer per leaf").write(&leaf)?;
+) -> Result<Vec<Piece>, TableError> {
+    let writers = factory.create_column_writers(index)?;
+    let mut pieces = Vec::with_capacity(columns.len());
+    for (c, (mut writer, leaf)) in writers.into_iter().zip(columns).enumerate() {
+        if leaf.encoding == ColumnEncoding::SmallDictionary {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            let array = match arrays.as_slice() {
+                [one] => one.slice(0, one.len()),
+                many => arrow_select::concat::concat(many)?,
+            };
+            let (bytes, close) = small_dict::encode(&array, leaf.descr.clone(), leaf.compression)?;
+            pieces.push(Piece::Own(bytes, close));
+            continue;
+        }
+        for batch in batches {
+            let field = batch.schema_ref().field(c).clone();
+            for leaf in compute_leaves(&field, batch.column(c))? {
+                writer.write(&leaf)?;
             }
         }
+        pieces.push(Piece::Arrow(writer.close()?));
     }
-    Ok(writers
-        .into_iter()
-        .map(|w| w.close())
-        .collect::<Result<_, _>>()?)
+    Ok(pieces)
 }
 
 enum IpcKind {
