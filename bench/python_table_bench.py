@@ -17,7 +17,9 @@ each in a fresh process, in the same run:
 
 Each Python figure is the time of the call alone, measured inside the
 process (imports and interpreter start are not counted; the CLI's process
-start, a few milliseconds, is). Figures are medians of --runs runs after
+start, a few milliseconds, is): the result is kept while the clock runs, as
+a caller keeps it. Freeing a whole table (a few hundred MiB of pages given
+back to the kernel) is its own row, `to_arrow()` then the table freed. Figures are medians of --runs runs after
 one warm-up, with min-max, and the peak RssAnon of the process (sampled
 from /proc every 5 ms). The machine is shared and noisy: only ratios within
 one run mean much.
@@ -43,16 +45,22 @@ CALL = textwrap.dedent(
     what, path, out = sys.argv[1:4]
     cap = pcap_parallel.open(path)
     start = time.perf_counter()
-    if what == "to_arrow":
-        rows = cap.to_arrow().num_rows
+    result = None
+    if what in ("to_arrow", "to_arrow_freed"):
+        result = cap.to_arrow()
+        rows = result.num_rows
     elif what == "to_batches":
         rows = sum(b.num_rows for b in cap.to_batches())
     elif what == "write_parquet":
         rows = cap.write_parquet(out, force=True)
     elif what == "to_polars":
-        rows = cap.to_polars().height
+        result = cap.to_polars()
+        rows = result.height
     elif what == "to_pandas":
-        rows = len(cap.to_pandas())
+        result = cap.to_pandas()
+        rows = len(result)
+    if what == "to_arrow_freed":
+        del result
     print(time.perf_counter() - start, rows)
     """
 )
@@ -123,6 +131,8 @@ def main() -> None:
     cli_parquet = measure([cli, "table", "-q", str(capture), "-o", parquet, "--force"], runs, False)
     rows = [
         ("to_arrow() (a pyarrow.Table)", py("to_arrow"), cli_arrow, "CLI → Arrow IPC /dev/null", "≤ 1.2×"),
+        ("to_arrow(), then the table freed", py("to_arrow_freed"), cli_arrow,
+         "CLI → Arrow IPC /dev/null", ""),
         ("to_batches() read to the end", py("to_batches"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),
         ("write_parquet()", py("write_parquet"), cli_parquet, "CLI → Parquet", ""),
         ("to_polars()", py("to_polars"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),

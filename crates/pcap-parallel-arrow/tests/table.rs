@@ -503,11 +503,17 @@ fn a_reader_read_to_its_end_releases_its_input_when_dropped() {
     let mut reader = PacketTable::new(capture).reader();
     let mut rows = reader.next().unwrap().unwrap().num_rows();
     assert!(mapped(), "the input is mapped while it is read");
-    rows += reader.by_ref().map(|b| b.unwrap().num_rows()).sum::<usize>();
+    rows += reader
+        .by_ref()
+        .map(|b| b.unwrap().num_rows())
+        .sum::<usize>();
     assert_eq!(rows, 1000);
     assert_eq!(reader.report().unwrap().packets_read, 1000);
     drop(reader);
-    assert!(!mapped(), "the input is unmapped once the reader is dropped");
+    assert!(
+        !mapped(),
+        "the input is unmapped once the reader is dropped"
+    );
 }
 
 /// A filter keeps its packets' numbers; the table has only those rows.
