@@ -11,7 +11,7 @@ use pcap_parallel::Limits;
 use pcap_parallel::locator::ChunkContext;
 use pcap_parallel::partition::{
     self, Boundary, Entry, LocalFile, Partition, PartitionFault, PartitionRead, PartitionReport,
-    RangeRead, Verdict, Verifier,
+    RangeRead, Verdict, Verified, Verifier,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -178,8 +178,11 @@ impl PyPartitionRead {
 /// Reads partition `index` (bytes `start..end`) of `source` (a path, or a
 /// tuple (file-like object, name, size)): from a guessed boundary, or from
 /// `entry` = (offset, context bytes) when the driver asks for a recompute.
+/// With `verified` = (exit, packets) of the partition's accepted report as
+/// well, the records are not walked again where they cannot change the
+/// state (the library's `Entry::Verified`).
 #[pyfunction]
-#[pyo3(signature = (source, index, start, end, entry=None))]
+#[pyo3(signature = (source, index, start, end, entry=None, verified=None))]
 pub fn read_partition(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
@@ -187,11 +190,17 @@ pub fn read_partition(
     start: u64,
     end: u64,
     entry: Option<(u64, Vec<u8>)>,
+    verified: Option<((u64, Vec<u8>), u64)>,
 ) -> PyResult<PyPartitionRead> {
     let src = self::source(py, source)?;
-    let entry = match entry {
-        Some(b) => Entry::Exact(boundary(py, b)?),
-        None => Entry::Guess,
+    let entry = match (entry, verified) {
+        (Some(start), Some((exit, packets))) => Entry::Verified(Verified {
+            start: boundary(py, start)?,
+            exit: boundary(py, exit)?,
+            packets,
+        }),
+        (Some(b), None) => Entry::Exact(boundary(py, b)?),
+        (None, _) => Entry::Guess,
     };
     let part = Partition {
         index,
@@ -255,9 +264,7 @@ impl PyVerifier {
                 let t = (b.offset, PyBytes::new(py, &b.context.encode()));
                 ("recompute".into(), t.into_pyobject(py)?.into_any().unbind())
             }
-            Verdict::Recompute(Entry::Guess) | Verdict::AfterFault => {
-                ("after_fault".into(), py.None())
-            }
+            Verdict::Recompute(_) | Verdict::AfterFault => ("after_fault".into(), py.None()),
         })
     }
 

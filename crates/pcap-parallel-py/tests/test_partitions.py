@@ -127,6 +127,41 @@ def test_damage_gives_the_packets_before_it_then_the_error(tmp_path):
     assert e.value.results[-1].start <= off < e.value.results[-1].end
 
 
+def test_a_surveys_tables_trust_its_ends_and_check_its_counts(tmp_path):
+    # A sound capture: every planned partition carries its verified end, and
+    # the tables read from there are the whole capture's table.
+    path = tmp_path / "sample.pcap"
+    path.write_bytes(SAMPLE.read_bytes())
+    plan = pp.survey_local(pp.partitions(path, 4096))
+    assert len(plan) > 5 and plan.error is None
+    assert all(p.exit is not None and p.exit[0] > p.entry[0] for p in plan)
+    assert [p.exit for p in plan[:-1]] == [p.entry for p in plan[1:]]
+    import pyarrow as pa
+
+    whole = pcap_parallel.open(str(path)).to_arrow()
+    assert pa.concat_tables(pp.read_table(p) for p in plan).equals(whole)
+
+    # A damaged one: the partition with the fault is walked again (no
+    # trusted end), its rows are those before the fault.
+    damaged, _off = damaged_sample(tmp_path)
+    bad = pp.survey_local(pp.partitions(damaged, 4096))
+    assert isinstance(bad.error, pcap_parallel.FormatError)
+    assert bad[-1].exit is None and all(p.exit is not None for p in bad[:-1])
+    assert sum(pp.read_table(p).num_rows for p in bad) == 299
+
+    # The capture rewritten in place after the survey (a record header
+    # spoiled): the partition's table falls short of the survey's count.
+    victim = plan[len(plan) // 2]
+    data = bytearray(path.read_bytes())
+    at = victim.entry[0]
+    for _ in range(victim.packets // 2):
+        at += 16 + struct.unpack_from("<I", data, at + 8)[0]
+    struct.pack_into("<I", data, at + 8, 0x7FFF0000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError, match="the survey found"):
+        pp.read_table(victim)
+
+
 class Counting(io.RawIOBase):
     """A file-like object that counts the bytes read from it."""
 

@@ -171,6 +171,39 @@ def test_pcapng_sections_are_walked_again_and_exact(spark, corpus, tmp_path):
     assert got == expected([path], data=True, path_column=True)
 
 
+def test_a_survey_on_the_executors_plans_the_same_scan(spark, manifest, tmp_path):
+    embedded = tmp_path / "embedded.pcap"
+    embedded.write_bytes(embedded_pcap())
+    paths = [str(r["path"]) for r in well_formed(manifest, max_size=16 << 10)][:8] + [str(embedded)]
+    ranges = sum(len(pcap_parallel.partition.partitions(p, 700)) for p in paths)
+    sc = spark.sparkContext
+    sc.setJobGroup("pcap-survey-test", "the survey")
+    try:
+        plan = pcap_parallel.spark.survey(spark, paths, partition_size=700)
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    # It ran as a Spark job of one task per range, on the executors.
+    tracker = sc.statusTracker()
+    (job,) = tracker.getJobIdsForGroup("pcap-survey-test")
+    assert sum(tracker.getStageInfo(s).numTasks for s in tracker.getJobInfo(job).stageIds) == ranges
+    df = spark.read.format("pcap").option("survey", plan).option("data", "true").load()
+    assert df.rdd.getNumPartitions() > len(paths)
+    assert rows(df) == expected(paths, data=True)
+    # The same paths given to load() as well are accepted; others are not.
+    assert spark.read.format("pcap").option("survey", plan).load(",".join(paths)).count() == len(rows(df)["ts"])
+    with pytest.raises(Exception, match="not those of the survey"):
+        spark.read.format("pcap").option("survey", plan).load(str(SAMPLE)).count()
+
+    # A damaged capture: the error at the survey, or the rows before it.
+    damaged, off = damaged_sample(tmp_path)
+    with pytest.raises(pcap_parallel.FormatError, match=f"at byte {off} \\(packet 300\\)"):
+        pcap_parallel.spark.survey(spark, [damaged], partition_size=4096)
+    with pytest.warns(UserWarning, match="packet 300"):
+        plan = pcap_parallel.spark.survey(spark, [damaged], partition_size=4096, mode="permissive")
+    got = rows(spark.read.format("pcap").option("survey", plan).load())
+    assert got == {k: v[:299] for k, v in expected([SAMPLE]).items()}
+
+
 def test_a_python_worker_killed_mid_query_is_retried_and_exact(spark, tmp_path):
     # A dozen tasks of half a second each (a batch per task); each worker
     # says which process it is as it starts one, so that the test kills a

@@ -262,6 +262,36 @@ pub enum Entry {
     Guess,
     /// Start exactly there (a partition read again after verification).
     Exact(Boundary),
+    /// A partition the driver has verified, read again for its records
+    /// (to build its table, say): see [`Verified`].
+    Verified(Verified),
+}
+
+/// What a verified partition's report said: where its records start and
+/// end, in which state, and how many packets they hold.
+///
+/// [`read_partition`] then cuts the chunk from these values without
+/// walking the records again when nothing in them can change the state:
+/// always for pcap, and for pcapng when the state at `exit` is the state
+/// at `start` (no section header or interface description inside).
+/// Otherwise it walks from `start` as for [`Entry::Exact`]. Records are
+/// not checked again on the fast path: a chunk's packet iterator ends at
+/// anything it cannot read, so a file rewritten since the survey gives
+/// fewer packets than `packets` — compare the packets used with it (the
+/// Python bindings' `read_table` does), and check
+/// [`PartitionRead::input_changed`] for a file that shrank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The partition's first record and the state there (its report's
+    /// `entry`).
+    pub start: Boundary,
+    /// Where its last record ended and the state there (its report's
+    /// `exit`). For a partition that stopped at a fault, the fault's
+    /// offset: the records before it are read, and the report of the read
+    /// does not repeat the fault.
+    pub exit: Boundary,
+    /// Packets between the two.
+    pub packets: u64,
 }
 
 /// A fault met by a partition's walk.
@@ -536,10 +566,17 @@ pub fn read_partition(
 ) -> Result<PartitionRead> {
     let name = src.name();
     let len = src.len().map_err(|e| Error::io(&name, e))?;
+    if let Entry::Verified(v) = entry
+        && let Some(read) = read_verified(src, part, v, len, limits)?
+    {
+        return Ok(read);
+    }
     let head = read_head(src, len, limits)?;
     let stop = part.range.end.min(len);
     let (from, assumed, exact) = match entry {
-        Entry::Exact(b) => (b.offset, b.context.rebuild(&name, limits)?.0, true),
+        Entry::Exact(b) | Entry::Verified(Verified { start: b, .. }) => {
+            (b.offset, b.context.rebuild(&name, limits)?.0, true)
+        }
         Entry::Guess if part.range.start <= head.data_start => {
             (head.data_start, head.initial.clone(), true)
         }
@@ -609,6 +646,46 @@ pub fn read_partition(
         return Err(Error::InputChanged { name });
     }
     Ok(PartitionRead { chunk, report, map })
+}
+
+/// [`Entry::Verified`] without a walk: the chunk cut from the verified
+/// values, when its records cannot change the state; `None` when they
+/// may, and must be walked.
+fn read_verified(
+    src: &dyn RangeRead,
+    part: &Partition,
+    v: &Verified,
+    len: u64,
+    limits: Limits,
+) -> Result<Option<PartitionRead>> {
+    if v.start.context != v.exit.context || v.exit.offset < v.start.offset {
+        return Ok(None);
+    }
+    let name = src.name();
+    let w = Window::read(src, v.start.offset, v.exit.offset, len)?;
+    if v.exit.offset > w.base + w.bytes.len() as u64 {
+        // The records are no longer all there.
+        return Err(Error::InputChanged { name });
+    }
+    let (assumed, _) = v.start.context.rebuild(&name, limits)?;
+    let local = (v.start.offset - w.base) as usize..(v.exit.offset - w.base) as usize;
+    let map = match &w.bytes {
+        WindowBytes::Mapped(m) => Some(m.clone()),
+        WindowBytes::Read(_) => None,
+    };
+    let data = w.bytes.into_shared();
+    let chunk = chunk_of(part.index, data, local, v.start.offset, v.packets, assumed);
+    let report = PartitionReport {
+        index: part.index,
+        entry: Some(v.start.clone()),
+        exit: v.exit.clone(),
+        packets: v.packets,
+        fault: None,
+    };
+    if map.as_ref().is_some_and(MappedInput::changed) {
+        return Err(Error::InputChanged { name });
+    }
+    Ok(Some(PartitionRead { chunk, report, map }))
 }
 
 fn chunk_of(

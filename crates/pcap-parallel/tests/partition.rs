@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use common::{Fingerprint, manifest};
 use pcap_parallel::partition::{
-    self, Entry, InMemory, LocalFile, Partitioned, RangeRead, Verdict, Verifier,
+    self, Entry, InMemory, LocalFile, PartitionReport, Partitioned, RangeRead, Verdict, Verified,
+    Verifier,
 };
 use pcap_parallel::{Capture, Error, Limits, Split};
 
@@ -32,8 +33,111 @@ fn fingerprint(src: &dyn RangeRead, size: u64) -> (Fingerprint, Partitioned<Vec<
         .unwrap();
         assert_eq!(read.report, r.report);
         fp.add_chunk(&read.chunk);
+        // Read once more as verified (what a table read does): the same
+        // records, cut without a walk or walked again.
+        let again = partition::read_partition(
+            src,
+            &parts[r.report.index],
+            &Entry::Verified(verified(&r.report)),
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(again.report, r.report);
+        assert_eq!(prints(&again.chunk), prints(&read.chunk));
     }
     (fp, run)
+}
+
+/// What a report says, as an [`Entry::Verified`] gives it back.
+fn verified(report: &PartitionReport) -> Verified {
+    Verified {
+        start: report.entry.clone().unwrap(),
+        exit: report.exit.clone(),
+        packets: report.packets,
+    }
+}
+
+/// A chunk's packets and records, fingerprinted.
+fn prints(chunk: &pcap_parallel::Chunk) -> (u64, String, String) {
+    let mut fp = Fingerprint::default();
+    fp.add_chunk(chunk);
+    (fp.packets, fp.data_sha256(), fp.records_sha256())
+}
+
+/// A source that records the ranges read from it.
+struct Counting<R> {
+    inner: R,
+    read: std::sync::Mutex<Vec<(u64, usize)>>,
+}
+
+impl<R: RangeRead> RangeRead for Counting<R> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.read.lock().unwrap().push((offset, buf.len()));
+        self.inner.read_at(offset, buf)
+    }
+}
+
+/// A verified pcap partition is cut where the survey said, without a walk:
+/// it reads exactly its records' bytes, and trusts its packet count; a
+/// file rewritten since gives fewer packets (the caller's check), one cut
+/// short is refused.
+#[test]
+fn a_verified_partition_reads_exactly_its_records() {
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/sample.pcap"
+    ))
+    .unwrap();
+    let src = |bytes: Vec<u8>| Counting {
+        inner: InMemory {
+            name: "sample.pcap".into(),
+            bytes: bytes.into(),
+        },
+        read: Default::default(),
+    };
+    let sound = src(sample.clone());
+    let parts = partition::partitions(sample.len() as u64, 4096);
+    let run = partition::read_partitions(&sound, &parts, 2, prints);
+    assert!(run.error.is_none());
+    let r = &run.results[3].report;
+    let (start, exit) = (r.entry.as_ref().unwrap().offset, r.exit.offset);
+    let entry = Entry::Verified(verified(r));
+    let limits = Limits::default();
+
+    let fresh = src(sample.clone());
+    let read = partition::read_partition(&fresh, &parts[3], &entry, limits).unwrap();
+    assert_eq!(prints(&read.chunk), run.results[3].value);
+    assert_eq!(
+        *fresh.read.lock().unwrap(),
+        [(start, (exit - start) as usize)],
+        "one read of the records, nothing more (not even the file header)"
+    );
+
+    // The records rewritten since the survey: the chunk's packets stop at
+    // what cannot be read, and fall short of the count it was given.
+    let mut rewritten = sample.clone();
+    let mut at = start as usize;
+    for _ in 0..r.packets / 2 {
+        at += 16 + u32::from_le_bytes(sample[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    // The captured length of the middle record: more than the snap length.
+    rewritten[at + 8..at + 12].fill(0xff);
+    let read = partition::read_partition(&src(rewritten), &parts[3], &entry, limits).unwrap();
+    assert_eq!(read.chunk.packet_count(), r.packets);
+    assert!((read.chunk.packets().count() as u64) < r.packets);
+
+    // Cut short: the records are not all there.
+    let short = src(sample[..exit as usize - 1].to_vec());
+    match partition::read_partition(&short, &parts[3], &entry, limits) {
+        Err(Error::InputChanged { name }) => assert_eq!(name, "sample.pcap"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -100,22 +204,6 @@ fn every_well_formed_corpus_file_reads_the_same_in_partitions() {
 
 #[test]
 fn a_partition_reads_only_its_range_and_a_little_more() {
-    struct Counting {
-        inner: LocalFile,
-        read: std::sync::Mutex<Vec<(u64, usize)>>,
-    }
-    impl RangeRead for Counting {
-        fn name(&self) -> String {
-            self.inner.name()
-        }
-        fn len(&self) -> std::io::Result<u64> {
-            self.inner.len()
-        }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.read.lock().unwrap().push((offset, buf.len()));
-            self.inner.read_at(offset, buf)
-        }
-    }
     let Some(path) = common::capture_file("seladb__PcapPlusPlus__example.pcap") else {
         return;
     };

@@ -162,6 +162,7 @@ def read_partition(
     start: int,
     end: int,
     entry: Optional[_Boundary] = None,
+    verified: Optional[tuple[_Boundary, int]] = None,
 ) -> "PartitionRead": ...
 
 class PartitionRead:

@@ -130,12 +130,17 @@ def _source(part: Partition) -> Any:
     return (f, part.path, part.size)
 
 
-def read(part: Partition, entry: Optional[tuple] = None) -> "_native.PartitionRead":
+def read(
+    part: Partition, entry: Optional[tuple] = None, verified: Optional[tuple] = None
+) -> "_native.PartitionRead":
     """Reads one partition (not a ``whole`` one): from a guessed boundary,
-    or from ``entry`` (what :func:`verify` asks a recompute to start from)."""
+    or from ``entry`` (what :func:`verify` asks a recompute to start from).
+    ``verified`` = (exit, packets) of the partition's accepted report, with
+    its ``entry``: the records are then not walked again where they cannot
+    change the state (see :class:`Planned`)."""
     src = _source(part)
     try:
-        return _native.read_partition(src, part.index, part.start, part.end, entry)
+        return _native.read_partition(src, part.index, part.start, part.end, entry, verified)
     finally:
         if isinstance(src, tuple):
             src[0].close()
@@ -214,12 +219,17 @@ class Planned:
     """A partition whose start is verified: read it from ``entry`` (an
     exact boundary; None for a ``whole`` partition) and its packets are
     numbered from ``packets_before + 1``. ``packets``: how many it holds
-    (for a partition with the capture's fault, those before the fault)."""
+    (for a partition with the capture's fault, those before the fault).
+    ``exit``: where its records end, as verified (None for a ``whole``
+    partition and the one with the fault): a pcap partition, or a pcapng
+    one without state blocks inside, is then cut there without walking
+    its records again, and :func:`read_table` checks their count."""
 
     part: Partition
     entry: Optional[tuple]
     packets_before: int
     packets: int
+    exit: Optional[tuple] = None
 
 
 class Survey(list):
@@ -277,9 +287,10 @@ def survey(
         out.recomputed = accepted.recomputed
     packets_before = 0
     for report in accepted:
-        index, entry, _exit, packets, _fault = report
+        index, entry, exit, packets, fault = report
         if packets:
-            out.append(Planned(parts[index], entry, packets_before, packets))
+            trusted = exit if fault is None else None
+            out.append(Planned(parts[index], entry, packets_before, packets, trusted))
         packets_before += packets
     return out
 
@@ -331,7 +342,8 @@ def read_table(
                 raise
             table = e.table
     else:
-        schema, batches = read(part, planned.entry).table(
+        verified = None if planned.exit is None else (planned.exit, planned.packets)
+        schema, batches = read(part, planned.entry, verified).table(
             planned.packets_before, _column_list(columns), data, ip_as, decapsulate
         )
         table = pa.Table.from_batches(batches, schema=schema)

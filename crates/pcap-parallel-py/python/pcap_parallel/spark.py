@@ -7,13 +7,21 @@
 
 Each capture is cut into byte ranges (``partitionSize``, 128 MiB by
 default as Spark's ``spark.sql.files.maxPartitionBytes``; a compressed
-capture is one range). When Spark plans the scan, the
-data source *surveys* the captures on the driver's cores: it walks the record
-headers of every range from a guessed boundary and verifies each boundary
-in file order (the ranges whose guess was wrong are walked again), exactly
-as ``pcap_parallel.dask.survey`` does on a Dask cluster. Each Spark task
-then reads its range from the verified start and decodes it in Rust into
-Arrow record batches, which Spark takes as they are.
+capture is one range). The ranges are first *surveyed*: the record headers
+of every range walked from a guessed boundary, each boundary verified in
+file order (the ranges whose guess was wrong are walked again), exactly as
+``pcap_parallel.dask.survey`` does on a Dask cluster. By default the data
+source does this on the driver's cores when Spark plans the scan, which
+reads every range on the driver; for captures larger than the driver
+should read, :func:`survey` runs it as a Spark job on the executors (one
+task per range) and its plan is given to the scan:
+
+>>> plan = pcap_parallel.spark.survey(spark, "s3://bucket/day-*.pcap")  # doctest: +SKIP
+>>> df = spark.read.format("pcap").option("survey", plan).load()       # doctest: +SKIP
+
+Each Spark task then reads its range from the verified start to the
+verified end and decodes it in Rust into Arrow record batches, which Spark
+takes as they are.
 
 The columns are the packet table's (``pcap-parallel table``, see the
 README) in Spark's types, which have no unsigned integers and keep
@@ -33,7 +41,9 @@ case-insensitive):
 * ``includePathColumn``: "true" adds a string column ``path``;
 * ``mode``: "FAILFAST" (default: a damaged capture fails the query with its
   error: file, byte offset and packet number) or "PERMISSIVE" (the rows
-  before the fault, and a warning).
+  before the fault, and a warning);
+* ``survey``: a plan from :func:`survey` (its paths, range size, storage
+  options and mode are the plan's).
 
 ``load`` takes a path, a glob pattern, or several separated by commas;
 paths may be fsspec URLs (``s3://...``) read by ranges
@@ -42,9 +52,12 @@ paths may be fsspec URLs (``s3://...``) read by ranges
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import warnings
-from typing import Any, Iterator, Optional
+import zlib
+from typing import Any, Iterable, Iterator, Optional
 
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 from pyspark.sql.types import (
@@ -61,7 +74,7 @@ from pyspark.sql.types import (
 
 from . import _native
 from . import partition as _parts
-from .partition import Planned
+from .partition import Partition, Planned, Survey
 
 #: Default bytes per range.
 PARTITION_SIZE = 128 << 20
@@ -93,6 +106,7 @@ class _Options:
             raise ValueError(f"mode must be FAILFAST or PERMISSIVE, not {mode!r}")
         self.permissive = mode == "PERMISSIVE"
         self.storage_options = json.loads(o.get("storage_options", "{}"))
+        self.survey = o.get("survey")
 
     def arrow_schema(self) -> Any:
         """The Arrow schema the batches are cast to (Spark's types)."""
@@ -181,18 +195,16 @@ class PcapReader(DataSourceReader):
 
     def partitions(self) -> list[PcapPartition]:
         o = self.options
-        if not o.paths:
+        if o.survey is not None:
+            paths, planned = _decode(o.survey)
+            if o.paths and _parts.expand(o.paths, o.storage_options) != paths:
+                raise ValueError("the paths given to load() are not those of the survey")
+        elif not o.paths:
             raise ValueError('the pcap data source needs a path: spark.read.format("pcap").load(PATH)')
-        out = []
-        for parts in _parts.partitions_of(o.paths, o.partition_size, o.storage_options):
-            plan = _parts.survey_local(parts)
-            out.extend(PcapPartition(planned) for planned in plan)
-            if plan.error is not None:
-                if not o.permissive:
-                    raise plan.error
-                warnings.warn(f"pcap: {plan.error} (the rows before it are read)", stacklevel=1)
-                break
-        return out
+        else:
+            files = _parts.partitions_of(o.paths, o.partition_size, o.storage_options)
+            planned = _accept((_parts.survey_local(parts) for parts in files), o.permissive)
+        return [PcapPartition(p) for p in planned]
 
     def read(self, partition: PcapPartition) -> Iterator[Any]:
         planned = partition.planned
@@ -207,3 +219,89 @@ def _path_array(path: str, rows: int) -> Any:
     import pyarrow as pa
 
     return pa.array([path] * rows, pa.string())
+
+
+def _accept(plans: Iterable[Survey], permissive: bool) -> list[Planned]:
+    """The ranges to read of the captures' surveys, in order, up to the
+    first fault: raised, or (``permissive``) warned about."""
+    out: list[Planned] = []
+    for plan in plans:
+        out.extend(plan)
+        if plan.error is not None:
+            if not permissive:
+                raise plan.error
+            warnings.warn(f"pcap: {plan.error} (the rows before it are read)", stacklevel=2)
+            break
+    return out
+
+
+def survey(
+    spark: Any,
+    paths: str | os.PathLike | Iterable,
+    *,
+    partition_size: int = PARTITION_SIZE,
+    storage_options: Optional[dict] = None,
+    mode: str = "FAILFAST",
+) -> str:
+    """Surveys the captures ``paths`` names (paths, URLs, glob patterns) as
+    a Spark job on the executors, a task per range (a compressed capture is
+    one range, counted whole), and verifies the reports here on the driver
+    (a range whose guess was wrong is walked again here: only that range is
+    read). Returns the plan, a string for ``.option("survey", plan)``.
+
+    ``mode`` "FAILFAST" raises a damaged capture's error here (file, byte
+    offset, packet); "PERMISSIVE" warns, and the plan ends with the rows
+    before the fault. Needs a classic Spark session (its SparkContext)."""
+    mode = mode.upper()
+    if mode not in ("FAILFAST", "PERMISSIVE"):
+        raise ValueError(f"mode must be FAILFAST or PERMISSIVE, not {mode!r}")
+    options = dict(storage_options or {})
+    files = _parts.partitions_of(paths, int(partition_size), options)
+    flat = [p for parts in files for p in parts]
+    reports = spark.sparkContext.parallelize(flat, len(flat)).map(_parts.survey_one).collect()
+    given = iter(reports)
+
+    def plans() -> Iterator[Survey]:
+        for parts in files:
+            mine = [next(given) for _ in parts]
+            yield _parts.survey(parts, mine, _parts.survey_one)
+
+    planned = _accept(plans(), mode == "PERMISSIVE")
+    return _encode([parts[0].path for parts in files], planned, options)
+
+
+def _encode(paths: list[str], planned: list[Planned], storage_options: dict) -> str:
+    """A plan as a string (JSON, compressed, base64)."""
+
+    def boundary(b: Optional[tuple]) -> Optional[list]:
+        return None if b is None else [b[0], base64.b64encode(b[1]).decode()]
+
+    number = {path: i for i, path in enumerate(paths)}
+    ranges = [
+        [number[p.part.path], p.part.index, p.part.start, p.part.end, p.part.size, p.part.whole,
+         boundary(p.entry), p.packets_before, p.packets, boundary(p.exit)]
+        for p in planned
+    ]
+    doc = {"version": 1, "paths": paths, "storage_options": storage_options, "ranges": ranges}
+    return base64.b64encode(zlib.compress(json.dumps(doc).encode())).decode()
+
+
+def _decode(plan: str) -> tuple[list[str], list[Planned]]:
+    """The paths and ranges of a plan from :func:`_encode`."""
+    try:
+        doc = json.loads(zlib.decompress(base64.b64decode(plan)))
+        if doc.get("version") != 1:
+            raise ValueError(f"version {doc.get('version')!r}")
+    except Exception as e:
+        raise ValueError(f"the survey option is not a plan from pcap_parallel.spark.survey ({e})") from None
+
+    def boundary(b: Optional[list]) -> Optional[tuple]:
+        return None if b is None else (b[0], base64.b64decode(b[1]))
+
+    paths, options = doc["paths"], doc["storage_options"]
+    planned = [
+        Planned(Partition(paths[f], index, start, end, size, whole, options), boundary(entry), before, packets,
+                boundary(exit))
+        for f, index, start, end, size, whole, entry, before, packets, exit in doc["ranges"]
+    ]
+    return paths, planned
