@@ -17,10 +17,13 @@ each in a fresh process, in the same run:
 
 Each Python figure is the time of the call alone, measured inside the
 process (imports and interpreter start are not counted; the CLI's process
-start, a few milliseconds, is). Figures are medians of --runs runs after
-one warm-up, with min-max, and the peak RssAnon of the process (sampled
-from /proc every 5 ms). The machine is shared and noisy: only ratios within
-one run mean much.
+start, a few milliseconds, is): the result is kept while the clock runs, as
+a caller keeps it. Freeing a whole table (a few hundred MiB of pages given
+back to the kernel) is its own row, `to_arrow()` then the table freed.
+Figures are medians of --runs runs after one warm-up, with min-max, and
+the peak RssAnon of the process (sampled from /proc every 5 ms). Each row's baseline is measured anew, its runs
+alternating with the row's own, so that the load of a shared machine falls
+on both alike: only ratios within one row mean much.
 """
 
 from __future__ import annotations
@@ -43,16 +46,22 @@ CALL = textwrap.dedent(
     what, path, out = sys.argv[1:4]
     cap = pcap_parallel.open(path)
     start = time.perf_counter()
-    if what == "to_arrow":
-        rows = cap.to_arrow().num_rows
+    result = None
+    if what in ("to_arrow", "to_arrow_freed"):
+        result = cap.to_arrow()
+        rows = result.num_rows
     elif what == "to_batches":
         rows = sum(b.num_rows for b in cap.to_batches())
     elif what == "write_parquet":
         rows = cap.write_parquet(out, force=True)
     elif what == "to_polars":
-        rows = cap.to_polars().height
+        result = cap.to_polars()
+        rows = result.height
     elif what == "to_pandas":
-        rows = len(cap.to_pandas())
+        result = cap.to_pandas()
+        rows = len(result)
+    if what == "to_arrow_freed":
+        del result
     print(time.perf_counter() - start, rows)
     """
 )
@@ -85,9 +94,7 @@ def timed(argv: list[str], inner: bool) -> tuple[float, int, str]:
     return (float(out.split()[0]) if inner else wall), peak, out
 
 
-def measure(argv: list[str], runs: int, inner: bool) -> dict:
-    timed(argv, inner)  # warm-up
-    results = [timed(argv, inner) for _ in range(runs)]
+def summary(results: list[tuple[float, int, str]]) -> dict:
     times = [r[0] for r in results]
     return {
         "median": statistics.median(times),
@@ -96,6 +103,16 @@ def measure(argv: list[str], runs: int, inner: bool) -> dict:
         "peak_mib": max(r[1] for r in results) / MIB,
         "out": results[-1][2],
     }
+
+
+def measure_pair(ours: list[str], base: list[str], runs: int) -> tuple[dict, dict]:
+    """Runs ``ours`` (a Python call, timed inside) and ``base`` (a command,
+    timed from outside) alternately, after a warm-up of each, so that the
+    load of a shared machine falls on both alike."""
+    timed(ours, True)
+    timed(base, False)
+    pairs = [(timed(ours, True), timed(base, False)) for _ in range(runs)]
+    return summary([p[0] for p in pairs]), summary([p[1] for p in pairs])
 
 
 def main() -> None:
@@ -115,19 +132,21 @@ def main() -> None:
     script.write_text(CALL)
     runs = args.runs
 
-    def py(what: str) -> dict:
-        return measure([sys.executable, str(script), what, str(capture), parquet], runs, True)
-
-    cli_arrow = measure([cli, "table", "-q", str(capture), "-o", "/dev/null", "--format", "arrow"],
-                        runs, False)
-    cli_parquet = measure([cli, "table", "-q", str(capture), "-o", parquet, "--force"], runs, False)
-    rows = [
-        ("to_arrow() (a pyarrow.Table)", py("to_arrow"), cli_arrow, "CLI → Arrow IPC /dev/null", "≤ 1.2×"),
-        ("to_batches() read to the end", py("to_batches"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),
-        ("write_parquet()", py("write_parquet"), cli_parquet, "CLI → Parquet", ""),
-        ("to_polars()", py("to_polars"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),
-        ("to_pandas()", py("to_pandas"), cli_arrow, "CLI → Arrow IPC /dev/null", ""),
+    cli_arrow = [cli, "table", "-q", str(capture), "-o", "/dev/null", "--format", "arrow"]
+    cli_parquet = [cli, "table", "-q", str(capture), "-o", parquet, "--force"]
+    arrow_name, parquet_name = "CLI → Arrow IPC /dev/null", "CLI → Parquet"
+    measured = [
+        ("to_arrow() (a pyarrow.Table)", "to_arrow", cli_arrow, arrow_name, "≤ 1.2×"),
+        ("to_arrow(), then the table freed", "to_arrow_freed", cli_arrow, arrow_name, ""),
+        ("to_batches() read to the end", "to_batches", cli_arrow, arrow_name, ""),
+        ("write_parquet()", "write_parquet", cli_parquet, parquet_name, ""),
+        ("to_polars()", "to_polars", cli_arrow, arrow_name, ""),
+        ("to_pandas()", "to_pandas", cli_arrow, arrow_name, ""),
     ]
+    rows = []
+    for what, call, base, base_name, target in measured:
+        ours = [sys.executable, str(script), call, str(capture), parquet]
+        rows.append((what, *measure_pair(ours, base, runs), base_name, target))
     packets = int(rows[0][1]["out"].split()[1])
     print(f"{capture.name}: {capture.stat().st_size / MIB:.0f} MiB, {packets} packets, "
           f"{runs} runs\n")

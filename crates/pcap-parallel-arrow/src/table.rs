@@ -1,8 +1,8 @@
 //! [`PacketTable`]: a capture read as a table, chunk by chunk on the
 //! workers, delivered in file order.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -68,7 +68,23 @@ impl PacketTable {
     /// hands the results to `deliver` in file order on the calling thread,
     /// with their row counts. Chunks without rows are left out. The first
     /// failure (of a chunk, or of `deliver`) stops the run.
-    pub(crate) fn run<R, E, D>(self, encode: E, mut deliver: D) -> (Result<(), TableError>, Report)
+    pub(crate) fn run<R, E, D>(self, encode: E, deliver: D) -> (Result<(), TableError>, Report)
+    where
+        R: Send,
+        E: Fn(usize, Vec<RecordBatch>) -> Result<R, TableError> + Sync,
+        D: FnMut(R, usize) -> Result<(), TableError>,
+    {
+        let (result, report, _input) = self.run_holding_input(encode, deliver);
+        (result, report)
+    }
+
+    /// [`PacketTable::run`], which also hands back a hold on the capture's
+    /// input ([`InputHold`]), so the caller chooses when it is released.
+    fn run_holding_input<R, E, D>(
+        self,
+        encode: E,
+        mut deliver: D,
+    ) -> (Result<(), TableError>, Report, InputHold)
     where
         R: Send,
         E: Fn(usize, Vec<RecordBatch>) -> Result<R, TableError> + Sync,
@@ -78,11 +94,13 @@ impl PacketTable {
         let schema = options.schema();
         let stop = AtomicBool::new(false);
         let mut failure: Option<TableError> = None;
+        let input = InputHold::of(&capture);
         let report = capture.fail_fast(true).run(
             |chunk| {
                 if stop.load(Ordering::Relaxed) {
                     return Err(Box::new(TableError::ReaderGone) as pcap_parallel::BoxError);
                 }
+                input.keep(chunk);
                 let batches = build(chunk, &options, &schema)?;
                 let rows = batches.iter().map(RecordBatch::num_rows).sum();
                 if rows == 0 {
@@ -105,7 +123,7 @@ impl PacketTable {
                 }
             },
         );
-        (failure.map_or(Ok(()), Err), report)
+        (failure.map_or(Ok(()), Err), report, input)
     }
 
     /// Every batch, in file order, to `each`; returns the run's report (a
@@ -146,15 +164,22 @@ impl PacketTable {
     /// as the last item (a [`TableError`] inside
     /// [`ArrowError::ExternalError`]). Dropping the reader early stops the
     /// work.
+    ///
+    /// The stream ends as soon as the last batch and the report are ready:
+    /// releasing the input (unmapping a mapped file, tens of milliseconds
+    /// for a large one) happens after, on the reader's thread, and dropping
+    /// the reader waits for it.
     pub fn reader(self) -> BatchReader {
         let schema = self.schema();
         let (tx, rx) = bounded::<Result<RecordBatch, ArrowError>>(2);
         let gone = Arc::new(AtomicBool::new(false));
         let gone_writer = gone.clone();
+        let ended = Arc::new(OnceLock::new());
+        let ended_writer = ended.clone();
         let handle = std::thread::Builder::new()
             .name("pcap-parallel-table".into())
             .spawn(move || {
-                let (result, mut report) = self.run(
+                let (result, mut report, input) = self.run_holding_input(
                     |_, batches| Ok(batches),
                     |batches, _| {
                         for batch in batches {
@@ -174,7 +199,11 @@ impl PacketTable {
                 if let Some(e) = error {
                     let _ = tx.send(Err(ArrowError::ExternalError(Box::new(e))));
                 }
-                report
+                // The report first, then the end of the stream: the reader
+                // has all it needs before the input is released.
+                let _ = ended_writer.set(report);
+                drop(tx);
+                drop(input);
             })
             .expect("a thread can be started");
         BatchReader {
@@ -182,7 +211,7 @@ impl PacketTable {
             rx,
             gone,
             handle: Some(handle),
-            report: None,
+            ended,
         }
     }
 }
@@ -221,8 +250,9 @@ pub struct BatchReader {
     schema: SchemaRef,
     rx: Receiver<Result<RecordBatch, ArrowError>>,
     gone: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Report>>,
-    report: Option<Report>,
+    handle: Option<JoinHandle<()>>,
+    /// The run's report, set by its thread just before the stream ends.
+    ended: Arc<OnceLock<Report>>,
 }
 
 impl std::fmt::Debug for BatchReader {
@@ -238,7 +268,7 @@ impl BatchReader {
     /// once the reader has been read to its end; `None` before. Its
     /// `input_error` is empty: the error was the reader's last item.
     pub fn report(&self) -> Option<&Report> {
-        self.report.as_ref()
+        self.ended.get()
     }
 
     /// The next item, waiting at most `timeout`: [`Poll::Pending`] if none
@@ -271,18 +301,20 @@ impl BatchReader {
             Ok(item) => Poll::Ready(Some(item)),
             Err(RecvTimeoutError::Timeout) => Poll::Pending,
             Err(RecvTimeoutError::Disconnected) => {
-                self.join();
+                self.ended();
                 Poll::Ready(None)
             }
         }
     }
 
-    fn join(&mut self) {
-        if let Some(h) = self.handle.take() {
-            match h.join() {
-                Ok(report) => self.report = Some(report),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+    /// At the end of the stream: the run's thread has set the report (it
+    /// may still be releasing the input; [`Drop`] waits for that). A thread
+    /// that ended without one panicked: its panic goes on here.
+    fn ended(&mut self) {
+        if self.ended.get().is_none()
+            && let Some(Err(panic)) = self.handle.take().map(JoinHandle::join)
+        {
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -294,7 +326,7 @@ impl Iterator for BatchReader {
         match self.rx.recv() {
             Ok(item) => Some(item),
             Err(_) => {
-                self.join();
+                self.ended();
                 None
             }
         }
@@ -315,6 +347,32 @@ impl Drop for BatchReader {
         if let Some(h) = self.handle.take() {
             drop(std::mem::replace(&mut self.rx, crossbeam_channel::never()));
             let _ = h.join();
+        }
+    }
+}
+
+/// A hold on a capture's input: while it lives, the input (the map of a
+/// mapped file, the bytes of an in-memory capture) is not released, whoever
+/// else lets go of it. It is a clone of the run's first chunk, which shares
+/// the whole input; a streamed capture's chunks own just their own bytes, so
+/// for those nothing is held (holding one would add a chunk's memory).
+struct InputHold {
+    mapped: bool,
+    chunk: OnceLock<Chunk>,
+}
+
+impl InputHold {
+    fn of(capture: &Capture) -> InputHold {
+        InputHold {
+            mapped: capture.is_mapped(),
+            chunk: OnceLock::new(),
+        }
+    }
+
+    /// Called with each chunk, on the workers: keeps the first.
+    fn keep(&self, chunk: &Chunk) {
+        if self.mapped {
+            self.chunk.get_or_init(|| chunk.clone());
         }
     }
 }

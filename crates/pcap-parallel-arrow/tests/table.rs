@@ -481,6 +481,41 @@ fn a_reader_dropped_early_stops() {
     assert_eq!(reader.report().unwrap().packets_read, 1000);
 }
 
+/// A reader read to its end has its report before the input is released
+/// (the stream does not wait for a mapped file to be unmapped), and
+/// dropping it releases the input: the file's map is gone.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reader_read_to_its_end_releases_its_input_when_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.pcap");
+    std::fs::copy(sample(), &path).unwrap();
+    let name = path.to_str().unwrap().to_owned();
+    let mapped = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .contains(&name)
+    };
+    let capture = Capture::open(&path)
+        .unwrap()
+        .split(Split::Packets(10))
+        .workers(2);
+    let mut reader = PacketTable::new(capture).reader();
+    let mut rows = reader.next().unwrap().unwrap().num_rows();
+    assert!(mapped(), "the input is mapped while it is read");
+    rows += reader
+        .by_ref()
+        .map(|b| b.unwrap().num_rows())
+        .sum::<usize>();
+    assert_eq!(rows, 1000);
+    assert_eq!(reader.report().unwrap().packets_read, 1000);
+    drop(reader);
+    assert!(
+        !mapped(),
+        "the input is unmapped once the reader is dropped"
+    );
+}
+
 /// A filter keeps its packets' numbers; the table has only those rows.
 #[test]
 fn a_filtered_table_keeps_frame_numbers() {

@@ -191,10 +191,13 @@ impl TableStream {
     /// Cancels the run (a no-op once it has ended) and lets its threads
     /// end, with the interpreter released (a file object source needs it
     /// to be read); a run stuck reading a silent pipe is left to end on its
-    /// own after a grace period.
+    /// own after a grace period. A run that has ended is not waited for:
+    /// all its thread has left to do is release the input (unmap a mapped
+    /// file), which it does while Python goes on.
     fn finish(&mut self, py: Python<'_>) {
         self.watch.cancel.store(true, Ordering::Relaxed);
         if let Some(reader) = self.reader.take() {
+            let ended = reader.report().is_some();
             py.detach(|| {
                 let (done, wait) = crossbeam_channel::bounded::<()>(1);
                 let dropped = std::thread::Builder::new()
@@ -203,7 +206,7 @@ impl TableStream {
                         drop(reader);
                         let _ = done.send(());
                     });
-                if dropped.is_ok() {
+                if dropped.is_ok() && !ended {
                     let _ = wait.recv_timeout(GRACE);
                 }
             });
