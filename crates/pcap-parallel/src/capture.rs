@@ -509,11 +509,18 @@ impl Capture {
             cancel: self.cancel.clone(),
         };
         let mut delivery = Delivery::new(&self, deliver);
+        let map = delivery.watch.clone();
         let (input, job, admission) = self.into_parts();
         let fed = pool::ordered(
             &pool,
             |feeder| feed(input, job, admission, feeder),
-            f,
+            |chunk: &Chunk| {
+                let r = f(chunk);
+                if let Some(map) = &map {
+                    release_used(map, chunk);
+                }
+                r
+            },
             |r, bytes| delivery.take(r, bytes),
         );
         let report = delivery.finish(fed, pool.cancel.as_ref());
@@ -540,6 +547,16 @@ impl Capture {
             on_error: self.on_error,
         };
         (self.input, job, admission)
+    }
+}
+
+/// After a worker has used a chunk of a mapped file: its pages' entries
+/// are let go of there (see [`GuardedMap::release`]), not all at the end.
+fn release_used(map: &GuardedMap, chunk: &Chunk) {
+    let data: &[u8] = (*chunk.data).as_ref();
+    let mapped: &[u8] = map.as_ref();
+    if std::ptr::eq(data.as_ptr(), mapped.as_ptr()) {
+        map.release(chunk.range.clone());
     }
 }
 
