@@ -148,7 +148,8 @@ def survey(
         def recompute(part: Partition, entry: tuple) -> Any:
             return client.submit(_parts.survey_one, part, entry, pure=False).result()
 
-        plan = _parts.survey(parts, (f.result() for f in futs), recompute)
+        # One round trip for the file's reports, not one per partition.
+        plan = _parts.survey(parts, client.gather(futs), recompute)
         out.append(plan)
         if plan.error is not None:
             out.error = plan.error
