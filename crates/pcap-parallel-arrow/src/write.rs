@@ -357,8 +357,7 @@ fn encode_row_group(
             continue;
         }
         for batch in batches {
-            let field = batch.schema_ref().field(c).clone();
-            for leaf in compute_leaves(&field, batch.column(c))? {
+            for leaf in compute_leaves(batch.schema_ref().field(c), batch.column(c))? {
                 writer.write(&leaf)?;
             }
         }

@@ -356,6 +356,19 @@ impl PartitionRead {
         self.map.as_ref().is_some_and(MappedInput::changed)
     }
 
+    /// The read, unless its file shrank under `map` while it was made.
+    fn checked(
+        name: String,
+        chunk: Chunk,
+        report: PartitionReport,
+        map: Option<MappedInput>,
+    ) -> Result<PartitionRead> {
+        if map.as_ref().is_some_and(MappedInput::changed) {
+            return Err(Error::InputChanged { name });
+        }
+        Ok(PartitionRead { chunk, report, map })
+    }
+
     /// The chunk, its packets numbered as in the capture, given the
     /// packets before the partition (from the [`Verifier`]).
     pub fn into_chunk(self, packets_before: u64) -> Chunk {
@@ -405,6 +418,14 @@ impl std::ops::Deref for WindowBytes {
 }
 
 impl WindowBytes {
+    /// The map the bytes are read in place from, if they are.
+    fn map(&self) -> Option<MappedInput> {
+        match self {
+            WindowBytes::Mapped(m) => Some(m.clone()),
+            WindowBytes::Read(_) => None,
+        }
+    }
+
     fn into_shared(self) -> Bytes {
         match self {
             WindowBytes::Read(v) => Arc::new(v),
@@ -615,10 +636,7 @@ pub fn read_partition(
         offset: walked.end,
         context: ChunkContext::of(&walked.exit),
     };
-    let map = match &w.bytes {
-        WindowBytes::Mapped(m) => Some(m.clone()),
-        WindowBytes::Read(_) => None,
-    };
+    let map = w.bytes.map();
     let mut chunk = chunk_of(
         part.index,
         w.bytes.into_shared(),
@@ -642,10 +660,7 @@ pub fn read_partition(
             fault,
         }),
     };
-    if map.as_ref().is_some_and(MappedInput::changed) {
-        return Err(Error::InputChanged { name });
-    }
-    Ok(PartitionRead { chunk, report, map })
+    PartitionRead::checked(name, chunk, report, map)
 }
 
 /// [`Entry::Verified`] without a walk: the chunk cut from the verified
@@ -669,10 +684,7 @@ fn read_verified(
     }
     let (assumed, _) = v.start.context.rebuild(&name, limits)?;
     let local = (v.start.offset - w.base) as usize..(v.exit.offset - w.base) as usize;
-    let map = match &w.bytes {
-        WindowBytes::Mapped(m) => Some(m.clone()),
-        WindowBytes::Read(_) => None,
-    };
+    let map = w.bytes.map();
     let data = w.bytes.into_shared();
     let chunk = chunk_of(part.index, data, local, v.start.offset, v.packets, assumed);
     let report = PartitionReport {
@@ -682,10 +694,7 @@ fn read_verified(
         packets: v.packets,
         fault: None,
     };
-    if map.as_ref().is_some_and(MappedInput::changed) {
-        return Err(Error::InputChanged { name });
-    }
-    Ok(Some(PartitionRead { chunk, report, map }))
+    PartitionRead::checked(name, chunk, report, map).map(Some)
 }
 
 fn chunk_of(

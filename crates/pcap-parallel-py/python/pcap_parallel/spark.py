@@ -101,10 +101,7 @@ class _Options:
         )
         self.path_column = "path" if _flag(o.get("includepathcolumn")) else None
         self.ts_nanos = o.get("ts", "timestamp").lower() in ("nanoseconds", "ns", "long")
-        mode = o.get("mode", "FAILFAST").upper()
-        if mode not in ("FAILFAST", "PERMISSIVE"):
-            raise ValueError(f"mode must be FAILFAST or PERMISSIVE, not {mode!r}")
-        self.permissive = mode == "PERMISSIVE"
+        self.permissive = _permissive(o.get("mode", "FAILFAST"))
         self.storage_options = json.loads(o.get("storage_options", "{}"))
         self.survey = o.get("survey")
 
@@ -116,6 +113,14 @@ class _Options:
         if self.path_column:
             fields.append(pa.field(self.path_column, pa.string()))
         return pa.schema(fields)
+
+
+def _permissive(mode: str) -> bool:
+    """Whether ``mode`` (FAILFAST or PERMISSIVE, any case) is PERMISSIVE."""
+    mode = mode.upper()
+    if mode not in ("FAILFAST", "PERMISSIVE"):
+        raise ValueError(f"mode must be FAILFAST or PERMISSIVE, not {mode!r}")
+    return mode == "PERMISSIVE"
 
 
 def _flag(value: Optional[str]) -> bool:
@@ -252,9 +257,7 @@ def survey(
     ``mode`` "FAILFAST" raises a damaged capture's error here (file, byte
     offset, packet); "PERMISSIVE" warns, and the plan ends with the rows
     before the fault. Needs a classic Spark session (its SparkContext)."""
-    mode = mode.upper()
-    if mode not in ("FAILFAST", "PERMISSIVE"):
-        raise ValueError(f"mode must be FAILFAST or PERMISSIVE, not {mode!r}")
+    permissive = _permissive(mode)
     options = dict(storage_options or {})
     files = _parts.partitions_of(paths, int(partition_size), options)
     flat = [p for parts in files for p in parts]
@@ -266,7 +269,7 @@ def survey(
             mine = [next(given) for _ in parts]
             yield _parts.survey(parts, mine, _parts.survey_one)
 
-    planned = _accept(plans(), mode == "PERMISSIVE")
+    planned = _accept(plans(), permissive)
     return _encode([parts[0].path for parts in files], planned, options)
 
 
