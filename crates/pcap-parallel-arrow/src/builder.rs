@@ -12,11 +12,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use hashbrown::HashMap;
+
 use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder};
 use arrow_array::types::{
     ArrowPrimitiveType, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{ArrayRef, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray};
+use arrow_array::{
+    ArrayRef, DictionaryArray, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray,
+};
 use arrow_buffer::{
     BooleanBuffer, Buffer, NullBuffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer,
 };
@@ -124,13 +128,81 @@ impl Text {
         self.offsets.push(self.values.len() as i32);
     }
 
-    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut self.offsets)));
+    /// The strings so far; the builder starts again empty.
+    fn finish(&mut self) -> Result<StringArray, ArrowError> {
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
         let values = Buffer::from_vec(std::mem::take(&mut self.values));
-        Ok(Arc::new(StringArray::try_new(
-            offsets,
+        StringArray::try_new(offsets, values, self.nulls.finish())
+    }
+
+    /// Strings so far.
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+}
+
+/// Addresses as text, built as a dictionary: each distinct address of a
+/// batch is formatted once, each row holds its index (for the Parquet
+/// writer, which stores the column as a dictionary and indices anyway).
+struct TextDictionary {
+    distinct: Distinct,
+    keys: Prim<UInt32Type>,
+}
+
+/// The distinct addresses of a batch, as text, and their indices.
+struct Distinct {
+    v4: HashMap<u32, u32>,
+    v6: HashMap<u128, u32>,
+    text: Text,
+}
+
+impl Distinct {
+    /// The index of `a`, formatting it if it is new.
+    fn key(&mut self, a: IpAddr) -> u32 {
+        let found = match a {
+            IpAddr::V4(v4) => self.v4.get(&u32::from(v4)),
+            IpAddr::V6(v6) => self.v6.get(&u128::from(v6)),
+        };
+        if let Some(&key) = found {
+            return key;
+        }
+        let key = self.text.len() as u32;
+        match a {
+            IpAddr::V4(v4) => self.v4.insert(u32::from(v4), key),
+            IpAddr::V6(v6) => self.v6.insert(u128::from(v6), key),
+        };
+        self.text.push(Some(a));
+        key
+    }
+}
+
+impl TextDictionary {
+    fn new(rows: usize) -> TextDictionary {
+        TextDictionary {
+            distinct: Distinct {
+                v4: HashMap::new(),
+                v6: HashMap::new(),
+                text: Text::new(1024),
+            },
+            keys: Prim::new(rows),
+        }
+    }
+
+    fn extend(&mut self, addrs: impl ExactSizeIterator<Item = Option<IpAddr>>) {
+        let distinct = &mut self.distinct;
+        self.keys
+            .extend_options(addrs.map(|a| a.map(|a| distinct.key(a))));
+    }
+
+    /// The batch's column; the dictionary starts again empty.
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        self.distinct.v4.clear();
+        self.distinct.v6.clear();
+        let values = Arc::new(self.distinct.text.finish()?);
+        Ok(Arc::new(DictionaryArray::<UInt32Type>::try_new(
+            self.keys.finish(),
             values,
-            self.nulls.finish(),
         )?))
     }
 }
@@ -262,13 +334,18 @@ fn write_ipv6(buf: &mut [u8; ADDR_MAX], s: [u16; 8]) -> usize {
 /// An address column.
 enum Addresses {
     Text(Text),
+    TextDictionary(TextDictionary),
     Binary(FixedSizeBinaryBuilder),
 }
 
 impl Addresses {
-    fn extend(&mut self, addrs: impl Iterator<Item = Option<IpAddr>>) -> Result<(), ArrowError> {
+    fn extend(
+        &mut self,
+        addrs: impl ExactSizeIterator<Item = Option<IpAddr>>,
+    ) -> Result<(), ArrowError> {
         match self {
             Addresses::Text(t) => addrs.for_each(|a| t.push(a)),
+            Addresses::TextDictionary(t) => t.extend(addrs),
             Addresses::Binary(b) => {
                 for a in addrs {
                     match a {
@@ -284,7 +361,8 @@ impl Addresses {
 
     fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
         match self {
-            Addresses::Text(t) => t.finish(),
+            Addresses::Text(t) => Ok(Arc::new(t.finish()?)),
+            Addresses::TextDictionary(t) => t.finish(),
             Addresses::Binary(b) => Ok(Arc::new(b.finish())),
         }
     }
@@ -353,7 +431,7 @@ enum Builder {
 }
 
 impl Builder {
-    fn new(column: Column, ip: IpFormat, rows: usize, bytes: usize) -> Builder {
+    fn new(column: Column, options: &TableOptions, rows: usize, bytes: usize) -> Builder {
         match column {
             Column::FrameNumber | Column::FlowId => Builder::U64(column, Prim::new(rows)),
             Column::CapLen | Column::Len | Column::InterfaceId | Column::IpId => {
@@ -371,7 +449,10 @@ impl Builder {
             Column::Ts => Builder::Ts(Prim::new(rows)),
             Column::SrcIp | Column::DstIp => Builder::Ip(
                 column,
-                match ip {
+                match options.ip() {
+                    IpFormat::String if options.builds_text_dictionary() => {
+                        Addresses::TextDictionary(TextDictionary::new(rows))
+                    }
                     IpFormat::String => Addresses::Text(Text::new(rows)),
                     IpFormat::Binary => {
                         Addresses::Binary(FixedSizeBinaryBuilder::with_capacity(rows, 16))
@@ -443,11 +524,18 @@ struct Batches<'o> {
     data_bytes: usize,
     flow_ids: Vec<u64>,
     done: Vec<RecordBatch>,
+    /// The most rows in a batch ([`MAX_BATCH_ROWS`]; fewer in tests).
+    max_rows: usize,
 }
 
 impl<'o> Batches<'o> {
-    fn new(options: &'o TableOptions, schema: &'o SchemaRef, rows: usize, bytes: usize) -> Self {
-        let rows = rows.min(MAX_BATCH_ROWS);
+    fn new(
+        options: &'o TableOptions,
+        schema: &'o SchemaRef,
+        (rows, bytes): (usize, usize),
+        max_rows: usize,
+    ) -> Self {
+        let rows = rows.min(max_rows);
         let bytes = bytes.min(MAX_BATCH_BYTES);
         Batches {
             options,
@@ -455,12 +543,13 @@ impl<'o> Batches<'o> {
             builders: options
                 .selected()
                 .iter()
-                .map(|&c| Builder::new(c, options.ip(), rows, bytes))
+                .map(|&c| Builder::new(c, options, rows, bytes))
                 .collect(),
             rows: 0,
             data_bytes: 0,
             flow_ids: Vec::with_capacity(BLOCK),
             done: Vec::new(),
+            max_rows,
         }
     }
 
@@ -473,7 +562,7 @@ impl<'o> Batches<'o> {
             0
         };
         if self.rows > 0
-            && (self.rows + block.len() > MAX_BATCH_ROWS
+            && (self.rows + block.len() > self.max_rows
                 || self.data_bytes + bytes > MAX_BATCH_BYTES)
         {
             self.finish_batch()?;
@@ -512,6 +601,16 @@ pub(crate) fn build(
     options: &TableOptions,
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>, ArrowError> {
+    build_batches(chunk, options, schema, MAX_BATCH_ROWS)
+}
+
+/// [`build`], with batches of at most `max_rows` rows.
+fn build_batches(
+    chunk: &Chunk,
+    options: &TableOptions,
+    schema: &SchemaRef,
+    max_rows: usize,
+) -> Result<Vec<RecordBatch>, ArrowError> {
     let selected = options.selected();
     let decoding = Decoding {
         decoder: selected
@@ -527,7 +626,8 @@ pub(crate) fn build(
     } else {
         0
     };
-    let mut batches = Batches::new(options, schema, chunk.packet_count() as usize, data_bytes);
+    let sizes = (chunk.packet_count() as usize, data_bytes);
+    let mut batches = Batches::new(options, schema, sizes, max_rows);
     let mut block = Vec::with_capacity(BLOCK);
     let mut flows = Vec::with_capacity(BLOCK);
     for packet in chunk.packets() {
@@ -549,7 +649,61 @@ pub(crate) fn build(
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::cast::AsArray;
+    use pcap_parallel::{Capture, Split};
+
     use super::*;
+
+    /// A chunk of more rows than a batch holds gives several batches whose
+    /// rows, one after another, are the rows of one batch, in every column
+    /// and for every form of the addresses.
+    #[test]
+    fn a_chunk_larger_than_a_batch_gives_the_same_rows_in_several() {
+        let sample = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../samples/sample.pcap"
+        ))
+        .unwrap();
+        let capture = || {
+            Capture::from_bytes("sample.pcap", sample.clone())
+                .unwrap()
+                .split(Split::Chunks(1))
+        };
+        // Each row of a column as text (a dictionary's rows as its values).
+        let text = |a: &ArrayRef| -> Vec<String> {
+            let a = match a.as_any_dictionary_opt() {
+                Some(d) => arrow_select::take::take(d.values(), d.keys(), None).unwrap(),
+                None => a.clone(),
+            };
+            (0..a.len())
+                .map(|i| format!("{:?}", a.slice(i, 1)))
+                .collect()
+        };
+        let forms = [
+            TableOptions::default().with_data(),
+            TableOptions::default().text_dictionary(),
+            TableOptions::default().ip_format(IpFormat::Binary),
+        ];
+        for options in forms {
+            let schema = options.batch_schema();
+            let sizes: Vec<Vec<usize>> = capture()
+                .try_map(|chunk| {
+                    let one = build_batches(chunk, &options, &schema, usize::MAX)?;
+                    let many = build_batches(chunk, &options, &schema, 300)?;
+                    assert_eq!(one.len(), 1);
+                    for c in 0..schema.fields().len() {
+                        let whole = text(one[0].column(c));
+                        let parts: Vec<String> =
+                            many.iter().flat_map(|b| text(b.column(c))).collect();
+                        assert_eq!(parts, whole, "{}", schema.field(c).name());
+                    }
+                    Ok::<_, ArrowError>(many.iter().map(|b| b.num_rows()).collect())
+                })
+                .unwrap();
+            // Batches are cut between blocks of rows.
+            assert_eq!(sizes, [vec![256, 256, 256, 232]], "{options:?}");
+        }
+    }
 
     #[test]
     fn addresses_as_text_as_display_writes_them() {

@@ -210,6 +210,10 @@ pub struct TableOptions {
     columns: Vec<Column>,
     ip: IpFormat,
     tunnels: Tunnels,
+    /// Addresses as text are built as dictionaries (each distinct address
+    /// formatted once a batch) for a writer that encodes them so: see
+    /// [`TableOptions::batch_schema`].
+    text_dictionary: bool,
 }
 
 impl Default for TableOptions {
@@ -222,6 +226,7 @@ impl Default for TableOptions {
                 .collect(),
             ip: IpFormat::String,
             tunnels: Tunnels::Outer,
+            text_dictionary: false,
         }
     }
 }
@@ -268,6 +273,36 @@ impl TableOptions {
     /// How addresses are stored.
     pub fn ip(&self) -> IpFormat {
         self.ip
+    }
+
+    /// Has addresses as text built as dictionaries (the Parquet writer's
+    /// choice: it writes them as a dictionary-encoded column anyway).
+    pub(crate) fn text_dictionary(mut self) -> Self {
+        self.text_dictionary = true;
+        self
+    }
+
+    /// Whether addresses are built as a dictionary of text.
+    pub(crate) fn builds_text_dictionary(&self) -> bool {
+        self.text_dictionary && self.ip == IpFormat::String
+    }
+
+    /// The schema of the batches the workers build: [`TableOptions::schema`],
+    /// with `dictionary<uint32, utf8>` for addresses as text when they are
+    /// built as dictionaries.
+    pub(crate) fn batch_schema(&self) -> SchemaRef {
+        let schema = self.schema();
+        if !self.builds_text_dictionary() {
+            return schema;
+        }
+        let fields = schema.fields().iter().map(|f| match f.data_type() {
+            DataType::Utf8 => Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
+                Box::new(DataType::UInt32),
+                Box::new(DataType::Utf8),
+            ))),
+            _ => f.clone(),
+        });
+        Arc::new(Schema::new(fields.collect::<Vec<_>>()))
     }
 
     pub(crate) fn decoder(&self) -> Decoder {

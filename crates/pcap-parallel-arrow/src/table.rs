@@ -63,6 +63,18 @@ impl PacketTable {
         self.options.schema()
     }
 
+    /// Has the workers build addresses as text as dictionaries (see
+    /// [`TableOptions::batch_schema`]), for an `encode` that takes them so.
+    pub(crate) fn text_dictionary(mut self) -> PacketTable {
+        self.options = self.options.text_dictionary();
+        self
+    }
+
+    /// The schema of the batches the workers build (`encode` takes them).
+    pub(crate) fn batch_schema(&self) -> SchemaRef {
+        self.options.batch_schema()
+    }
+
     /// Builds every chunk's batches on the workers, turns them into `R`
     /// there with `encode` (an encoded Parquet row group, CSV text...), and
     /// hands the results to `deliver` in file order on the calling thread,
@@ -91,7 +103,7 @@ impl PacketTable {
         D: FnMut(R, usize) -> Result<(), TableError>,
     {
         let PacketTable { capture, options } = self;
-        let schema = options.schema();
+        let schema = options.batch_schema();
         let stop = AtomicBool::new(false);
         let mut failure: Option<TableError> = None;
         let input = InputHold::of(&capture);

@@ -211,8 +211,17 @@ fn write_parquet<W: Write + Send>(
     compression: ParquetCompression,
     out: W,
 ) -> (Result<Written, TableError>, Report) {
+    // Addresses as text come from the workers as dictionaries (each
+    // distinct one formatted once), which small_dict writes as they are.
+    let table = table.text_dictionary();
     let schema = table.schema();
-    let props = parquet_properties(compression, &schema);
+    let encodings: Vec<ColumnEncoding> = schema
+        .fields()
+        .iter()
+        .zip(table.batch_schema().fields())
+        .map(|(field, built)| ColumnEncoding::of(field, built.data_type()))
+        .collect();
+    let props = parquet_properties(compression, &schema, &encodings);
     let started = ArrowWriter::try_new(out, schema.clone(), Some(props))
         .and_then(ArrowWriter::into_serialized_writer);
     let (mut file, factory) = match started {
@@ -223,11 +232,11 @@ fn write_parquet<W: Write + Send>(
         .schema_descr()
         .columns()
         .iter()
-        .zip(schema.fields())
-        .map(|(descr, field)| Leaf {
+        .zip(&encodings)
+        .map(|(descr, &encoding)| Leaf {
             descr: descr.clone(),
             compression: file.properties().compression(descr.path()),
-            encoding: ColumnEncoding::of(field),
+            encoding,
         })
         .collect();
     let (factory, columns) = (&factory, &columns);
@@ -265,25 +274,25 @@ enum ColumnEncoding {
     /// row (a dictionary as large as the data), interface ids one value
     /// in long runs: `PLAIN`.
     Plain,
-    /// The `parquet` crate's dictionary encoding (lengths, addresses).
+    /// The `parquet` crate's dictionary encoding (addresses as 16 bytes).
     Dictionary,
-    /// The `uint8` and `uint16` columns (link type, VLAN, IP version,
-    /// protocol, TTL, IP flags, fragment offset, ports, TCP flags):
-    /// dictionary-encoded by direct lookup (`small_dict`), in the same
-    /// layout as the `parquet` crate's dictionaries, at a fifth of the cost.
-    SmallDictionary,
+    /// The other integer columns (lengths, link type, VLAN, IP version,
+    /// protocol, TTL, IP flags, fragment offset, ports, TCP flags) and
+    /// addresses as text: dictionary-encoded by `small_dict`, in the same
+    /// layout as the `parquet` crate's dictionaries, at a fraction of the
+    /// cost.
+    OwnDictionary,
 }
 
 impl ColumnEncoding {
-    fn of(field: &Field) -> ColumnEncoding {
+    /// The encoding of `field`, whose workers' batches hold `built`.
+    fn of(field: &Field, built: &DataType) -> ColumnEncoding {
         match field.name().parse::<Column>() {
             Ok(Column::FrameNumber | Column::Ts) => ColumnEncoding::Delta,
             Ok(Column::FlowId | Column::IpId | Column::Data | Column::InterfaceId) => {
                 ColumnEncoding::Plain
             }
-            _ if matches!(field.data_type(), DataType::UInt8 | DataType::UInt16) => {
-                ColumnEncoding::SmallDictionary
-            }
+            _ if small_dict::encodes(built) => ColumnEncoding::OwnDictionary,
             _ => ColumnEncoding::Dictionary,
         }
     }
@@ -304,19 +313,23 @@ enum Piece {
     Own(Bytes, ColumnCloseResult),
 }
 
-/// The writer properties: each column's encoding ([`ColumnEncoding`]);
-/// addresses as text get no min/max statistics.
-fn parquet_properties(compression: ParquetCompression, schema: &Schema) -> WriterProperties {
+/// The writer properties: each column's encoding (`encodings`, one per
+/// field of `schema`); addresses get no min/max statistics.
+fn parquet_properties(
+    compression: ParquetCompression,
+    schema: &Schema,
+    encodings: &[ColumnEncoding],
+) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_write_batch_size(8192)
         .set_compression(compression.codec())
         .set_created_by(format!("pcap-parallel {}", env!("CARGO_PKG_VERSION")));
-    for field in schema.fields() {
+    for (field, encoding) in schema.fields().iter().zip(encodings) {
         let path = ColumnPath::from(field.name().as_str());
-        let encoding = match ColumnEncoding::of(field) {
+        let encoding = match encoding {
             ColumnEncoding::Delta => Some(Encoding::DELTA_BINARY_PACKED),
             ColumnEncoding::Plain => Some(Encoding::PLAIN),
-            ColumnEncoding::Dictionary | ColumnEncoding::SmallDictionary => None,
+            ColumnEncoding::Dictionary | ColumnEncoding::OwnDictionary => None,
         };
         if matches!(
             field.name().parse::<Column>(),
@@ -346,13 +359,9 @@ fn encode_row_group(
     let writers = factory.create_column_writers(index)?;
     let mut pieces = Vec::with_capacity(columns.len());
     for (c, (mut writer, leaf)) in writers.into_iter().zip(columns).enumerate() {
-        if leaf.encoding == ColumnEncoding::SmallDictionary {
+        if leaf.encoding == ColumnEncoding::OwnDictionary {
             let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-            let array = match arrays.as_slice() {
-                [one] => one.slice(0, one.len()),
-                many => arrow_select::concat::concat(many)?,
-            };
-            let (bytes, close) = small_dict::encode(&array, leaf.descr.clone(), leaf.compression)?;
+            let (bytes, close) = small_dict::encode(&arrays, leaf.descr.clone(), leaf.compression)?;
             pieces.push(Piece::Own(bytes, close));
             continue;
         }
