@@ -94,6 +94,9 @@ struct Measure {
     peak_rss_kb: u64,
     peak_anon_kb: u64,
     peak_file_kb: u64,
+    /// Major page faults (pages read from disk) over the timed runs: not
+    /// zero when the input was not all in the page cache.
+    major_faults: u64,
 }
 
 impl Measure {
@@ -131,11 +134,20 @@ fn rss(pid: i32) -> Option<(u64, u64)> {
     Some((field("RssAnon:")?, field("RssFile:")?))
 }
 
-/// Runs `argv` once with stdout to /dev/null; wall time and the sampled
-/// peaks of its resident memory (anonymous, file-backed). Sampling every
+/// One run: wall time, sampled peaks of resident memory (anonymous,
+/// file-backed), major page faults.
+struct Run {
+    secs: f64,
+    anon_kb: u64,
+    file_kb: u64,
+    major_faults: u64,
+}
+
+/// Runs `argv` once with stdout to /dev/null; wall time, the sampled
+/// peaks of its resident memory and its major page faults. Sampling every
 /// 2 ms can miss a short peak; rusage's maxrss is not used because it
 /// counts what the child inherited from this process before exec.
-fn run_once(argv: &[String], stdin: Option<&Path>, before: &dyn Fn()) -> (f64, u64, u64) {
+fn run_once(argv: &[String], stdin: Option<&Path>, before: &dyn Fn()) -> Run {
     before();
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -169,8 +181,19 @@ fn run_once(argv: &[String], stdin: Option<&Path>, before: &dyn Fn()) -> (f64, u
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{argv:?} failed (status {status})"
     );
-    (secs, anon, file)
+    Run {
+        secs,
+        anon_kb: anon,
+        file_kb: file,
+        major_faults: usage.ru_majflt as u64,
+    }
 }
+
+/// Warm-up runs before the timed ones, at most this many: until a run
+/// reads nothing from disk. (Some machines page out cold page cache on
+/// their own, DAMON's `pageout` scheme on these: a capture untouched for a
+/// minute is partly read from disk again, for a few runs.)
+const WARM_UPS: usize = 3;
 
 fn measure(name: &str, argv: &[String], runs: usize, stdin: Option<&Path>) -> Measure {
     measure_with(name, argv, runs, stdin, &|| {})
@@ -184,27 +207,36 @@ fn measure_with(
     stdin: Option<&Path>,
     before: &dyn Fn(),
 ) -> Measure {
-    run_once(argv, stdin, before); // warm-up: page cache, binaries
+    // Warm-up: page cache, binaries.
+    for _ in 0..WARM_UPS {
+        if run_once(argv, stdin, before).major_faults == 0 {
+            break;
+        }
+    }
     let mut m = Measure {
         name: name.to_string(),
         secs: Vec::new(),
         peak_rss_kb: 0,
         peak_anon_kb: 0,
         peak_file_kb: 0,
+        major_faults: 0,
     };
     for _ in 0..runs {
-        let (s, anon, file) = run_once(argv, stdin, before);
-        m.secs.push(s);
-        m.peak_rss_kb = m.peak_rss_kb.max(anon + file);
-        m.peak_anon_kb = m.peak_anon_kb.max(anon);
-        m.peak_file_kb = m.peak_file_kb.max(file);
+        let r = run_once(argv, stdin, before);
+        m.secs.push(r.secs);
+        m.peak_rss_kb = m.peak_rss_kb.max(r.anon_kb + r.file_kb);
+        m.peak_anon_kb = m.peak_anon_kb.max(r.anon_kb);
+        m.peak_file_kb = m.peak_file_kb.max(r.file_kb);
+        m.major_faults += r.major_faults;
     }
     let (min, max) = m.spread();
     eprintln!(
-        "  {name}: median {:.3} s (min {min:.3}, max {max:.3}), peak RSS {} MiB (anon {} MiB)",
+        "  {name}: median {:.3} s (min {min:.3}, max {max:.3}), peak RSS {} MiB (anon {} MiB), \
+         {} major faults",
         m.median(),
         m.peak_rss_kb / 1024,
-        m.peak_anon_kb / 1024
+        m.peak_anon_kb / 1024,
+        m.major_faults
     );
     m
 }
@@ -558,8 +590,9 @@ fn main() {
         json_rows.push(json!({
             "what": r.what, "ours": r.ours.name, "secs": r.ours.secs, "median": r.ours.median(),
             "peak_rss_kb": r.ours.peak_rss_kb, "peak_anon_kb": r.ours.peak_anon_kb, "peak_file_kb": r.ours.peak_file_kb,
+            "major_faults": r.ours.major_faults,
             "baseline": r.baseline.as_ref().map(|b| json!({"name": b.name, "secs": b.secs, "median": b.median(),
-                "peak_rss_kb": b.peak_rss_kb, "peak_anon_kb": b.peak_anon_kb})),
+                "peak_rss_kb": b.peak_rss_kb, "peak_anon_kb": b.peak_anon_kb, "major_faults": b.major_faults})),
             "target": r.target,
         }));
     }
@@ -608,6 +641,19 @@ fn table(rows: &[Row]) -> String {
             r.ours.peak_rss_kb / 1024,
             r.ours.peak_anon_kb / 1024,
             r.ours.peak_file_kb / 1024
+        ));
+    }
+    // Timed runs that read from disk were not all in the page cache.
+    let faulted: Vec<String> = rows
+        .iter()
+        .flat_map(|r| std::iter::once(&r.ours).chain(&r.baseline))
+        .filter(|m| m.major_faults > 0)
+        .map(|m| format!("{} ({})", m.name, m.major_faults))
+        .collect();
+    if !faulted.is_empty() {
+        md.push_str(&format!(
+            "\nMajor page faults in timed runs (input partly read from disk): {}\n",
+            faulted.join(", ")
         ));
     }
     md
