@@ -16,15 +16,16 @@ each in a fresh process, in the same run:
 3. `to_polars()` and `to_pandas()`, for what the conversions add.
 
 Each Python figure is the time of the call alone, measured inside the
-process (interpreter start and imports are not counted, including those
-the call would make on first use, pyarrow's above all, which is timed on
-its own line; the CLI's process start, a few milliseconds, is): the result is kept while the clock runs, as
-a caller keeps it. Freeing a whole table (a few hundred MiB of pages given
-back to the kernel) is its own row, `to_arrow()` then the table freed.
-Figures are medians of --runs runs after one warm-up, with min-max, and
-the peak RssAnon of the process (sampled from /proc every 5 ms). Each row's baseline is measured anew, its runs
-alternating with the row's own, so that the load of a shared machine falls
-on both alike: only ratios within one row mean much.
+process: interpreter start and imports are not counted, including those the
+call would make on first use (pyarrow's above all, which is timed on its own
+line); the CLI's process start, a few milliseconds, is. The result is kept
+while the clock runs, as a caller keeps it; freeing a whole table (a few
+hundred MiB of pages given back to the kernel) is its own row, `to_arrow()`
+then the table freed. Figures are medians of --runs runs after one warm-up,
+with min-max, and the peak RssAnon of the process (sampled from /proc every
+5 ms). Each row's baseline is measured anew, its runs alternating with the
+row's own, so that the load of a shared machine falls on both alike: only
+ratios within one row mean much.
 """
 
 from __future__ import annotations

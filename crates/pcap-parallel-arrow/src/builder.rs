@@ -158,7 +158,16 @@ struct Distinct {
 }
 
 impl Distinct {
-    /// The index of `a`, formatting it if it is new.
+    fn new() -> Distinct {
+        Distinct {
+            v4: HashMap::new(),
+            v6: HashMap::new(),
+            text: Text::new(1024),
+        }
+    }
+
+    /// The index of `a`, formatting it if it is new (a lookup, then an
+    /// insert when missing: the hit, nearly every row, is a plain `get`).
     fn key(&mut self, a: IpAddr) -> u32 {
         let found = match a {
             IpAddr::V4(v4) => self.v4.get(&u32::from(v4)),
@@ -175,16 +184,19 @@ impl Distinct {
         self.text.push(Some(a));
         key
     }
+
+    /// The distinct addresses as text; empty again after.
+    fn finish(&mut self) -> Result<StringArray, ArrowError> {
+        self.v4.clear();
+        self.v6.clear();
+        self.text.finish()
+    }
 }
 
 impl TextDictionary {
     fn new(rows: usize) -> TextDictionary {
         TextDictionary {
-            distinct: Distinct {
-                v4: HashMap::new(),
-                v6: HashMap::new(),
-                text: Text::new(1024),
-            },
+            distinct: Distinct::new(),
             keys: Prim::new(rows),
         }
     }
@@ -197,9 +209,7 @@ impl TextDictionary {
 
     /// The batch's column; the dictionary starts again empty.
     fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        self.distinct.v4.clear();
-        self.distinct.v6.clear();
-        let values = Arc::new(self.distinct.text.finish()?);
+        let values = Arc::new(self.distinct.finish()?);
         Ok(Arc::new(DictionaryArray::<UInt32Type>::try_new(
             self.keys.finish(),
             values,

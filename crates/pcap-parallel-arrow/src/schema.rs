@@ -291,16 +291,12 @@ impl TableOptions {
     /// with `dictionary<uint32, utf8>` for addresses as text when they are
     /// built as dictionaries.
     pub(crate) fn batch_schema(&self) -> SchemaRef {
-        let schema = self.schema();
-        if !self.builds_text_dictionary() {
-            return schema;
-        }
-        let fields = schema.fields().iter().map(|f| match f.data_type() {
-            DataType::Utf8 => Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
-                Box::new(DataType::UInt32),
-                Box::new(DataType::Utf8),
-            ))),
-            _ => f.clone(),
+        let dictionary = self.builds_text_dictionary();
+        let fields = self.columns.iter().map(|&c| match c {
+            Column::SrcIp | Column::DstIp if dictionary => c.field(self.ip).with_data_type(
+                DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)),
+            ),
+            _ => c.field(self.ip),
         });
         Arc::new(Schema::new(fields.collect::<Vec<_>>()))
     }

@@ -363,10 +363,11 @@ impl PartitionRead {
         report: PartitionReport,
         map: Option<MappedInput>,
     ) -> Result<PartitionRead> {
-        if map.as_ref().is_some_and(MappedInput::changed) {
-            return Err(Error::InputChanged { name });
+        let read = PartitionRead { chunk, report, map };
+        match read.input_changed() {
+            true => Err(Error::InputChanged { name }),
+            false => Ok(read),
         }
-        Ok(PartitionRead { chunk, report, map })
     }
 
     /// The chunk, its packets numbered as in the capture, given the
