@@ -35,6 +35,18 @@ class TqdmProgress:
             self.bar.close()
 
 
+def check(progress: Any) -> None:
+    """Fails at once, not at the first run, if ``progress`` cannot be used:
+    ``progress=True`` needs tqdm (the ``progress`` extra)."""
+    if progress is True:
+        try:
+            import tqdm.auto  # noqa: F401
+        except ImportError as e:
+            raise ModuleNotFoundError(
+                "progress=True needs tqdm: pip install 'pcap-parallel[progress]'", name="tqdm"
+            ) from e
+
+
 def adapt(progress: Any, desc: str) -> Optional[ProgressCallback]:
     """The callback for what the user passed as ``progress``."""
     if progress is None or progress is False:

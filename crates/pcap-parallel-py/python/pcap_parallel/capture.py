@@ -49,6 +49,7 @@ class Capture:
         progress: Any = None,
         mp_context: Any = None,
     ) -> None:
+        _progress.check(progress)
         ways = [(k, v) for k, v in (("packets", packets), ("bytes", bytes), ("chunks", chunks)) if v is not None]
         if len(ways) > 1:
             raise ValueError("give at most one of packets=, bytes= and chunks=")
