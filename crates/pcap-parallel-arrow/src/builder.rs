@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder};
+use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, StringBuilder};
 use arrow_array::types::{
     ArrowPrimitiveType, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
@@ -437,12 +437,24 @@ enum Builder {
     U8(Column, Prim<UInt8Type>),
     Ts(Prim<TimestampNanosecondType>),
     Ip(Column, Addresses),
+    /// The input's name, the same in every row of a chunk.
+    File(StringBuilder, String),
     Data(BinaryBuilder),
 }
 
 impl Builder {
-    fn new(column: Column, options: &TableOptions, rows: usize, bytes: usize) -> Builder {
+    fn new(
+        column: Column,
+        options: &TableOptions,
+        rows: usize,
+        bytes: usize,
+        file: &str,
+    ) -> Builder {
         match column {
+            Column::File => Builder::File(
+                StringBuilder::with_capacity(rows, rows * file.len()),
+                file.to_string(),
+            ),
             Column::FrameNumber | Column::FlowId => Builder::U64(column, Prim::new(rows)),
             Column::CapLen | Column::Len | Column::InterfaceId | Column::IpId => {
                 Builder::U32(column, Prim::new(rows))
@@ -507,6 +519,7 @@ impl Builder {
             Builder::Ts(b) => b.extend_options(rows.iter().map(|r| r.ts)),
             Builder::Ip(Column::SrcIp, b) => b.extend(ip().map(|i| i.map(|i| i.src)))?,
             Builder::Ip(_, b) => b.extend(ip().map(|i| i.map(|i| i.dst)))?,
+            Builder::File(b, name) => rows.iter().for_each(|_| b.append_value(&*name)),
             Builder::Data(b) => rows.iter().for_each(|r| b.append_value(r.data)),
         }
         Ok(())
@@ -520,6 +533,7 @@ impl Builder {
             Builder::U8(_, b) => Arc::new(b.finish()),
             Builder::Ts(b) => Arc::new(b.finish().with_timezone("UTC")),
             Builder::Ip(_, b) => b.finish()?,
+            Builder::File(b, _) => Arc::new(b.finish()),
             Builder::Data(b) => Arc::new(b.finish()),
         })
     }
@@ -544,6 +558,7 @@ impl<'o> Batches<'o> {
         schema: &'o SchemaRef,
         (rows, bytes): (usize, usize),
         max_rows: usize,
+        file: &str,
     ) -> Self {
         let rows = rows.min(max_rows);
         let bytes = bytes.min(MAX_BATCH_BYTES);
@@ -553,7 +568,7 @@ impl<'o> Batches<'o> {
             builders: options
                 .selected()
                 .iter()
-                .map(|&c| Builder::new(c, options, rows, bytes))
+                .map(|&c| Builder::new(c, options, rows, bytes, file))
                 .collect(),
             rows: 0,
             data_bytes: 0,
@@ -637,7 +652,7 @@ fn build_batches(
         0
     };
     let sizes = (chunk.packet_count() as usize, data_bytes);
-    let mut batches = Batches::new(options, schema, sizes, max_rows);
+    let mut batches = Batches::new(options, schema, sizes, max_rows, chunk.input_name());
     let mut block = Vec::with_capacity(BLOCK);
     let mut flows = Vec::with_capacity(BLOCK);
     for packet in chunk.packets() {

@@ -16,6 +16,10 @@ pub enum Column {
     /// `frame_number` (uint64): the packet's number in the capture, from 1
     /// (Wireshark's `frame.number`).
     FrameNumber,
+    /// `file` (utf8): the input file the packet comes from, as given (for
+    /// several captures read as one; `frame_number` counts in each file).
+    /// Not among the default columns.
+    File,
     /// `ts` (timestamp[ns, UTC]): when the packet was captured
     /// (`frame.time_epoch`); null for pcapng Simple Packet Blocks, which
     /// carry no time, and outside the years 1677–2262.
@@ -68,8 +72,9 @@ pub enum Column {
 
 impl Column {
     /// Every column, in table order.
-    pub const ALL: [Column; 20] = [
+    pub const ALL: [Column; 21] = [
         Column::FrameNumber,
+        Column::File,
         Column::Ts,
         Column::CapLen,
         Column::Len,
@@ -95,6 +100,7 @@ impl Column {
     pub fn name(self) -> &'static str {
         match self {
             Column::FrameNumber => "frame_number",
+            Column::File => "file",
             Column::Ts => "ts",
             Column::CapLen => "cap_len",
             Column::Len => "len",
@@ -122,6 +128,7 @@ impl Column {
         !matches!(
             self,
             Column::FrameNumber
+                | Column::File
                 | Column::Ts
                 | Column::CapLen
                 | Column::Len
@@ -134,6 +141,7 @@ impl Column {
     fn field(self, ip: IpFormat) -> Field {
         let (kind, nullable) = match self {
             Column::FrameNumber => (DataType::UInt64, false),
+            Column::File => (DataType::Utf8, false),
             Column::Ts => (
                 DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
                 true,
@@ -214,19 +222,24 @@ pub struct TableOptions {
     /// formatted once a batch) for a writer that encodes them so: see
     /// [`TableOptions::batch_schema`].
     text_dictionary: bool,
+    /// The columns were chosen ([`TableOptions::columns`]): the table of
+    /// several inputs then gets no `file` column unless it is among them.
+    chosen: bool,
 }
 
 impl Default for TableOptions {
-    /// Every column except `data`, addresses as text, tunnels not entered.
+    /// Every column except `file` and `data`, addresses as text, tunnels
+    /// not entered.
     fn default() -> Self {
         TableOptions {
             columns: Column::ALL
                 .into_iter()
-                .filter(|c| *c != Column::Data)
+                .filter(|c| !matches!(c, Column::File | Column::Data))
                 .collect(),
             ip: IpFormat::String,
             tunnels: Tunnels::Outer,
             text_dictionary: false,
+            chosen: false,
         }
     }
 }
@@ -234,6 +247,7 @@ impl Default for TableOptions {
 impl TableOptions {
     /// These columns, in this order (duplicates dropped).
     pub fn columns(mut self, columns: impl IntoIterator<Item = Column>) -> Self {
+        self.chosen = true;
         self.columns.clear();
         for c in columns {
             if !self.columns.contains(&c) {
@@ -249,6 +263,31 @@ impl TableOptions {
             self.columns.push(Column::Data);
         }
         self
+    }
+
+    /// Adds the `file` column (the input each packet comes from) after
+    /// `frame_number` (or first), if absent: what a table of several
+    /// captures read as one has unless its columns are chosen.
+    pub fn with_file(mut self) -> Self {
+        if !self.columns.contains(&Column::File) {
+            let at = self
+                .columns
+                .iter()
+                .position(|c| *c == Column::FrameNumber)
+                .map_or(0, |i| i + 1);
+            self.columns.insert(at, Column::File);
+        }
+        self
+    }
+
+    /// The options for a table of `inputs` inputs read as one: with the
+    /// `file` column when there are several, unless the columns were chosen.
+    pub(crate) fn for_inputs(self, inputs: usize) -> Self {
+        if inputs > 1 && !self.chosen {
+            self.with_file()
+        } else {
+            self
+        }
     }
 
     /// How addresses are stored (default: [`IpFormat::String`]).

@@ -44,17 +44,17 @@ pub struct PacketTable {
 
 impl PacketTable {
     /// The table of `capture` (with its options: workers, chunking, filter,
-    /// packet limit, damage policy), with the default columns.
+    /// packet limit, damage policy), with the default columns (and `file`
+    /// for several captures read as one).
     pub fn new(capture: Capture) -> PacketTable {
-        PacketTable {
-            capture,
-            options: TableOptions::default(),
-        }
+        let options = TableOptions::default().for_inputs(capture.input_count());
+        PacketTable { capture, options }
     }
 
-    /// The columns and how they are stored.
+    /// The columns and how they are stored (`file` added for several
+    /// captures read as one, unless the columns were chosen).
     pub fn options(mut self, options: TableOptions) -> PacketTable {
-        self.options = options;
+        self.options = options.for_inputs(self.capture.input_count());
         self
     }
 

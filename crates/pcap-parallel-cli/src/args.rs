@@ -11,6 +11,45 @@ use crate::run::UsageError;
 /// A capture to read: a path or `-`.
 pub type Input = PathBuf;
 
+/// The captures a command reads as one.
+#[derive(Args, Debug, Clone)]
+pub struct Inputs {
+    /// Capture files (`-` for standard input). Several, or a quoted glob
+    /// pattern ('day-*.pcap.gz'), are read as one capture: in the order
+    /// given (a pattern's files sorted by name) or by --order.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<Input>,
+
+    /// The order in which several files are read: as given, or by the time
+    /// of each file's first packet (rotated files named trace9, trace10).
+    #[arg(long, value_enum, default_value_t = OrderArg::Given)]
+    pub order: OrderArg,
+}
+
+/// See [`Inputs::order`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderArg {
+    /// As given.
+    Given,
+    /// By first packet time.
+    Time,
+}
+
+impl Inputs {
+    /// The paths the arguments name, patterns expanded.
+    pub fn paths(&self) -> Result<Vec<PathBuf>, UsageError> {
+        pcap_parallel::expand_inputs(&self.files).map_err(|e| UsageError(e.to_string()))
+    }
+
+    /// The library's order.
+    pub fn order(&self) -> pcap_parallel::InputOrder {
+        match self.order {
+            OrderArg::Given => pcap_parallel::InputOrder::Given,
+            OrderArg::Time => pcap_parallel::InputOrder::Time,
+        }
+    }
+}
+
 /// The help heading of chunking options in commands whose results do not
 /// depend on them (`info`, `top`).
 pub const SPEED_ONLY: &str = "Chunking (changes the speed, never the results)";

@@ -8,15 +8,15 @@ use std::process::{Command, ExitStatus, Stdio};
 use clap::Args;
 use pcap_parallel::Chunk;
 
-use crate::args::{Chunking, Common, FlowArgs, Input as InputPath};
+use crate::args::{Chunking, Common, FlowArgs, Inputs};
 use crate::exec_output::{Out, Spool, Turn, collect};
 use crate::run::{self, Bar, Status, UsageError};
 use crate::{errln, streams};
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// Capture file (`-` for standard input).
-    file: InputPath,
+    #[command(flatten)]
+    inputs: Inputs,
 
     #[command(flatten, next_help_heading = "Chunking")]
     chunking: Chunking,
@@ -296,7 +296,7 @@ fn failure_text(e: &mut pcap_parallel::BoxError, label: &str) -> String {
 /// `exec --flows K`: the shards are written to a temporary directory, then
 /// the command runs on each, `workers` at a time, output in shard order.
 fn run_on_shards(args: &ExecArgs, shards: usize, placeholder: bool) -> anyhow::Result<Status> {
-    let capture = run::open(&args.file, &args.common, pcap_parallel::Split::Auto)?;
+    let (capture, _) = run::open_inputs(&args.inputs, &args.common, pcap_parallel::Split::Auto)?;
     let workers = capture.worker_count();
     let (capture, bar) = Bar::attach(capture, &args.common, "exec");
     let dir = tempfile::Builder::new()
@@ -399,7 +399,9 @@ pub fn run(args: ExecArgs) -> anyhow::Result<Status> {
     if let Some(k) = args.chunking.flows {
         return run_on_shards(&args, k, placeholder);
     }
-    let capture = run::open(&args.file, &args.common, split)?.fail_fast(args.fail_fast);
+    let capture = run::open_inputs(&args.inputs, &args.common, split)?
+        .0
+        .fail_fast(args.fail_fast);
     let (capture, bar) = Bar::attach(capture, &args.common, "exec");
     let command = &args.command;
     let mut failures: Vec<String> = Vec::new();

@@ -11,13 +11,14 @@ use pcap_parallel::Capture;
 use pcap_parallel::summary::summarise;
 
 use crate::args::{Chunking, Common, FlowArgs, Input};
-use crate::run::{self, Bar, Status};
+use crate::run::{self, Bar, Status, UsageError};
 use crate::summary::{Summary, Unreadable};
 use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    /// Capture files (`-` for standard input).
+    /// Capture files (`-` for standard input), or quoted glob patterns;
+    /// each is summarised on its own.
     #[arg(required = true)]
     files: Vec<Input>,
 
@@ -38,7 +39,8 @@ pub struct InfoArgs {
 pub fn run(args: InfoArgs) -> anyhow::Result<Status> {
     let split = args.chunking.checked()?;
     let mut status = Status::Ok;
-    for file in &args.files {
+    let files = pcap_parallel::expand_inputs(&args.files).map_err(|e| UsageError(e.to_string()))?;
+    for file in &files {
         let outcome = match run::open(file, &args.common, split) {
             Ok(capture) => summarise_one(capture, &args)?,
             Err(e)

@@ -2,7 +2,7 @@
 //! the progress bar, Ctrl-C, and how outcomes become exit codes.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pcap_parallel::{Capture, OnError, Progress, Report, Split};
 
-use crate::args::{Common, OnErrorArg};
+use crate::args::{Common, Inputs, OnErrorArg};
 use crate::errln;
 
 /// How a command ended, when it did not end in an error.
@@ -79,24 +79,51 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 /// Opens `input` with the common options and `split` (checked already,
 /// see [`crate::args::Chunking::checked`]).
 pub fn open(input: &Path, common: &Common, split: Split) -> anyhow::Result<Capture> {
+    let decoding = decoding(common)?;
+    let capture = Capture::open_with(input, &decoding).map_err(with_hint)?;
+    configure(capture, common, split)
+}
+
+/// Opens the inputs as one capture (see [`Capture::open_many`]), with the
+/// common options and `split`; returns the paths too.
+pub fn open_inputs(
+    inputs: &Inputs,
+    common: &Common,
+    split: Split,
+) -> anyhow::Result<(Capture, Vec<PathBuf>)> {
+    let paths = inputs.paths()?;
+    let decoding = decoding(common)?;
+    let capture = if paths.len() == 1 {
+        Capture::open_with(&paths[0], &decoding)
+    } else {
+        Capture::open_many_with(&paths, inputs.order(), &decoding)
+    }
+    .map_err(with_hint)?;
+    Ok((configure(capture, common, split)?, paths))
+}
+
+/// How compressed input is decoded, from the common options.
+fn decoding(common: &Common) -> Result<pcap_parallel::Decoding, UsageError> {
     match common.jobs {
-        Some(0) => return Err(UsageError("--jobs must be at least 1".into()).into()),
+        Some(0) => return Err(UsageError("--jobs must be at least 1".into())),
         Some(j) if j > pcap_parallel::MAX_WORKERS => {
             return Err(UsageError(format!(
                 "--jobs must be at most {} (got {j})",
                 pcap_parallel::MAX_WORKERS
-            ))
-            .into());
+            )));
         }
         _ => {}
     }
-    let decoding = pcap_parallel::Decoding {
+    Ok(pcap_parallel::Decoding {
         threads: common.jobs,
         max_zstd_window: common.max_zstd_window,
         ..pcap_parallel::Decoding::default()
-    };
-    let mut capture = Capture::open_with(input, &decoding)
-        .map_err(with_hint)?
+    })
+}
+
+/// The common options and `split`, set on `capture`.
+fn configure(capture: Capture, common: &Common, split: Split) -> anyhow::Result<Capture> {
+    let mut capture = capture
         .split(split)
         .max_packets(common.max_packets)
         .on_error(match common.on_error {

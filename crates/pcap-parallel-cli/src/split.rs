@@ -17,14 +17,14 @@ use pcap_parallel::output::{
 };
 use pcap_parallel::{Capture, CaptureFormat};
 
-use crate::args::{Chunking, Common, FlowArgs, Input};
+use crate::args::{Chunking, Common, FlowArgs, Inputs};
 use crate::run::{self, Bar, Status, UsageError};
 use crate::{errln, streams};
 
 #[derive(Args, Debug)]
 pub struct SplitArgs {
-    /// Capture file (`-` for standard input).
-    file: Input,
+    #[command(flatten)]
+    inputs: Inputs,
 
     /// Directory for the parts (created if missing).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
@@ -88,7 +88,11 @@ impl Parts {
     /// Checks the options and the output directory (creating it if
     /// needed), takes the prefix's lock, finds the parts an earlier split
     /// left there and makes the staging directory.
-    fn prepare(args: &SplitArgs, format: CaptureFormat) -> anyhow::Result<Parts> {
+    fn prepare(
+        args: &SplitArgs,
+        format: CaptureFormat,
+        inputs: &[PathBuf],
+    ) -> anyhow::Result<Parts> {
         let compression = match args.compress {
             None => OutputCompression::None,
             Some(Compress::Gzip) => OutputCompression::Gzip,
@@ -98,7 +102,7 @@ impl Parts {
         let prefix = args
             .prefix
             .clone()
-            .unwrap_or_else(|| default_prefix(&args.file));
+            .unwrap_or_else(|| default_prefix(&inputs[0]));
         if prefix.is_empty() || prefix.contains('/') {
             return Err(UsageError(format!("--prefix must be a file name, not {prefix:?}")).into());
         }
@@ -114,7 +118,7 @@ impl Parts {
         let lock = PrefixLock::take(&dir, &prefix)?;
         // What split runs that were killed left here.
         crate::stale::remove_stale(&dir, crate::stale::SPLIT_PREFIX);
-        let existing = existing_parts(&dir, &prefix, &ext, &args.file)?;
+        let existing = existing_parts(&dir, &prefix, &ext, inputs)?;
         if !existing.is_empty() && !args.force {
             anyhow::bail!(
                 "{} already holds parts named {prefix}-*{ext} (use --force to replace them)",
@@ -182,14 +186,14 @@ impl Parts {
     }
 }
 
-/// The parts already in `dir`, checked: none may be the input itself (a
-/// split never deletes or overwrites its input, whatever its name), and
-/// none a directory.
+/// The parts already in `dir`, checked: none may be an input (a split
+/// never deletes or overwrites its input, whatever its name), and none a
+/// directory.
 fn existing_parts(
     dir: &Path,
     prefix: &str,
     ext: &str,
-    input: &Path,
+    inputs: &[PathBuf],
 ) -> anyhow::Result<Vec<(u64, PathBuf)>> {
     use std::os::unix::fs::MetadataExt;
     let found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
@@ -200,14 +204,19 @@ fn existing_parts(
             part_number(&name, prefix, ext).map(|n| (n, e.path()))
         })
         .collect();
-    let input_id = (input.as_os_str() != "-")
-        .then(|| std::fs::metadata(input).ok())
-        .flatten()
-        .map(|m| (m.dev(), m.ino()));
+    let input_ids: Vec<((u64, u64), &PathBuf)> = inputs
+        .iter()
+        .filter(|input| input.as_os_str() != "-")
+        .filter_map(|input| Some(((std::fs::metadata(input).ok()?), input)))
+        .map(|(m, input)| ((m.dev(), m.ino()), input))
+        .collect();
     for (_, path) in &found {
         let meta = std::fs::symlink_metadata(path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        if Some((meta.dev(), meta.ino())) == input_id {
+        if let Some((_, input)) = input_ids
+            .iter()
+            .find(|(id, _)| *id == (meta.dev(), meta.ino()))
+        {
             return Err(UsageError(format!(
                 "the input {} is named like a part of this split in {}: it would be \
                  replaced; choose another --prefix or output directory",
@@ -229,8 +238,8 @@ fn existing_parts(
 
 pub fn run(args: SplitArgs) -> anyhow::Result<Status> {
     let split = args.size.checked()?;
-    let capture = run::open(&args.file, &args.common, split)?;
-    let parts = Parts::prepare(&args, capture.format())?;
+    let (capture, inputs) = run::open_inputs(&args.inputs, &args.common, split)?;
+    let parts = Parts::prepare(&args, capture.format(), &inputs)?;
     let (capture, bar) = Bar::attach(capture, &args.common, "split");
     let written = match args.size.flows {
         Some(k) => write_shards(capture, k, &parts, &args)?,
@@ -276,6 +285,19 @@ fn write_chunks(capture: Capture, parts: &Parts) -> anyhow::Result<Written> {
     let mut report = capture.run(
         |chunk| {
             let n = chunk.index() as u64;
+            if part_extension(chunk.format(), parts.compression)
+                != part_extension(parts.format, parts.compression)
+            {
+                // Several inputs read as one, in two formats: the parts
+                // would be named for the first one's.
+                return Err(format!(
+                    "{}: {} input among {} ones: split the formats apart",
+                    chunk.input_name(),
+                    chunk.format().extension(),
+                    parts.format.extension()
+                )
+                .into());
+            }
             write_chunk(chunk, &parts.staged(n), parts.compression, IfExists::Fail)
                 .map_err(|e| format!("{}: {e}", parts.path(n).display()).into())
         },

@@ -11,14 +11,14 @@ use pcap_parallel_arrow::{
     Column, Format, IpFormat, PacketTable, ParquetCompression, TableError, TableOptions,
 };
 
-use crate::args::{Chunking, Common, Input};
+use crate::args::{Chunking, Common, Inputs};
 use crate::run::{self, Bar, Status, UsageError};
 use crate::streams;
 
 #[derive(Args, Debug)]
 pub struct TableArgs {
-    /// Capture file (`-` for standard input).
-    file: Input,
+    #[command(flatten)]
+    inputs: Inputs,
 
     /// Output file (`-` for standard output), written under a temporary
     /// name and renamed when complete.
@@ -195,7 +195,10 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
     if !is_stdout(&args.out) && !special && !args.force && args.out.exists() {
         anyhow::bail!("{} exists (use --force to replace it)", args.out.display());
     }
-    let capture = run::open(&args.file, &args.common, split)?;
+    let (capture, inputs) = run::open_inputs(&args.inputs, &args.common, split)?;
+    if !is_stdout(&args.out) && !special {
+        refuse_to_replace_an_input(&args.out, &inputs)?;
+    }
     let (capture, bar) = Bar::attach(capture, &args.common, "table");
     let table = PacketTable::new(capture).options(options);
     let (written, mut report) = if is_stdout(&args.out) {
@@ -224,6 +227,26 @@ pub fn run(args: TableArgs) -> anyhow::Result<Status> {
         Err(_) if status == Status::Interrupted => Ok(status),
         Err(e) => Err(anyhow::anyhow!("{}: {e}", args.out.display())),
     }
+}
+
+/// A usage error when `out` is one of the inputs (by device and inode:
+/// another name, a hard link): a table never replaces its input.
+fn refuse_to_replace_an_input(out: &Path, inputs: &[PathBuf]) -> Result<(), UsageError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(o) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(i) = std::fs::metadata(input)
+            && (i.dev(), i.ino()) == (o.dev(), o.ino())
+        {
+            return Err(UsageError(format!(
+                "{} is an input: the table would replace it",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Standard output through `streams`, where every write is checked: a

@@ -6,14 +6,14 @@ use pcap_parallel::LinkType;
 use pcap_parallel::tally::{self, Key, Missed, Top};
 use serde_json::json;
 
-use crate::args::{Chunking, Common, FlowArgs, Input};
+use crate::args::{Chunking, Common, FlowArgs, Inputs};
 use crate::run::{self, Bar, Status};
 use crate::{errln, outln, streams};
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
-    /// Capture file (`-` for standard input).
-    file: Input,
+    #[command(flatten)]
+    inputs: Inputs,
 
     /// What to count by.
     #[arg(long, value_enum, default_value_t = By::Src)]
@@ -77,7 +77,7 @@ impl By {
 
 pub fn run(args: TopArgs) -> anyhow::Result<Status> {
     let split = args.chunking.checked()?;
-    let capture = run::open(&args.file, &args.common, split)?;
+    let (capture, paths) = run::open_inputs(&args.inputs, &args.common, split)?;
     let (capture, bar) = Bar::attach(capture, &args.common, "top");
     let flows = args.chunking.flows.map(|k| (k, args.flow.key()));
     let (top, mut report) = tally::count(capture, args.by.library(), flows);
@@ -89,7 +89,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<Status> {
     let missed = top.missed.clone();
     let table = Table::new(top, args.by, args.limit);
     match (args.json, args.csv) {
-        (true, _) => table.print_json(&args.file),
+        (true, _) => table.print_json(&paths),
         (_, true) => table.print_csv(),
         _ => table.print_text(),
     }
@@ -154,17 +154,21 @@ impl Table {
         }
     }
 
-    fn print_json(&self, file: &std::path::Path) {
+    /// One object; `file` names the input, `files` the inputs when several.
+    fn print_json(&self, paths: &[std::path::PathBuf]) {
         let rows: Vec<_> = self
             .rows
             .iter()
             .map(|(k, n, b)| json!({"key": k.to_string(), "packets": n, "bytes": b}))
             .collect();
-        outln!(
-            "{}",
-            json!({"file": file.display().to_string(), "by": self.by, "packets": self.packets,
-                   "bytes": self.bytes, "keys": self.keys, "rows": rows})
-        );
+        let mut out = json!({"by": self.by, "packets": self.packets,
+                             "bytes": self.bytes, "keys": self.keys, "rows": rows});
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        out["file"] = json!(names[0]);
+        if names.len() > 1 {
+            out["files"] = json!(names);
+        }
+        outln!("{out}");
     }
 
     fn print_csv(&self) {

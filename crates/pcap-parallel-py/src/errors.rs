@@ -6,7 +6,8 @@
 //! knows them.
 
 use pcap_parallel::Error;
-use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError};
+use pcap_parallel::InputsError;
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 /// Raises the `pcap_parallel.errors` class `class` with `message` and the
@@ -60,6 +61,10 @@ pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
             None,
         ),
         Error::Filter(_) => raise(py, "FilterError", message, None, None, None),
+        Error::Inputs(InputsError::NoMatch { pattern }) => {
+            PyFileNotFoundError::new_err((2, "no file matches", pattern))
+        }
+        Error::Inputs(_) => PyValueError::new_err(message),
         Error::Cancelled => PyKeyboardInterrupt::new_err("cancelled"),
         Error::Chunk(c) => raise(py, "CaptureError", message, None, Some(c.range.start), None),
         Error::Locator(pcap_parallel::locator::LocatorError::Changed { name, start, .. }) => {

@@ -179,6 +179,11 @@ pub fn top<'py>(
     strict(py, report)?;
     let d = PyDict::new(py);
     d.set_item("file", opener.name())?;
+    let paths = opener.path_names();
+    if paths.len() > 1 {
+        // As `pcap-parallel top --json` of several files.
+        d.set_item("files", paths)?;
+    }
     d.set_item("by", by_kind.name())?;
     d.set_item("packets", top.packets)?;
     d.set_item("bytes", top.bytes)?;
@@ -251,6 +256,16 @@ pub fn split(
         let mut written: Vec<Result<PathBuf, String>> = Vec::new();
         let report = capture.run(
             |chunk| {
+                if chunk.format().extension() != format.extension() {
+                    // Several files read as one, in two formats.
+                    return Err(format!(
+                        "{}: {} input among {} ones: split the formats apart",
+                        chunk.input_name(),
+                        chunk.format().extension(),
+                        format.extension()
+                    )
+                    .into());
+                }
                 let path = dir.join(part_file_name(&prefix, chunk.index(), format, compression));
                 write_chunk(chunk, &path, compression, if_exists)
                     .map(|_| path)

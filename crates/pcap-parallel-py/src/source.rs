@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pcap_parallel::{Capture, Decoding, Filter, Limits, OnError, Split};
+use pcap_parallel::{Capture, Decoding, Filter, InputOrder, Limits, OnError, Split};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -15,8 +15,9 @@ use crate::errors::IntoPy;
 
 /// Where the bytes come from.
 enum Source {
-    /// A path (`-` for standard input), opened anew for every run.
-    Path(PathBuf),
+    /// Paths (`-` for standard input, alone), opened anew for every run:
+    /// several are read as one capture.
+    Paths(Vec<PathBuf>, InputOrder),
     /// A Python binary file object: read once.
     File(Mutex<Option<Py<PyAny>>>),
 }
@@ -93,7 +94,7 @@ impl Opener {
     /// binary file object. The filter is compiled here, so that a bad
     /// expression fails at once.
     #[new]
-    #[pyo3(signature = (source, *, split_kind=None, split_value=0, workers=None, max_packets=None, filter=None, on_error="stop", max_caplen=None))]
+    #[pyo3(signature = (source, *, split_kind=None, split_value=0, workers=None, max_packets=None, filter=None, on_error="stop", max_caplen=None, order="given"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -105,7 +106,17 @@ impl Opener {
         filter: Option<String>,
         on_error: &str,
         max_caplen: Option<u32>,
+        order: &str,
     ) -> PyResult<Opener> {
+        let order = match order {
+            "given" => InputOrder::Given,
+            "time" => InputOrder::Time,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "order must be 'given' or 'time', not {other:?}"
+                )));
+            }
+        };
         let on_error = match on_error {
             "stop" => OnError::Stop,
             "skip" => OnError::Skip,
@@ -131,9 +142,16 @@ impl Opener {
                 .unwrap_or_else(|| "<file object>".to_string());
             (Source::File(Mutex::new(Some(source.unbind()))), name)
         } else {
-            let path: PathBuf = source.extract()?;
-            let name = path.display().to_string();
-            (Source::Path(path), name)
+            // A path, a glob pattern, or a list of them: read as one.
+            let args: Vec<PathBuf> = match source.extract::<PathBuf>() {
+                Ok(path) => vec![path],
+                Err(_) => source.extract()?,
+            };
+            let paths = pcap_parallel::expand_inputs(&args)
+                .map_err(pcap_parallel::Error::from)
+                .py_err(py)?;
+            let name = paths[0].display().to_string();
+            (Source::Paths(paths, order), name)
         };
         Ok(Opener {
             source,
@@ -149,10 +167,20 @@ impl Opener {
         })
     }
 
-    /// The input's name: its path, or the file object's name.
+    /// The input's name: its path (of several, the first's), or the file
+    /// object's name.
     #[getter]
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The paths read as one capture (patterns expanded); empty for a file object.
+    #[getter]
+    fn paths(&self) -> Vec<PathBuf> {
+        match &self.source {
+            Source::Paths(paths, _) => paths.clone(),
+            Source::File(_) => Vec::new(),
+        }
     }
 
     /// The worker count runs use (the cores available, unless set).
@@ -190,16 +218,25 @@ fn parallel_decoding_in_parent() -> Decoding {
 }
 
 impl Opener {
+    /// The paths read as one capture, as text.
+    pub(crate) fn path_names(&self) -> Vec<String> {
+        match &self.source {
+            Source::Paths(paths, _) => paths.iter().map(|p| p.display().to_string()).collect(),
+            Source::File(_) => Vec::new(),
+        }
+    }
+
     /// Opens the library capture with every option set. Opening reads the
     /// first bytes, which for a pipe may take any time: it runs off the
     /// interpreter's thread and answers Ctrl-C.
     pub(crate) fn open(&self, py: Python<'_>) -> PyResult<Capture> {
         let name = self.name.clone();
         let opened = match &self.source {
-            Source::Path(p) => {
-                let p = p.clone();
-                drive(py, &Watch::new(None), move || {
-                    Capture::open_with(p, &parallel_decoding_in_parent())
+            Source::Paths(paths, order) => {
+                let (paths, order) = (paths.clone(), *order);
+                drive(py, &Watch::new(None), move || match paths.as_slice() {
+                    [one] => Capture::open_with(one, &parallel_decoding_in_parent()),
+                    _ => Capture::open_many_with(&paths, order, &parallel_decoding_in_parent()),
                 })?
             }
             Source::File(slot) => {
@@ -251,14 +288,11 @@ impl Opener {
         Ok(capture)
     }
 
-    /// The file the chunks of `capture` can be found in by byte range: the
-    /// path, for a plain file that is mapped.
-    pub(crate) fn mapped_path(&self, capture: &Capture) -> Option<PathBuf> {
-        match &self.source {
-            Source::Path(p) if capture.is_mapped() && p.as_os_str() != "-" => {
-                Some(std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-            }
-            _ => None,
-        }
+    /// Whether every chunk of `capture` can be found in its file by byte
+    /// range (one plain file, mapped): workers then read their chunks
+    /// themselves ([`pcap_parallel::Chunk::mapped_file`] says so chunk by chunk).
+    pub(crate) fn all_in_file(&self, capture: &Capture) -> bool {
+        matches!(&self.source, Source::Paths(p, _) if p.len() == 1 && p[0].as_os_str() != "-")
+            && capture.is_mapped()
     }
 }

@@ -7,7 +7,6 @@
 //! input's size. Dropping the iterator (a `break`, an exception) cancels the
 //! run and waits for its threads.
 
-use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -75,15 +74,20 @@ impl ChunkStream {
             other => return Err(PyValueError::new_err(format!("unknown kind {other:?}"))),
         };
         let capture = opener.open(py)?;
-        let path: Option<PathBuf> = opener.mapped_path(&capture);
-        let in_file = kind != Kind::Chunks && path.is_some();
+        let in_file = kind != Kind::Chunks && opener.all_in_file(&capture);
         let watch = Watch::new(progress);
         let capture = watch.attach(capture);
         let (tx, rx) = bounded::<Msg>(1);
         let thread = std::thread::Builder::new()
             .name("pcap-parallel-stream".into())
             .spawn(move || {
-                let make = |c: &Chunk| match (kind, &path) {
+                // Chunks of a mapped file travel as its byte ranges.
+                let path = |c: &Chunk| {
+                    c.mapped_file()
+                        .filter(|p| p.as_os_str() != "-")
+                        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+                };
+                let make = |c: &Chunk| match (kind, path(c)) {
                     (Kind::Chunks, _) | (Kind::ForWorkers, None) => Item::Chunk(c.clone()),
                     (_, Some(p)) => Item::Locator(ChunkLocator::in_file(c, p)),
                     (Kind::Locators, None) => Item::Locator(ChunkLocator::inline(c)),

@@ -10,17 +10,19 @@
 //! file order. At most a fixed number of chunks are in flight (produced but
 //! not yet delivered), so memory stays bounded however slow one chunk is.
 
+use std::collections::VecDeque;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::admission::{Admission, Verdict};
-use crate::chunk::Chunk;
+use crate::chunk::{Chunk, Origin};
 use crate::decompress::Decoding;
 use crate::error::{Error, Result, Skipped};
 use crate::filter::Filter;
 use crate::format::{CaptureFormat, Compression};
+use crate::inputs::{InputOrder, InputsError};
 use crate::mapped::GuardedMap;
 use crate::packet::Packet;
 use crate::pool::{self, AfterFailure, Feeder, Flow, Pool};
@@ -72,12 +74,12 @@ pub enum OnError {
 /// # Ok::<(), pcap_parallel::Error>(())
 /// ```
 pub struct Capture {
-    name: String,
-    input: Input,
-    compression: Compression,
-    format: CaptureFormat,
-    /// The first decompressed bytes, read from a stream to detect its format.
-    head: Vec<u8>,
+    /// The input read first (taken when the capture runs); the others
+    /// ([`Capture::open_many`]) are opened when their turn comes.
+    first: Option<Opened>,
+    later: VecDeque<Later>,
+    /// How the later inputs are opened.
+    decoding: Decoding,
     split: Split,
     workers: usize,
     max_packets: Option<u64>,
@@ -91,15 +93,33 @@ pub struct Capture {
     on_skipped: Option<SkipCallback>,
 }
 
+/// An input, opened: its bytes and what was learnt of them.
+struct Opened {
+    origin: Arc<Origin>,
+    input: Input,
+    compression: Compression,
+    format: CaptureFormat,
+    /// The first decompressed bytes, read from a stream to detect its format.
+    head: Vec<u8>,
+}
+
+/// An input of several, not opened yet.
+struct Later {
+    path: PathBuf,
+    /// Its size on disk (compressed size for compressed files), for progress.
+    size: u64,
+}
+
 /// See [`Capture::on_skipped`].
 type SkipCallback = Box<dyn FnMut(&Skipped) + Send>;
 
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture")
-            .field("name", &self.name)
-            .field("format", &self.format)
-            .field("compression", &self.compression)
+            .field("name", &self.first().origin.name)
+            .field("format", &self.first().format)
+            .field("compression", &self.first().compression)
+            .field("later_inputs", &self.later.len())
             .field("split", &self.split)
             .field("workers", &self.workers)
             .finish_non_exhaustive()
@@ -149,9 +169,58 @@ impl Capture {
     /// Like [`Capture::open`], with options for decoding compressed input
     /// (decode threads, memory, the largest zstd window).
     pub fn open_with(path: impl AsRef<Path>, decoding: &Decoding) -> Result<Capture> {
-        let path = path.as_ref();
-        let (input, compression) = source::open(path, decoding)?;
-        Capture::new(path.display().to_string(), input, compression)
+        let first = Opened::path(path.as_ref(), decoding)?;
+        Ok(Capture::new(first, decoding))
+    }
+
+    /// Several captures read as one, in the order given ([`InputOrder::Given`])
+    /// or by their first packet's time ([`InputOrder::Time`]): rotated files
+    /// (`tcpdump -G`/`-C`), a directory of days. Each file keeps its own
+    /// format, compression, header and packet numbers (errors name the file
+    /// and its packet), chunks never span two files ([`Chunk::input_name`]
+    /// says which each comes from), chunk indices run on over all of them,
+    /// and the options apply to the whole: [`Capture::max_packets`] counts
+    /// the packets of all files, [`Split::Chunks`] shares its chunks among
+    /// the files by size (at least one each). A broken file ends the run
+    /// as it would alone, after every complete packet before the fault.
+    ///
+    /// Paths are taken as they are; [`expand_inputs`] turns patterns into
+    /// paths first. The first file is opened now, the others when their
+    /// turn comes (so a thousand compressed files do not decode at once).
+    /// Standard input (`-`) can only be read alone.
+    pub fn open_many<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+        order: InputOrder,
+    ) -> Result<Capture> {
+        Capture::open_many_with(paths, order, &Decoding::default())
+    }
+
+    /// Like [`Capture::open_many`], with options for decoding compressed input.
+    pub fn open_many_with<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+        order: InputOrder,
+        decoding: &Decoding,
+    ) -> Result<Capture> {
+        let mut paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|p| p.as_ref().to_path_buf())
+            .collect();
+        if paths.len() > 1 && paths.iter().any(|p| p.as_os_str() == "-") {
+            return Err(Error::Inputs(InputsError::StdinAmongOthers));
+        }
+        if order == InputOrder::Time {
+            paths = by_first_packet_time(paths, decoding);
+        }
+        let mut paths = paths.into_iter();
+        let first = paths.next().ok_or(Error::Inputs(InputsError::None))?;
+        let mut capture = Capture::open_with(first, decoding)?;
+        for path in paths {
+            let size = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path.display().to_string(), e))?
+                .len();
+            capture.later.push_back(Later { path, size });
+        }
+        Ok(capture)
     }
 
     /// A capture held in memory (plain or compressed).
@@ -159,7 +228,7 @@ impl Capture {
     /// ```
     /// # use pcap_parallel::Capture;
     /// let err = Capture::from_bytes("x", b"hello".to_vec()).unwrap_err();
-    /// assert_eq!(err.to_string(), "x: not a pcap or pcapng capture (starts with 68656c6c)");
+    /// assert_eq!(err.to_string(), "x: not a pcap or pcapng capture (text: \"hello\")");
     /// ```
     pub fn from_bytes(
         name: &str,
@@ -176,7 +245,8 @@ impl Capture {
     ) -> Result<Capture> {
         let bytes: Bytes = Arc::new(bytes);
         let (input, compression) = source::from_bytes(bytes, decoding)?;
-        Capture::new(name.to_string(), input, compression)
+        let first = Opened::new(name.to_string(), None, input, compression)?;
+        Ok(Capture::new(first, decoding))
     }
 
     /// A capture read from any reader (plain or compressed), as a stream.
@@ -192,30 +262,15 @@ impl Capture {
         decoding: &Decoding,
     ) -> Result<Capture> {
         let (input, compression) = source::from_reader(Box::new(reader), name, decoding)?;
-        Capture::new(name.to_string(), input, compression)
+        let first = Opened::new(name.to_string(), None, input, compression)?;
+        Ok(Capture::new(first, decoding))
     }
 
-    fn new(name: String, mut input: Input, compression: Compression) -> Result<Capture> {
-        let head = match &mut input {
-            Input::Whole(b, _) => (**b).as_ref()[..(**b).as_ref().len().min(4)].to_vec(),
-            Input::Stream(s) => {
-                read_up_to(s, 4).map_err(|e| source::StreamFailure::into_error(e, &name))?
-            }
-        };
-        let format = CaptureFormat::detect(&head).ok_or_else(|| Error::UnknownFormat {
-            name: name.clone(),
-            magic: if head.is_empty() {
-                "nothing: the input is empty".into()
-            } else {
-                head.iter().map(|b| format!("{b:02x}")).collect()
-            },
-        })?;
-        Ok(Capture {
-            name,
-            input,
-            compression,
-            format,
-            head,
+    fn new(first: Opened, decoding: &Decoding) -> Capture {
+        Capture {
+            first: Some(first),
+            later: VecDeque::new(),
+            decoding: decoding.clone(),
             split: Split::Auto,
             workers: default_workers(),
             max_packets: None,
@@ -227,7 +282,14 @@ impl Capture {
             cancel: None,
             progress: None,
             on_skipped: None,
-        })
+        }
+    }
+
+    /// The input read first (until the capture runs).
+    fn first(&self) -> &Opened {
+        self.first
+            .as_ref()
+            .expect("a capture has its input until it runs")
     }
 
     /// How many chunks are processed at once.
@@ -235,25 +297,31 @@ impl Capture {
         self.workers.clamp(1, MAX_WORKERS)
     }
 
-    /// The input's name (its path, or `-`).
+    /// The input's name (its path, or `-`); of several inputs, the first's.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.first().origin.name
     }
 
-    /// The capture format, from the magic number.
+    /// How many inputs are read as one ([`Capture::open_many`]).
+    pub fn input_count(&self) -> usize {
+        1 + self.later.len()
+    }
+
+    /// The capture format, from the magic number (of several inputs, the
+    /// first's; each chunk says its own: [`Chunk::format`]).
     pub fn format(&self) -> CaptureFormat {
-        self.format
+        self.first().format
     }
 
-    /// The compression around the capture.
+    /// The compression around the capture (of several inputs, the first's).
     pub fn compression(&self) -> Compression {
-        self.compression
+        self.first().compression
     }
 
     /// True when the input is memory-mapped (or in memory), false when it is
-    /// streamed.
+    /// streamed (of several inputs, the first).
     pub fn is_mapped(&self) -> bool {
-        matches!(self.input, Input::Whole(..))
+        matches!(self.first().input, Input::Whole(..))
     }
 
     /// How to divide the capture into chunks (default: [`Split::Auto`]).
@@ -268,10 +336,8 @@ impl Capture {
     /// [`Decoding::threads`] said otherwise.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
-        if let Input::Stream(s) = &self.input
-            && let Some(threads) = &s.decode_threads
-        {
-            threads.store(workers.max(1), Ordering::Relaxed);
+        if let Some(first) = &self.first {
+            first.set_decode_threads(workers);
         }
         self
     }
@@ -487,7 +553,7 @@ impl Capture {
     /// the chunk, and the other chunks go on (unless [`Capture::fail_fast`]).
     /// A broken input ends the run after every complete packet before the
     /// fault was delivered; the error is in [`Report::input_error`].
-    pub fn run<R, F, D>(mut self, f: F, deliver: D) -> Report
+    pub fn run<R, F, D>(mut self, f: F, mut deliver: D) -> Report
     where
         R: Send,
         F: Fn(&Chunk) -> std::result::Result<R, BoxError> + Sync,
@@ -497,10 +563,94 @@ impl Capture {
             return Report::empty(Some(e));
         }
         let on_skipped = self.on_skipped.take();
+        let first = self.first.take().expect("a capture runs once");
+        let sizes: Vec<u64> = std::iter::once(first.size())
+            .chain(self.later.iter().map(|l| l.size))
+            .collect();
+        if let Some(p) = &self.progress {
+            p.bytes_total.store(sizes.iter().sum(), Ordering::Relaxed);
+        }
+        let (mut admission, cut_limit) = Admission::new(self.filter.clone(), self.max_packets);
+        let mut at = Position {
+            index: 0,
+            bytes_before: 0,
+            cut_limit,
+        };
+        let mut report = Report::empty(None);
+        let mut later = std::mem::take(&mut self.later).into_iter();
+        let mut next = Some(Ok(first));
+        for size in &sizes {
+            let Some(opened) = next.take() else { break };
+            let one = match opened {
+                Ok(opened) => {
+                    let split = self.split_for(*size, &sizes);
+                    self.run_input(opened, split, &f, &mut deliver, &mut admission, &at)
+                }
+                Err(e) => Report::empty(Some(e)),
+            };
+            at.index += one.chunks;
+            at.bytes_before += size;
+            at.cut_limit = at.cut_limit.map(|n| n.saturating_sub(one.packets_read));
+            report.absorb(one);
+            if !self.ended(&report, &at, &admission) {
+                next = later.next().map(|l| self.open_later(&l.path));
+            }
+        }
+        if let Some(f) = on_skipped {
+            report.skipped.iter().for_each(f);
+        }
+        report
+    }
+
+    /// Whether a run of several inputs stops before the next one: an
+    /// error, the packets wanted, a failure under [`Capture::fail_fast`].
+    fn ended(&self, report: &Report, at: &Position, admission: &Admission) -> bool {
+        report.input_error.is_some()
+            || at.cut_limit == Some(0)
+            || admission.limit_at.is_some()
+            || (self.fail_fast && report.failed_chunks > 0)
+    }
+
+    /// The split of one input of size `size` among inputs of `sizes`:
+    /// [`Split::Chunks`] shares its chunks by size, at least one each.
+    fn split_for(&self, size: u64, sizes: &[u64]) -> Split {
+        match self.split {
+            Split::Chunks(k) if sizes.len() > 1 => {
+                let total = sizes.iter().sum::<u64>().max(1) as u128;
+                let share = (k as u128 * size as u128 / total) as usize;
+                Split::Chunks(share.max(1))
+            }
+            s => s,
+        }
+    }
+
+    /// Opens a later input of [`Capture::open_many`], decoded as the first.
+    fn open_later(&self, path: &Path) -> Result<Opened> {
+        let opened = Opened::path(path, &self.decoding)?;
+        opened.set_decode_threads(self.workers);
+        Ok(opened)
+    }
+
+    /// Runs `f` over the chunks of one input, their indices from `at.index`.
+    fn run_input<R, F, D>(
+        &self,
+        opened: Opened,
+        split: Split,
+        f: &F,
+        deliver: &mut D,
+        admission: &mut Admission,
+        at: &Position,
+    ) -> Report
+    where
+        R: Send,
+        F: Fn(&Chunk) -> std::result::Result<R, BoxError> + Sync,
+        D: FnMut(ChunkResult<R>),
+    {
         let workers = self.worker_count();
         let pool = Pool {
             workers,
             in_flight: 2 * workers + 2,
+            first_index: at.index,
             after_failure: if self.fail_fast {
                 AfterFailure::Stop
             } else {
@@ -508,12 +658,32 @@ impl Capture {
             },
             cancel: self.cancel.clone(),
         };
-        let mut delivery = Delivery::new(&self, deliver);
+        let mut delivery = Delivery::new(&opened, self.progress.clone(), at.bytes_before, deliver);
         let map = delivery.watch.clone();
-        let (input, job, admission) = self.into_parts();
+        let job = Job {
+            name: opened.origin.name.clone(),
+            compression: opened.compression,
+            format: opened.format,
+            head: opened.head,
+            split,
+            workers,
+            max_packets: at.cut_limit,
+            limits: self.limits,
+            segment_len: self.segment_len,
+            on_error: self.on_error,
+        };
         let fed = pool::ordered(
             &pool,
-            |feeder| feed(input, job, admission, feeder),
+            |feeder| {
+                feed(
+                    opened.input,
+                    job,
+                    admission,
+                    feeder,
+                    &opened.origin,
+                    at.index,
+                )
+            },
             |chunk: &Chunk| {
                 let r = f(chunk);
                 if let Some(map) = &map {
@@ -523,31 +693,120 @@ impl Capture {
             },
             |r, bytes| delivery.take(r, bytes),
         );
-        let report = delivery.finish(fed, pool.cancel.as_ref());
-        if let Some(f) = on_skipped {
-            report.skipped.iter().for_each(f);
-        }
-        report
+        delivery.finish(fed, pool.cancel.as_ref())
+    }
+}
+
+/// Where a run of several inputs is, before each.
+struct Position {
+    /// The index of the next chunk.
+    index: usize,
+    /// The size of the inputs before (for progress).
+    bytes_before: u64,
+    /// The limit on records left (see [`Admission::new`]).
+    cut_limit: Option<u64>,
+}
+
+impl Opened {
+    /// Opens a file, or standard input for `-`.
+    fn path(path: &Path, decoding: &Decoding) -> Result<Opened> {
+        let (input, compression) = source::open(path, decoding)?;
+        let mapped_file = match &input {
+            Input::Whole(..) => Some(path.to_path_buf()),
+            Input::Stream(_) => None,
+        };
+        Opened::new(path.display().to_string(), mapped_file, input, compression)
     }
 
-    /// The input, what its producer needs, and the admission checks.
-    fn into_parts(self) -> (Input, Job, Admission) {
-        let (admission, cut_limit) = Admission::new(self.filter.clone(), self.max_packets);
-        let workers = self.worker_count();
-        let job = Job {
-            name: self.name,
-            compression: self.compression,
-            format: self.format,
-            head: self.head,
-            split: self.split,
-            workers,
-            max_packets: cut_limit,
-            limits: self.limits,
-            segment_len: self.segment_len,
-            on_error: self.on_error,
+    /// Reads the first bytes to tell the capture format.
+    fn new(
+        name: String,
+        mapped_file: Option<PathBuf>,
+        mut input: Input,
+        compression: Compression,
+    ) -> Result<Opened> {
+        let head = match &mut input {
+            Input::Whole(b, _) => (**b).as_ref()[..(**b).as_ref().len().min(4)].to_vec(),
+            Input::Stream(s) => {
+                read_up_to(s, 4).map_err(|e| source::StreamFailure::into_error(e, &name))?
+            }
         };
-        (self.input, job, admission)
+        let Some(format) = CaptureFormat::detect(&head) else {
+            return Err(Error::UnknownFormat {
+                what: describe_input(&mut input, &head, compression),
+                name,
+            });
+        };
+        Ok(Opened {
+            origin: Arc::new(Origin { name, mapped_file }),
+            input,
+            compression,
+            format,
+            head,
+        })
     }
+
+    /// The input's size (compressed size for compressed files; 0 when unknown).
+    fn size(&self) -> u64 {
+        match &self.input {
+            Input::Whole(b, _) => (**b).as_ref().len() as u64,
+            Input::Stream(s) => s.input_len.unwrap_or(0),
+        }
+    }
+
+    /// Decode threads of a compressed file decoded in parallel.
+    fn set_decode_threads(&self, workers: usize) {
+        if let Input::Stream(s) = &self.input
+            && let Some(threads) = &s.decode_threads
+        {
+            threads.store(workers.max(1), Ordering::Relaxed);
+        }
+    }
+}
+
+/// What an input that is not a capture looks like (more of its first bytes
+/// than the format needed are read for it).
+fn describe_input(input: &mut Input, head: &[u8], compression: Compression) -> String {
+    let mut bytes = head.to_vec();
+    match input {
+        Input::Whole(b, _) => {
+            let all = (**b).as_ref();
+            bytes = all[..all.len().min(crate::format::DESCRIBE_LEN)].to_vec();
+        }
+        Input::Stream(s) => {
+            if let Ok(more) = read_up_to(s, crate::format::DESCRIBE_LEN - head.len()) {
+                bytes.extend(more);
+            }
+        }
+    }
+    let what = crate::format::describe_non_capture(&bytes);
+    match compression {
+        Compression::None => what,
+        c => format!("{c}-compressed {what}"),
+    }
+}
+
+/// `paths` sorted by their first packet's time (stable; those without a
+/// readable first packet first, so that an input that cannot be opened
+/// fails the run before any other is read).
+fn by_first_packet_time(paths: Vec<PathBuf>, decoding: &Decoding) -> Vec<PathBuf> {
+    // Read as a stream: only the first bytes are read (a mapped file's
+    // boundary search would walk the whole file).
+    let first_time = |path: &Path| -> Option<i128> {
+        let file = std::fs::File::open(path).ok()?;
+        let firsts = Capture::from_reader_with(&path.display().to_string(), file, decoding)
+            .ok()?
+            .workers(1)
+            .split(Split::Bytes(64 << 10))
+            .max_packets(Some(1))
+            .map(|c| c.packets().next().and_then(|p| p.timestamp))
+            .ok()?;
+        Some(firsts.into_iter().flatten().next()?.as_nanos())
+    };
+    let mut keyed: Vec<(Option<i128>, PathBuf)> =
+        paths.into_iter().map(|p| (first_time(&p), p)).collect();
+    keyed.sort_by_key(|(t, _)| *t);
+    keyed.into_iter().map(|(_, p)| p).collect()
 }
 
 /// After a worker has used a chunk of a mapped file: its pages' entries
@@ -562,9 +821,18 @@ fn release_used(map: &GuardedMap, chunk: &Chunk) {
 
 /// The feeding thread: chunks from the producer, through the admission
 /// checks, to the pool.
-fn feed(input: Input, job: Job, mut admission: Admission, feeder: &Feeder<'_>) -> Produced {
+fn feed(
+    input: Input,
+    job: Job,
+    admission: &mut Admission,
+    feeder: &Feeder<'_>,
+    origin: &Arc<Origin>,
+    first_index: usize,
+) -> Produced {
     let mut producer = Producer::new(input, job);
-    while let Some(chunk) = producer.next_chunk() {
+    while let Some(mut chunk) = producer.next_chunk() {
+        chunk.index += first_index;
+        chunk = chunk.from_origin(origin.clone());
         let more = match admission.admit(chunk) {
             Verdict::Next(chunk) => feeder.send(chunk),
             Verdict::Last(chunk) => {
@@ -592,8 +860,8 @@ fn feed(input: Input, job: Job, mut admission: Admission, feeder: &Feeder<'_>) -
 /// Hands results to the caller in order, keeping the report's counts and
 /// the progress counters, and holding back anything computed from a file
 /// that changed under its map.
-struct Delivery<D> {
-    deliver: D,
+struct Delivery<'d, D> {
+    deliver: &'d mut D,
     report: Report,
     name: String,
     progress: Option<Arc<Progress>>,
@@ -601,25 +869,30 @@ struct Delivery<D> {
     watch: Option<Arc<GuardedMap>>,
     /// Bytes a stream has consumed, for progress.
     stream_pos: Option<Arc<AtomicU64>>,
+    /// The size of the inputs before this one, for progress.
+    bytes_before: u64,
     changed: bool,
 }
 
-impl<D> Delivery<D> {
-    fn new(capture: &Capture, deliver: D) -> Delivery<D> {
-        let (watch, stream_pos, total) = match &capture.input {
-            Input::Whole(b, map) => (map.clone(), None, (**b).as_ref().len() as u64),
-            Input::Stream(s) => (None, Some(s.consumed.clone()), s.input_len.unwrap_or(0)),
+impl<'d, D> Delivery<'d, D> {
+    fn new(
+        opened: &Opened,
+        progress: Option<Arc<Progress>>,
+        bytes_before: u64,
+        deliver: &'d mut D,
+    ) -> Delivery<'d, D> {
+        let (watch, stream_pos) = match &opened.input {
+            Input::Whole(_, map) => (map.clone(), None),
+            Input::Stream(s) => (None, Some(s.consumed.clone())),
         };
-        if let Some(p) = &capture.progress {
-            p.bytes_total.store(total, Ordering::Relaxed);
-        }
         Delivery {
             deliver,
             report: Report::empty(None),
-            name: capture.name.clone(),
-            progress: capture.progress.clone(),
+            name: opened.origin.name.clone(),
+            progress,
             watch,
             stream_pos,
+            bytes_before,
             changed: false,
         }
     }
@@ -648,9 +921,10 @@ impl<D> Delivery<D> {
             p.chunks_done.fetch_add(1, Ordering::Relaxed);
             p.packets_done.fetch_add(r.packet_count, Ordering::Relaxed);
             match &self.stream_pos {
-                Some(pos) => p
-                    .bytes_done
-                    .store(pos.load(Ordering::Relaxed), Ordering::Relaxed),
+                Some(pos) => p.bytes_done.store(
+                    self.bytes_before + pos.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                ),
                 None => {
                     p.bytes_done.fetch_add(bytes, Ordering::Relaxed);
                 }

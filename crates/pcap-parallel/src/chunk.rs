@@ -10,7 +10,8 @@
 
 use std::io::{self, Read, Write};
 use std::ops::Range;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use crate::filter::{Filter, FilterError, ProgramCache};
 use crate::format::CaptureFormat;
@@ -44,6 +45,25 @@ pub(crate) struct Gap {
     pub resume: u64,
 }
 
+/// Which input of a capture a chunk comes from: a capture may be several
+/// files read as one ([`crate::Capture::open_many`]).
+#[derive(Debug, Default)]
+pub(crate) struct Origin {
+    /// The input's name: its path, `-`, or the name it was opened with.
+    pub name: String,
+    /// The plain file the chunk's byte range is in, when the input was
+    /// memory-mapped from a path.
+    pub mapped_file: Option<PathBuf>,
+}
+
+impl Origin {
+    /// The origin of chunks made where no input is known (tests, partitions).
+    pub fn unknown() -> Arc<Origin> {
+        static UNKNOWN: OnceLock<Arc<Origin>> = OnceLock::new();
+        UNKNOWN.get_or_init(Arc::default).clone()
+    }
+}
+
 /// A run of whole records of a capture, ready to be processed on its own.
 ///
 /// ```no_run
@@ -74,6 +94,8 @@ pub struct Chunk {
     pub(crate) filter: Option<Arc<Filter>>,
     /// Damage passed over inside the chunk, in order.
     pub(crate) gaps: Arc<[Gap]>,
+    /// The input the chunk comes from.
+    pub(crate) origin: Arc<Origin>,
 }
 
 impl std::fmt::Debug for Chunk {
@@ -137,6 +159,7 @@ impl Chunk {
             described: described.into(),
             filter: None,
             gaps: gaps.into(),
+            origin: Origin::unknown(),
         }
     }
 
@@ -151,12 +174,35 @@ impl Chunk {
         self.filter = Some(filter);
         Ok(self)
     }
+
+    /// The chunk, named as coming from `origin`.
+    pub(crate) fn from_origin(mut self, origin: Arc<Origin>) -> Chunk {
+        self.origin = origin;
+        self
+    }
 }
 
 impl Chunk {
-    /// Position of the chunk in file order, from 0.
+    /// Position of the chunk in file order, from 0 (with several inputs
+    /// read as one, counted over all of them).
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// The name of the input the chunk comes from: its path (`-` for
+    /// standard input) or the name it was opened with; with several inputs
+    /// read as one ([`crate::Capture::open_many`]), this chunk's own. Empty
+    /// for a chunk rebuilt without its capture (a locator's, a partition's).
+    pub fn input_name(&self) -> &str {
+        &self.origin.name
+    }
+
+    /// The plain file whose bytes [`Chunk::byte_range`] the chunk's records
+    /// are, when its input was memory-mapped from a path (what
+    /// [`crate::locator::ChunkLocator::in_file`] needs); `None` for
+    /// streamed input and bytes in memory.
+    pub fn mapped_file(&self) -> Option<&Path> {
+        self.origin.mapped_file.as_deref()
     }
 
     /// The chunk's bytes in the (decompressed) input: whole records, from

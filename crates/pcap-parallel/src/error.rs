@@ -48,12 +48,13 @@ pub enum Error {
 
     /// The first bytes are neither a pcap nor a pcapng magic number, nor a
     /// known compression format holding one.
-    #[error("{name}: not a pcap or pcapng capture (starts with {magic})")]
+    #[error("{name}: not a pcap or pcapng capture ({what})")]
     UnknownFormat {
         /// The input's name.
         name: String,
-        /// The first bytes, in hex.
-        magic: String,
+        /// What its first bytes look like
+        /// ([`crate::format::describe_non_capture`]).
+        what: String,
     },
 
     /// The capture's structure is broken at a known place.
@@ -131,6 +132,11 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
 
+    /// Several inputs could not be taken as one capture (a pattern that
+    /// matches no file, standard input among other inputs).
+    #[error(transparent)]
+    Inputs(#[from] crate::inputs::InputsError),
+
     /// A compressed input asked for by byte range ([`crate::partition`]):
     /// it cannot be entered at a byte offset, and is read whole instead
     /// (one partition, with [`crate::Capture::open`]).
@@ -178,10 +184,10 @@ impl fmt::Debug for Error {
                 .field("name", name)
                 .field("error", error)
                 .finish(),
-            Error::UnknownFormat { name, magic } => f
+            Error::UnknownFormat { name, what } => f
                 .debug_struct("UnknownFormat")
                 .field("name", name)
-                .field("magic", magic)
+                .field("what", what)
                 .finish(),
             Error::Format(e) => f.debug_tuple("Format").field(e).finish(),
             Error::Decompress {
@@ -217,6 +223,7 @@ impl fmt::Debug for Error {
             Error::InvalidSplit(s) => f.debug_tuple("InvalidSplit").field(s).finish(),
             Error::Internal(e) => f.debug_tuple("Internal").field(e).finish(),
             Error::Cancelled => f.write_str("Cancelled"),
+            Error::Inputs(e) => f.debug_tuple("Inputs").field(e).finish(),
             Error::CompressedPartition { name, compression } => f
                 .debug_struct("CompressedPartition")
                 .field("name", name)

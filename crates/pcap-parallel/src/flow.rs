@@ -510,6 +510,10 @@ impl Flows {
         };
         let shards = self.shards.max(1);
         let format = self.capture.format();
+        if self.capture.input_count() > 1 {
+            let e = || Error::Inputs(crate::InputsError::ShardsOfSeveral);
+            return (Err(e()), Report::empty(Some(e())));
+        }
         if let Err(e) = std::fs::create_dir_all(&files.dir) {
             let dir = files.dir.display().to_string();
             let again = std::io::Error::new(e.kind(), e.to_string());

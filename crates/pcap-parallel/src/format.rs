@@ -260,3 +260,104 @@ impl fmt::Display for CaptureFormat {
         f.write_str(self.name())
     }
 }
+
+/// How many leading bytes [`describe_non_capture`] looks at, at most.
+pub const DESCRIBE_LEN: usize = 512;
+
+/// What the first bytes of an input that is not a capture look like, as
+/// `file(1)` would say it, for the error that names it: `"nothing: the input
+/// is empty"`, `"text: \"root:x:0:0:root…\""`, `"an HTML page"`, `"a ZIP
+/// archive"`, … or their first bytes in hex.
+///
+/// ```
+/// use pcap_parallel::format::describe_non_capture;
+/// assert_eq!(describe_non_capture(b""), "nothing: the input is empty");
+/// assert_eq!(describe_non_capture(b"root:x:0:0:root:/root:/bin/bash\n"), "text: \"root:x:0:0:root:/root:/bin/bash\"");
+/// assert_eq!(describe_non_capture(b"<!DOCTYPE html>\n<html>"), "an HTML page");
+/// assert_eq!(describe_non_capture(b"PK\x03\x04\x14\x00"), "a ZIP archive");
+/// assert_eq!(describe_non_capture(&[0, 1, 2, 0xff]), "binary data starting 000102ff");
+/// ```
+pub fn describe_non_capture(head: &[u8]) -> String {
+    let head = &head[..head.len().min(DESCRIBE_LEN)];
+    const KINDS: &[(&[u8], &str)] = &[
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"PK\x05\x06", "a ZIP archive (empty)"),
+        (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+        (b"Rar!\x1a\x07", "a RAR archive"),
+        (b"\x7fELF", "an ELF executable or library"),
+        (b"%PDF-", "a PDF document"),
+        (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"SQLite format 3\x00", "an SQLite database"),
+        (b"PAR1", "a Parquet file"),
+        (b"ARROW1", "an Arrow IPC file"),
+        // Captures of other tools: editcap (or tshark -F pcap) converts them.
+        (
+            b"snoop\x00\x00\x00",
+            "a snoop capture (convert it with editcap -F pcap)",
+        ),
+        (
+            b"XCP\x00",
+            "a NetXray/Sniffer capture (convert it with editcap -F pcap)",
+        ),
+    ];
+    if head.is_empty() {
+        return "nothing: the input is empty".into();
+    }
+    if let Some((_, kind)) = KINDS.iter().find(|(magic, _)| head.starts_with(magic)) {
+        return (*kind).into();
+    }
+    if head.len() > 262 && &head[257..262] == b"ustar" {
+        return "a tar archive".into();
+    }
+    match std::str::from_utf8(text_prefix(head)) {
+        Ok(text) if looks_like_text(text, head.len()) => describe_text(text),
+        _ => {
+            let hex: String = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!("binary data starting {hex}")
+        }
+    }
+}
+
+/// `head` without a UTF-8 sequence cut off at its end.
+fn text_prefix(head: &[u8]) -> &[u8] {
+    match std::str::from_utf8(head) {
+        Ok(_) => head,
+        Err(e) if e.error_len().is_none() => &head[..e.valid_up_to()],
+        Err(_) => head,
+    }
+}
+
+/// Printable text (tabs and line ends allowed) making up nearly all of it.
+fn looks_like_text(text: &str, len: usize) -> bool {
+    text.len() + 4 > len
+        && text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'))
+}
+
+/// What a text input is: a page, a document, or text with its first line.
+fn describe_text(text: &str) -> String {
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    let lower: String = start
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        return "an HTML page".into();
+    }
+    if lower.starts_with("<?xml") {
+        return "an XML document".into();
+    }
+    if start.starts_with('{') || start.starts_with('[') {
+        return "JSON text (or another text format)".into();
+    }
+    let line = start.lines().next().unwrap_or("");
+    let mut shown: String = line.chars().take(40).collect();
+    if line.chars().count() > 40 {
+        shown.push('…');
+    }
+    format!("text: {shown:?}")
+}

@@ -53,6 +53,7 @@ pub mod filter;
 pub mod flow;
 pub mod format;
 mod hop;
+mod inputs;
 pub mod locator;
 mod mapped;
 pub mod output;
@@ -81,6 +82,7 @@ pub use error::{ChunkFailure, ChunkFailureCause, Error, Fault, FormatError, Resu
 pub use filter::{Filter, FilterError};
 pub use flow::{FlowKey, Flows};
 pub use format::{CaptureFormat, Compression, Endian, PcapVariant};
+pub use inputs::{InputOrder, InputsError, expand_inputs};
 pub use packet::{LinkType, Packet, Timestamp};
 pub use report::{BoxError, ChunkResult, Progress, Report};
 pub use split::Split;

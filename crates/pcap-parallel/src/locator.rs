@@ -36,7 +36,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::chunk::{Chunk, ChunkParts, Context, Gap};
+use crate::chunk::{Chunk, ChunkParts, Context, Gap, Origin};
 use crate::error::{Error, FormatError, Result};
 use crate::filter::Filter;
 use crate::pcap::PcapHeader;
@@ -235,7 +235,14 @@ impl ChunkLocator {
             context,
             described,
             gaps: self.gaps.clone(),
-        });
+        })
+        .from_origin(Arc::new(Origin {
+            name,
+            mapped_file: match &self.placement {
+                Placement::File(p) => Some(p.clone()),
+                Placement::Inline(_) => None,
+            },
+        }));
         // The expression must suit every link type the chunk holds, as
         // the engine checks before handing out a chunk.
         let chunk = match self.filter.as_deref().map(compiled_filter).transpose()? {

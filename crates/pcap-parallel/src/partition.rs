@@ -570,7 +570,7 @@ fn read_head(src: &dyn RangeRead, len: u64, limits: Limits) -> Result<Head> {
         }
         None => Err(Error::UnknownFormat {
             name,
-            magic: w.bytes.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+            what: crate::format::describe_non_capture(&w.bytes),
         }),
     }
 }
@@ -717,6 +717,7 @@ fn chunk_of(
         described: Arc::new([]),
         filter: None,
         gaps: Arc::new([]),
+        origin: crate::chunk::Origin::unknown(),
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct Pool {
     pub workers: usize,
     /// Chunks that may exist at once (fed but not yet delivered).
     pub in_flight: usize,
+    /// The index of the first chunk fed (chunks are fed in index order).
+    pub first_index: usize,
     /// Stop feeding after the first failed chunk.
     pub after_failure: AfterFailure,
     /// Set from outside to stop the run: no chunk is fed or started after.
@@ -158,7 +160,7 @@ where
             let _ = tok_tx.send(());
         };
         let mut pending: BTreeMap<usize, (ChunkResult<R>, u64)> = BTreeMap::new();
-        let mut next = 0usize;
+        let mut next = pool.first_index;
         for item in res_rx.iter() {
             pending.insert(item.0.index, item);
             while let Some(item) = pending.remove(&next) {

@@ -82,4 +82,16 @@ impl Report {
             skipped: Vec::new(),
         }
     }
+
+    /// Adds the report of the next input of several read as one.
+    pub(crate) fn absorb(&mut self, next: Report) {
+        self.chunks += next.chunks;
+        self.packets_read += next.packets_read;
+        self.bytes += next.bytes;
+        self.failed_chunks += next.failed_chunks;
+        self.redone_segments += next.redone_segments;
+        self.segments += next.segments;
+        self.input_error = next.input_error;
+        self.skipped.extend(next.skipped);
+    }
 }

@@ -48,6 +48,7 @@ class Capture:
         max_caplen: Optional[int] = None,
         progress: Any = None,
         mp_context: Any = None,
+        order: str = "given",
     ) -> None:
         _progress.check(progress)
         ways = [(k, v) for k, v in (("packets", packets), ("bytes", bytes), ("chunks", chunks)) if v is not None]
@@ -63,14 +64,23 @@ class Capture:
             filter=filter,
             on_error=on_error,
             max_caplen=max_caplen,
+            order=order,
         )
         self._progress = progress
         self._mp_context = mp_context
 
     @property
     def name(self) -> str:
-        """The input's name (its path, or the file object's name)."""
+        """The input's name (its path, or the file object's name); of
+        several files read as one, the first's."""
         return self._opener.name
+
+    @property
+    def paths(self) -> list:
+        """The files read as one capture, in the order read (patterns
+        expanded; with ``order="time"``, as given: the time order is found
+        when a run starts). Empty for a file object."""
+        return self._opener.paths
 
     @property
     def workers(self) -> int:
@@ -374,13 +384,18 @@ def open(
     max_caplen: Optional[int] = None,
     progress: Any = None,
     mp_context: Any = None,
+    order: str = "given",
 ) -> Capture:
     """Opens a capture for parallel processing.
 
     ``source`` is a path (``"-"`` for standard input) or a binary file
     object; pcap or pcapng, plain or gzip/bzip2/xz/zstd/lz4 (told by magic
     bytes). A plain file is memory-mapped; everything else is streamed in
-    bounded memory.
+    bounded memory. Several files are read as one capture: a list of paths,
+    or a glob pattern (``"day-*.pcap.gz"``, its files sorted by name), in
+    the order given or, with ``order="time"``, by each file's first packet;
+    chunks never span two files, packet numbers count in each file, and the
+    packet table gets a ``file`` column.
 
     Chunking (at most one; default: sized for the worker count):
     ``packets=N`` per chunk, ``bytes=N`` per chunk, ``chunks=K`` in all.
@@ -411,4 +426,5 @@ def open(
         max_caplen=max_caplen,
         progress=progress,
         mp_context=mp_context,
+        order=order,
     )
