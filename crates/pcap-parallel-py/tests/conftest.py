@@ -1,6 +1,22 @@
-"""Shared fixtures: the repository's sample, the shared capture corpus and
-its manifest, the workspace's binaries, and fingerprints computed as the
-corpus' reference reader (fingerprint.py) computes them."""
+"""Shared fixtures: the repository's sample, the capture corpus and its
+manifest, the workspace's binaries, and fingerprints computed as the
+corpus' reference reader (fingerprint.py) computes them.
+
+Which captures the manifest-driven tests read (the ``corpus`` and
+``manifest`` fixtures; pytest's header says which):
+
+* ``$PCAP_CORPUS`` when set: the shared capture corpus there (CI sets it;
+  its absence is then a failure);
+* else the shared corpus at ``../shared/corpus`` beside the repository, or
+  at ``$PCAP_CORPUS_DEFAULT`` when that is set (a path that does not exist,
+  e.g. ``PCAP_CORPUS_DEFAULT=/nonexistent``, runs the tests as on a clone
+  without the corpus); ``PCAP_CORPUS_REQUIRED=1`` makes its absence a
+  failure;
+* else the real captures shipped in ``samples/real`` (the same manifest
+  columns, rows of the corpus' manifest): every manifest-driven test runs
+  over those, and a test that needs a particular corpus file they lack
+  (``capture_file``) is skipped with a reason naming it.
+"""
 
 from __future__ import annotations
 
@@ -15,36 +31,69 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "samples" / "sample.pcap"
+#: The real captures shipped with the repository, with their manifest.
+SHIPPED = REPO / "samples" / "real"
 
 
 def corpus_dir() -> Path | None:
-    """$PCAP_CORPUS (its absence is then a failure), else ../shared/corpus
-    beside the repository (its absence is then a skip)."""
+    """The shared capture corpus, or None when it is absent and not
+    required (see the module's documentation)."""
     explicit = os.environ.get("PCAP_CORPUS")
-    path = Path(explicit) if explicit else REPO.parent / "shared" / "corpus"
+    default = os.environ.get("PCAP_CORPUS_DEFAULT") or str(REPO.parent / "shared" / "corpus")
+    path = Path(explicit or default)
     if (path / "MANIFEST.tsv").is_file():
         return path
     if explicit:
         raise RuntimeError(f"PCAP_CORPUS={explicit} holds no MANIFEST.tsv")
+    if os.environ.get("PCAP_CORPUS_REQUIRED") == "1":
+        raise RuntimeError(f"PCAP_CORPUS_REQUIRED=1 and no capture corpus at {path}")
     return None
+
+
+def pytest_report_header(config) -> str:
+    path = corpus_dir()
+    if path is not None:
+        return f"capture corpus: {path}"
+    return (
+        "capture corpus: none (set PCAP_CORPUS); the manifest tests run over samples/real, "
+        "tests that need a corpus file not shipped there are skipped"
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> bool:
+    """True when the manifest-driven tests read the shared corpus, False
+    when they read samples/real."""
+    return corpus_dir() is not None
 
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    path = corpus_dir()
-    if path is None:
-        pytest.skip("no capture corpus at ../shared/corpus (set PCAP_CORPUS)")
-    return path
+    """The directory of the captures the manifest lists: the shared corpus,
+    else samples/real."""
+    return corpus_dir() or SHIPPED
 
 
 @pytest.fixture(scope="session")
-def manifest(corpus: Path) -> list[dict]:
+def manifest(corpus: Path, shared_corpus: bool) -> list[dict]:
     with open(corpus / "MANIFEST.tsv", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    assert len(rows) >= 89, f"the manifest lists {len(rows)} files"
+    if shared_corpus:
+        assert len(rows) >= 89, f"the manifest lists {len(rows)} files"
+    else:
+        assert len(rows) >= 29, f"samples/real's manifest lists {len(rows)} files"
     for r in rows:
         r["path"] = corpus / r["file"]
     return rows
+
+
+def capture_file(name: str) -> Path:
+    """A capture named as in the corpus: shipped in samples/real, or in the
+    shared corpus; when neither has it, the calling test is skipped."""
+    for d in (SHIPPED, corpus_dir()):
+        if d is not None and (d / name).is_file():
+            return d / name
+    pytest.skip(f"needs the corpus file {name} (not in samples/real; no capture corpus: set PCAP_CORPUS)")
 
 
 def binary(name: str) -> Path:

@@ -165,7 +165,7 @@ def test_every_corpus_file_through_the_drop_in(manifest):
 
 
 @pytest.mark.parametrize("reader", ["dpkt", "scapy"])
-def test_dpkt_and_scapy_read_every_chunk(manifest, reader):
+def test_dpkt_and_scapy_read_every_chunk(manifest, shared_corpus, reader):
     """Every chunk of every well-formed file that the reader can read whole
     is a capture it reads: together, the same packets as the whole file."""
     reference_of, callback = {
@@ -183,4 +183,4 @@ def test_dpkt_and_scapy_read_every_chunk(manifest, reader):
         results = [f.result() for f in ps.split()]
         assert [p for packets in results for p in packets] == reference, row["file"]
         checked += 1
-    assert checked >= 60, f"only {checked} files were readable by {reader}"
+    assert checked >= (60 if shared_corpus else 21), f"only {checked} files were readable by {reader}"

@@ -13,7 +13,7 @@ import pytest
 import pcap_parallel
 from pcap_parallel import _native
 from pcap_parallel import partition as pp
-from conftest import SAMPLE, Fingerprint
+from conftest import SAMPLE, Fingerprint, capture_file
 
 
 def read_all(path, size: int) -> tuple[Fingerprint, int, list[int]]:
@@ -40,6 +40,14 @@ def read_all(path, size: int) -> tuple[Fingerprint, int, list[int]]:
     return fp, verified.recomputed, numbers
 
 
+def compressed_row(manifest) -> dict:
+    """A compressed capture of the manifest that reads whole (a gzip one
+    when there is one: samples/real has only zstd)."""
+    rows = [r for r in manifest if r["compression"] != "none" and r["parser_status"] == "ok"]
+    assert rows, "the manifest lists no compressed capture"
+    return sorted(rows, key=lambda r: r["compression"] != "gzip")[0]
+
+
 def well_formed(manifest, max_size=None):
     return [
         r
@@ -61,11 +69,11 @@ def test_partitions_are_plain_picklable_data():
 
 
 @pytest.mark.parametrize("size", [97, 1024, 64 << 10])
-def test_every_well_formed_corpus_file_in_partitions(manifest, size):
+def test_every_well_formed_corpus_file_in_partitions(manifest, shared_corpus, size):
     # 97-byte partitions of the megabyte files are tens of thousands of
     # calls each: the Rust tests cover those; here the files up to 256 KiB.
     rows = well_formed(manifest, 256 << 10 if size == 97 else None)
-    assert len(rows) > 40
+    assert len(rows) > (40 if shared_corpus else 17)
     for row in rows:
         fp, _, numbers = read_all(row["path"], size)
         assert fp.packets == int(row["packets_parser"]), row["file"]
@@ -180,7 +188,8 @@ class Counting(io.RawIOBase):
 
 
 def test_a_partition_through_a_file_object_reads_only_its_range(manifest):
-    row = next(r for r in manifest if r["file"] == "seladb__PcapPlusPlus__example.pcap")
+    # 2.7 MB, shipped in samples/real: three partitions of 1 MiB.
+    row = next(r for r in manifest if r["file"] == "seladb__PcapPlusPlus__http-packets.pcap")
     data = row["path"].read_bytes()
     size = len(data)
     ranges = _native.partition_ranges(size, 1 << 20)
@@ -196,19 +205,20 @@ def test_a_partition_through_a_file_object_reads_only_its_range(manifest):
 
 
 def test_compressed_captures_are_one_whole_partition(manifest):
-    row = next(r for r in manifest if r["compression"] == "gzip" and r["parser_status"] == "ok")
+    row = compressed_row(manifest)
     parts = pp.partitions(row["path"], 1024)
     assert len(parts) == 1 and parts[0].whole
     counts = pp.map_whole(lambda f: sum(1 for _ in pcap_parallel.open(f).packets()), parts[0])
     assert sum(counts) == int(row["packets_parser"])
 
 
-def several_sections(corpus, tmp_path):
+def several_sections(tmp_path):
     """Three pcapng sections of two byte orders, one after another (as
     `cat a.pcapng b.pcapng a.pcapng` makes): later partitions need the
-    state of a section they do not see the start of."""
-    one = (corpus / "hadrielk__pcapng-test-generator__output_le--advanced--test100.pcapng").read_bytes()
-    two = (corpus / "hadrielk__pcapng-test-generator__output_be--advanced--test102.pcapng").read_bytes()
+    state of a section they do not see the start of. Both files are shipped
+    in samples/real (and are in the corpus)."""
+    one = capture_file("hadrielk__pcapng-test-generator__output_le--difficult--test202.pcapng").read_bytes()
+    two = capture_file("hadrielk__pcapng-test-generator__output_be--advanced--test102.pcapng").read_bytes()
     path = tmp_path / "sections.pcapng"
     path.write_bytes(one + two + one)
     return path

@@ -16,11 +16,12 @@ from moto.server import ThreadedMotoServer
 import pcap_parallel
 from pcap_parallel import dask as ppd
 from pcap_parallel import partition as pp
-from conftest import Fingerprint
+from conftest import Fingerprint, capture_file
 from test_dask import assert_same_rows, client, fingerprint, packet_rows  # noqa: F401 (the cluster fixture)
 
+# Shipped in samples/real (and in the corpus): these tests run on any clone.
 FILES = [
-    "seladb__PcapPlusPlus__example.pcap",
+    "seladb__PcapPlusPlus__http-packets.pcap",
     "rusticata__pcap-parser__wireshark_samples-test.pcapng",
     "OISF__suricata-verify__tests--nfs3-01--input.pcap",
 ]
@@ -33,13 +34,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def s3(corpus):
-    with s3_server(corpus) as options:
+def s3():
+    with s3_server() as options:
         yield options
 
 
 @contextlib.contextmanager
-def s3_server(corpus):
+def s3_server():
     """An S3 API server on 127.0.0.1 with FILES in bucket ``captures``;
     yields the fsspec storage options that reach it."""
     port = free_port()
@@ -59,14 +60,14 @@ def s3_server(corpus):
     ).create_bucket(Bucket="captures")
     fs = s3fs.S3FileSystem(**options)
     for name in FILES:
-        fs.put_file(str(corpus / name), f"captures/{name}")
+        fs.put_file(str(capture_file(name)), f"captures/{name}")
     try:
         yield options
     finally:
         server.stop()
 
 
-def test_a_partition_reads_only_its_range(s3, manifest, monkeypatch):
+def test_a_partition_reads_only_its_range(s3, monkeypatch):
     fetched: list[tuple[int, int]] = []
     original = s3fs.core.S3File._fetch_range
 
@@ -79,7 +80,8 @@ def test_a_partition_reads_only_its_range(s3, manifest, monkeypatch):
     parts = pp.partitions(url, 1 << 20, storage_options=s3)
     size = parts[-1].end
     assert len(parts) >= 3
-    local = pp.partitions(str(manifest[0]["path"].parent / FILES[0]), 1 << 20)
+    local = pp.partitions(str(capture_file(FILES[0])), 1 << 20)
+    assert len(local) == len(parts)
     for part, here in zip(parts, local):
         fetched.clear()
         report = pp.read(part).report
@@ -89,25 +91,26 @@ def test_a_partition_reads_only_its_range(s3, manifest, monkeypatch):
         assert all(start == 0 or start >= part.start for start, _ in fetched)
 
 
-def test_map_chunks_over_s3_equals_the_local_reading(s3, client, corpus):  # noqa: F811
+def test_map_chunks_over_s3_equals_the_local_reading(s3, client, manifest):  # noqa: F811
     results = ppd.map_chunks(
         packet_rows, "s3://captures/*.pcap*", partition_size=64 << 10, client=client, storage_options=s3
     )
     want = Fingerprint()
     for name in sorted(FILES):
-        for p in pcap_parallel.open(str(corpus / name)).packets():
+        for p in pcap_parallel.open(str(capture_file(name))).packets():
             want.add_packet(p)
     fp = fingerprint(results)
-    assert fp.packets == want.packets > 0
+    counts = {r["file"]: int(r["packets_parser"]) for r in manifest}
+    assert fp.packets == want.packets == sum(counts[name] for name in FILES) > 0
     assert (fp.data.hexdigest(), fp.records.hexdigest()) == (want.data.hexdigest(), want.records.hexdigest())
 
 
-def test_read_pcap_over_s3_equals_the_local_table(s3, client, corpus):  # noqa: F811
+def test_read_pcap_over_s3_equals_the_local_table(s3, client):  # noqa: F811
     import pyarrow as pa
 
     df = ppd.read_pcap("s3://captures/*.pcap*", partition_size=64 << 10, client=client, storage_options=s3)
     assert df.npartitions > len(FILES)
     got = pa.Table.from_pandas(df.compute(), preserve_index=False)
-    want = pa.concat_tables(pcap_parallel.open(str(corpus / name)).to_arrow() for name in sorted(FILES))
+    want = pa.concat_tables(pcap_parallel.open(str(capture_file(name))).to_arrow() for name in sorted(FILES))
     assert got.num_rows > 0
     assert_same_rows(got, want)
