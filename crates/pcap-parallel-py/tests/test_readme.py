@@ -1,4 +1,5 @@
-"""Every ```python block of the repository's README.md runs as written:
+"""Every ```python block of the repository's README.md (and of the Python
+package's own README, crates/pcap-parallel-py/README.md) runs as written:
 each in a fresh interpreter (this one, its bin directory first on PATH as
 in an activated virtual environment), in a directory holding the files the
 README's snippets name, made from samples/sample.pcap. A block must exit 0.
@@ -27,21 +28,24 @@ import pcap_parallel
 from conftest import REPO, SAMPLE
 
 README = REPO / "README.md"
+PACKAGE_README = REPO / "crates" / "pcap-parallel-py" / "README.md"
 #: File names the snippets may use; made by ``make_file``.
 KNOWN = ("trace.pcap", "test.pcap", "trace.pcap.zst", "trace.pcapng.zst", "trace.parquet")
 NAME = re.compile(r"""["']([\w.-]+\.(?:pcap|pcapng|ntar|parquet|arrow|arrows|feather|zst|gz|bz2|xz|lz4))["']""")
 
 
-def blocks() -> list[tuple[int, str]]:
-    """(line number, code) of every ```python block of README.md."""
-    text = README.read_text()
+def blocks(readme: Path) -> list[tuple[str, str]]:
+    """("FILE:LINE", code) of every ```python block of ``readme``."""
+    text = readme.read_text()
+    where = readme.relative_to(REPO)
     out = []
     for m in re.finditer(r"^```python\n(.*?)^```", text, re.M | re.S):
-        out.append((text.count("\n", 0, m.start()) + 1, m.group(1)))
+        out.append((f"{where}:{text.count(chr(10), 0, m.start()) + 1}", m.group(1)))
     return out
 
 
-BLOCKS = blocks()
+BLOCKS = blocks(README)
+ALL_BLOCKS = BLOCKS + blocks(PACKAGE_README)
 
 
 def make_file(name: str, directory: Path) -> None:
@@ -71,12 +75,12 @@ def written_by(code: str) -> set[str]:
 
 
 def test_the_readme_has_python_blocks():
-    assert len(BLOCKS) >= 5
-    assert {name for _, code in BLOCKS for name in NAME.findall(code)} <= set(KNOWN)
+    assert len(BLOCKS) >= 5 and len(ALL_BLOCKS) > len(BLOCKS)
+    assert {name for _, code in ALL_BLOCKS for name in NAME.findall(code)} <= set(KNOWN)
 
 
-@pytest.mark.parametrize("line,code", BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
-def test_readme_block_runs(line, code, tmp_path):
+@pytest.mark.parametrize("where,code", ALL_BLOCKS, ids=[where for where, _ in ALL_BLOCKS])
+def test_readme_block_runs(where, code, tmp_path):
     for name in sorted(set(NAME.findall(code)) - written_by(code)):
         make_file(name, tmp_path)
     script = tmp_path / "snippet.py"
@@ -95,7 +99,7 @@ def test_readme_block_runs(line, code, tmp_path):
         timeout=600,
         check=False,
     )
-    assert out.returncode == 0, f"README.md line {line}:\n{code}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
+    assert out.returncode == 0, f"{where}:\n{code}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
     for name in written_by(code):
         assert (tmp_path / name).is_file(), name
 
