@@ -98,7 +98,11 @@ pub fn open_inputs(
     } else {
         Capture::open_many_with(&paths, inputs.order(), &decoding)
     }
-    .map_err(with_hint)?;
+    .map_err(|e| match e {
+        // Inputs that cannot go together are a usage error.
+        pcap_parallel::Error::Inputs(e) => anyhow::Error::new(UsageError(e.to_string())),
+        e => with_hint(e),
+    })?;
     Ok((configure(capture, common, split)?, paths))
 }
 

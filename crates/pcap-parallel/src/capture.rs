@@ -579,17 +579,19 @@ impl Capture {
         let mut report = Report::empty(None);
         let mut later = std::mem::take(&mut self.later).into_iter();
         let mut next = Some(Ok(first));
-        for size in &sizes {
+        let splits = self.splits_for(&sizes);
+        for (size, split) in sizes.iter().zip(splits) {
             let Some(opened) = next.take() else { break };
             let one = match opened {
-                Ok(opened) => {
-                    let split = self.split_for(*size, &sizes);
-                    self.run_input(opened, split, &f, &mut deliver, &mut admission, &at)
-                }
+                Ok(opened) => self.run_input(opened, split, &f, &mut deliver, &mut admission, &at),
                 Err(e) => Report::empty(Some(e)),
             };
             at.index += one.chunks;
             at.bytes_before += size;
+            if let (Some(p), None) = (&self.progress, &one.input_error) {
+                // Read to its end: its headers count as done too.
+                p.bytes_done.fetch_max(at.bytes_before, Ordering::Relaxed);
+            }
             at.cut_limit = at.cut_limit.map(|n| n.saturating_sub(one.packets_read));
             report.absorb(one);
             if !self.ended(&report, &at, &admission) {
@@ -611,17 +613,33 @@ impl Capture {
             || (self.fail_fast && report.failed_chunks > 0)
     }
 
-    /// The split of one input of size `size` among inputs of `sizes`:
-    /// [`Split::Chunks`] shares its chunks by size, at least one each.
-    fn split_for(&self, size: u64, sizes: &[u64]) -> Split {
-        match self.split {
-            Split::Chunks(k) if sizes.len() > 1 => {
-                let total = sizes.iter().sum::<u64>().max(1) as u128;
-                let share = (k as u128 * size as u128 / total) as usize;
-                Split::Chunks(share.max(1))
-            }
-            s => s,
+    /// The split of each input of `sizes`: [`Split::Chunks`] shares its K
+    /// chunks among them by size (largest remainders, so that the shares
+    /// add up to K), at least one each; other splits apply to each as they
+    /// are.
+    fn splits_for(&self, sizes: &[u64]) -> Vec<Split> {
+        let Split::Chunks(k) = self.split else {
+            return vec![self.split; sizes.len()];
+        };
+        let total = sizes.iter().sum::<u64>().max(1) as u128;
+        let exact: Vec<(usize, u128)> = sizes
+            .iter()
+            .map(|&size| {
+                let scaled = k as u128 * size as u128;
+                ((scaled / total) as usize, scaled % total)
+            })
+            .collect();
+        let mut shares: Vec<usize> = exact.iter().map(|e| e.0).collect();
+        let mut by_remainder: Vec<usize> = (0..sizes.len()).collect();
+        by_remainder.sort_by_key(|&i| std::cmp::Reverse(exact[i].1));
+        let left = k.saturating_sub(shares.iter().sum());
+        for &i in by_remainder.iter().take(left) {
+            shares[i] += 1;
         }
+        shares
+            .into_iter()
+            .map(|s| Split::Chunks(s.max(1)))
+            .collect()
     }
 
     /// Opens a later input of [`Capture::open_many`], decoded as the first.
@@ -832,7 +850,7 @@ fn feed(
     let mut producer = Producer::new(input, job);
     while let Some(mut chunk) = producer.next_chunk() {
         chunk.index += first_index;
-        chunk = chunk.from_origin(origin.clone());
+        chunk = chunk.with_origin(origin.clone());
         let more = match admission.admit(chunk) {
             Verdict::Next(chunk) => feeder.send(chunk),
             Verdict::Last(chunk) => {

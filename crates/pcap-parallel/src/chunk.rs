@@ -176,7 +176,7 @@ impl Chunk {
     }
 
     /// The chunk, named as coming from `origin`.
-    pub(crate) fn from_origin(mut self, origin: Arc<Origin>) -> Chunk {
+    pub(crate) fn with_origin(mut self, origin: Arc<Origin>) -> Chunk {
         self.origin = origin;
         self
     }

@@ -236,7 +236,7 @@ impl ChunkLocator {
             described,
             gaps: self.gaps.clone(),
         })
-        .from_origin(Arc::new(Origin {
+        .with_origin(Arc::new(Origin {
             name,
             mapped_file: match &self.placement {
                 Placement::File(p) => Some(p.clone()),
