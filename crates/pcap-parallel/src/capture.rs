@@ -184,7 +184,7 @@ impl Capture {
     /// the files by size (at least one each). A broken file ends the run
     /// as it would alone, after every complete packet before the fault.
     ///
-    /// Paths are taken as they are; [`expand_inputs`] turns patterns into
+    /// Paths are taken as they are; [`expand_inputs`](crate::expand_inputs) turns patterns into
     /// paths first. The first file is opened now, the others when their
     /// turn comes (so a thousand compressed files do not decode at once).
     /// Standard input (`-`) can only be read alone.
