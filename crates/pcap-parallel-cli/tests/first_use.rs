@@ -699,8 +699,8 @@ fn the_readme_syn_example_finds_ipv4_and_ipv6_syns() {
 fn readme_says_how_to_install_and_what_exit_statuses_mean() {
     let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
     let install = readme
-        .find("cargo install --path crates/pcap-parallel-cli")
-        .expect("README says how to install the binary");
+        .find("cargo install --locked --path crates/pcap-parallel-cli")
+        .expect("README says how to install the binary, with the tested Cargo.lock");
     let first_use = readme.find("pcap-parallel info").unwrap();
     assert!(install < first_use, "installing comes before the examples");
     assert!(
