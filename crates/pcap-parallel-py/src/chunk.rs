@@ -15,6 +15,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::errors::to_py;
 use crate::locator::Locator;
 
 /// A run of whole packets of a capture, in file order.
@@ -98,10 +99,28 @@ impl PyChunk {
     /// it needs, then its blocks), as bytes.
     fn bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let cap = self.chunk.raw_bytes().len() + 4096;
-        PyBytes::new_with_writer(py, cap, |w| {
+        let bytes = PyBytes::new_with_writer(py, cap, |w| {
             self.chunk.write_standalone(w)?;
             Ok(())
-        })
+        })?;
+        // Copied from a map whose file shrank: zeros, not the records.
+        self.check_unchanged(py)?;
+        Ok(bytes)
+    }
+
+    /// Raises `CaptureError` (the file changed) if the file the chunk's
+    /// bytes are mapped from has shrunk under the map: its vanished pages
+    /// read as zeros, so what was computed from the chunk is not to be
+    /// trusted. Call it after using the chunk.
+    pub(crate) fn check_unchanged(&self, py: Python<'_>) -> PyResult<()> {
+        if self.chunk.input_changed() {
+            let name = match self.chunk.input_name() {
+                "" => format!("<chunk {}>", self.chunk.index()),
+                n => n.to_string(),
+            };
+            return Err(to_py(py, pcap_parallel::Error::InputChanged { name }));
+        }
+        Ok(())
     }
 
     /// The chunk as a standalone capture in an `io.BytesIO`.
@@ -113,12 +132,14 @@ impl PyChunk {
     /// Iterates the packets (those the capture's filter passes): `Packet`
     /// objects with `number`, `ts` (nanoseconds since the epoch, or None),
     /// `cap_len`, `len`, `link_type`, `interface_id`, `offset` and `data`.
-    fn packets(slf: Bound<'_, Self>) -> PacketIter {
-        PacketIter::new(slf.unbind())
+    fn packets(slf: Bound<'_, Self>) -> PyResult<PacketIter> {
+        slf.get().check_unchanged(slf.py())?;
+        Ok(PacketIter::new(slf.unbind()))
     }
 
-    fn __iter__(slf: Bound<'_, Self>) -> PacketIter {
-        PacketIter::new(slf.unbind())
+    fn __iter__(slf: Bound<'_, Self>) -> PyResult<PacketIter> {
+        slf.get().check_unchanged(slf.py())?;
+        Ok(PacketIter::new(slf.unbind()))
     }
 
     fn __len__(&self) -> usize {
@@ -305,6 +326,8 @@ impl PacketIter {
     fn __next__(mut slf: PyRefMut<'_, Self>) -> PyResult<Option<PyPacket>> {
         let py = slf.py();
         let Some(p) = slf.packets.next() else {
+            // The packets handed out came from zeros if the file shrank.
+            slf.chunk.get().check_unchanged(py)?;
             return Ok(None);
         };
         Ok(Some(PyPacket {

@@ -30,6 +30,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<partition::PyVerifier>()?;
     m.add_function(wrap_pyfunction!(partition::read_partition, m)?)?;
     m.add_function(wrap_pyfunction!(partition::partition_ranges, m)?)?;
+    m.add_function(wrap_pyfunction!(partition::detect_format, m)?)?;
+    m.add("DETECT_LEN", partition::DETECT_LEN)?;
     m.add_class::<table::TableStream>()?;
     m.add_function(wrap_pyfunction!(runs::info, m)?)?;
     m.add_function(wrap_pyfunction!(runs::top, m)?)?;
@@ -39,5 +41,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(table::write_table, m)?)?;
     m.add_function(wrap_pyfunction!(table::table_schema, m)?)?;
     m.add("default_workers", pcap_parallel::default_workers())?;
+    m.add("max_workers", source::max_workers())?;
     Ok(())
 }

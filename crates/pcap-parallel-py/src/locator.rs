@@ -52,7 +52,11 @@ impl Locator {
         }
     }
 
-    /// Rebuilds the chunk (maps its byte range, walks it, checks it).
+    /// Rebuilds the chunk (maps its byte range, walks it, checks it). A
+    /// file that no longer holds the range (shorter, or changed) raises
+    /// `CaptureError`; a file truncated later, while the chunk is in use,
+    /// is reported by the chunk (`check_unchanged`, and its `bytes`,
+    /// `file` and packet iteration raise), never a SIGBUS.
     fn open(&self, py: Python<'_>) -> PyResult<PyChunk> {
         let inner = &self.inner;
         let chunk = py.detach(|| inner.open()).py_err(py)?;

@@ -7,12 +7,12 @@
 
 use std::io;
 
-use pcap_parallel::Limits;
 use pcap_parallel::locator::ChunkContext;
 use pcap_parallel::partition::{
     self, Boundary, Entry, LocalFile, Partition, PartitionFault, PartitionRead, PartitionReport,
     RangeRead, Verdict, Verified, Verifier,
 };
+use pcap_parallel::{CaptureFormat, Compression, Limits};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -213,6 +213,29 @@ pub fn read_partition(
         .py_err(py)?;
     Ok(PyPartitionRead { read, name })
 }
+
+/// What an input is, from its first bytes (at least `DETECT_LEN` of
+/// them, fewer for a shorter input): (compression, capture format), by
+/// the library's own detection. Compression is `none`, `gzip`, `bzip2`,
+/// `xz`, `zstd` (pzstd's skippable frames too) or `lz4` (the legacy
+/// `lz4 -l` too); the format `pcap` or `pcapng`, None when unknown or
+/// inside a compression (read only after decompressing).
+#[pyfunction]
+pub fn detect_format(head: &[u8]) -> (&'static str, Option<&'static str>) {
+    let compression = Compression::detect(head);
+    let format = match compression {
+        Compression::None => CaptureFormat::detect(head).map(CaptureFormat::extension),
+        _ => None,
+    };
+    (compression.name(), format)
+}
+
+/// How many first bytes `detect_format` needs.
+pub const DETECT_LEN: usize = if Compression::MAGIC_LEN > 4 {
+    Compression::MAGIC_LEN
+} else {
+    4
+};
 
 /// The partitions of `len` bytes of `target_bytes` each: (index, start, end).
 #[pyfunction]

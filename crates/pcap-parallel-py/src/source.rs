@@ -129,6 +129,16 @@ impl Opener {
         if workers == Some(0) {
             return Err(PyValueError::new_err("workers must be at least 1"));
         }
+        if let Some(w) = workers
+            && w > max_workers()
+        {
+            return Err(PyValueError::new_err(format!(
+                "workers={w} is more than {} (4 × the {} cores available, at least 32): \
+                 each worker is a process of its own",
+                max_workers(),
+                pcap_parallel::default_workers()
+            )));
+        }
         if let Some(expr) = &filter {
             Filter::new(expr)
                 .map_err(pcap_parallel::Error::from)
@@ -196,6 +206,13 @@ impl Opener {
     fn one_shot(&self) -> bool {
         matches!(self.source, Source::File(_))
     }
+}
+
+/// The most workers a capture takes: they are processes (`map`), each
+/// with its own interpreter and memory, so 4 × the cores available (at
+/// least 32, at most the library's `MAX_WORKERS`).
+pub(crate) fn max_workers() -> usize {
+    (4 * pcap_parallel::default_workers()).clamp(32, pcap_parallel::MAX_WORKERS)
 }
 
 /// Chunk size for streamed input (compressed files, pipes, file objects)

@@ -19,7 +19,7 @@ import distributed
 import pcap_parallel
 from pcap_parallel import dask as ppd
 from conftest import SAMPLE, Fingerprint
-from test_partitions import compressed_row, damaged_sample, embedded_pcap, well_formed
+from test_partitions import compressed_row, damaged_sample, embedded_pcap, recompressed, well_formed
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +282,32 @@ def test_read_pcap_pcapng_sections_are_recomputed_and_exact(client, tmp_path):
     assert survey.recomputed > 0
     got = arrow_frame(ppd.read_pcap(survey, data=True).compute())
     assert_same_rows(got, pcap_parallel.open(str(path)).to_arrow(data=True).combine_chunks())
+
+
+@pytest.mark.parametrize("tool", ["pzstd", "lz4"])
+def test_pzstd_and_legacy_lz4_captures_on_the_cluster(client, tmp_path, tool):
+    # Issue 22, item 10: these failed on every partition path ("zstd input
+    # cannot be entered at a byte offset"): Python now asks the library.
+    path = str(recompressed(tmp_path, tool))
+    df = ppd.read_pcap([path, str(SAMPLE)], partition_size=64 << 10, include_path_column=True, client=client)
+    got = arrow_frame(df.compute())
+    assert got.num_rows == 2000
+    assert_same_rows(got, sequential_table([path, str(SAMPLE)]))
+    results = ppd.map_chunks(packet_rows, path, partition_size=64 << 10, client=client)
+    want = [(q.tobytes(), q.len, q.ts) for q in pcap_parallel.open(str(SAMPLE)).packets()]
+    assert [row for rows in results for row in rows] == want
+
+
+def test_partition_sizes_out_of_bounds_are_refused_before_any_task(client, monkeypatch):
+    # Issue 22, item 11: partition_size=1 meant a partition per byte (377,974
+    # tasks for the sample) and brought the scheduler connection down.
+    monkeypatch.delenv("PCAP_PARALLEL_MIN_PARTITION_BYTES", raising=False)
+    for bad in (0, 1, 4096, -1, 1 << 41):
+        with pytest.raises(ValueError, match="partition_size must be between 65536 and"):
+            ppd.read_pcap(str(SAMPLE), partition_size=bad, client=client)
+        with pytest.raises(ValueError, match="partition_size must be between 65536 and"):
+            ppd.map_chunks(packet_rows, str(SAMPLE), partition_size=bad, client=client)
+        with pytest.raises(ValueError, match="partition_size must be between 65536 and"):
+            ppd.survey(str(SAMPLE), partition_size=bad, client=client)
+    df = ppd.read_pcap(str(SAMPLE), partition_size=64 << 10, client=client)
+    assert df.npartitions == 6 and len(df.compute()) == 1000

@@ -5,8 +5,10 @@ read through a file-like object reads only its range."""
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
+import subprocess
 
 import pytest
 
@@ -14,6 +16,11 @@ import pcap_parallel
 from pcap_parallel import _native
 from pcap_parallel import partition as pp
 from conftest import SAMPLE, Fingerprint, capture_file
+
+# These tests cut small captures at many boundaries: below the floor that
+# protects users from tiny partitions (64 KiB). Set before any cluster starts
+# (its workers inherit it); test_partition_size_has_bounds unsets it.
+os.environ.setdefault("PCAP_PARALLEL_MIN_PARTITION_BYTES", "1")
 
 
 def read_all(path, size: int) -> tuple[Fingerprint, int, list[int]]:
@@ -222,3 +229,105 @@ def several_sections(tmp_path):
     path = tmp_path / "sections.pcapng"
     path.write_bytes(one + two + one)
     return path
+
+
+# --- Format detection is the library's (issue 22, item 10) -----------------
+
+
+def recompressed(tmp_path, tool: str) -> "os.PathLike":
+    """SAMPLE compressed by ``pzstd`` (which starts with a skippable frame)
+    or ``lz4 -l`` (the legacy format)."""
+    if tool == "pzstd":
+        out = tmp_path / "sample.pcap.pzst"
+        subprocess.run(["pzstd", "-q", "-p", "2", "-o", str(out), str(SAMPLE)], check=True)
+        assert out.read_bytes()[:4] == b"\x50\x2a\x4d\x18"
+    else:
+        out = tmp_path / "sample.pcap.lz4l"
+        subprocess.run(["lz4", "-q", "-l", str(SAMPLE), str(out)], check=True)
+        assert out.read_bytes()[:4] == b"\x02\x21\x4c\x18"
+    return out
+
+
+@pytest.mark.parametrize("tool", ["pzstd", "lz4 -l"])
+def test_pzstd_and_legacy_lz4_captures_are_one_whole_partition(tmp_path, tool):
+    path = recompressed(tmp_path, tool.split()[0])
+    expected = pcap_parallel.open(str(SAMPLE)).to_arrow()
+    assert pcap_parallel.open(str(path)).to_arrow().equals(expected)
+    parts = pp.partitions(path, 64 << 10)
+    assert len(parts) == 1 and parts[0].whole, parts
+    plan = pp.survey_local(parts)
+    assert plan.error is None and [p.packets for p in plan] == [expected.num_rows]
+    assert pp.read_table(plan[0]).equals(expected)
+    fp = Fingerprint()
+    for f in pp.map_whole(lambda f: f.getvalue(), parts[0]):
+        for p in pcap_parallel.open(io.BytesIO(f)).packets():
+            fp.add_packet(p)
+    assert fp.packets == expected.num_rows
+
+
+def test_python_asks_the_library_what_a_file_is(manifest):
+    assert not hasattr(pp, "_COMPRESSED")
+    seen = set()
+    for row in manifest:
+        with open(row["path"], "rb") as f:
+            head = f.read(_native.DETECT_LEN)
+        compression, fmt = _native.detect_format(head)
+        assert compression == row["compression"], row["file"]
+        if compression == "none" and row["format"] in ("pcap", "pcapng"):
+            assert fmt == row["format"], row["file"]
+        seen.add(compression)
+    assert _native.detect_format(b"GIF89a") == ("none", None)
+    assert _native.detect_format(b"\x0a\x0d\x0d\x0a\x1c\x00") == ("none", "pcapng")
+    assert "none" in seen and len(seen) > 1
+
+
+# --- Bounded partition sizes (issue 22, item 11) ----------------------------
+
+
+def test_partition_size_has_bounds(monkeypatch):
+    monkeypatch.delenv("PCAP_PARALLEL_MIN_PARTITION_BYTES", raising=False)
+    for bad in (0, 1, -5, 1000, (64 << 10) - 1, (1 << 40) + 1):
+        with pytest.raises(ValueError, match=r"between 65536 and 1099511627776 bytes"):
+            pp.partitions(SAMPLE, bad)
+    with pytest.raises(ValueError, match="partition_size must be between"):
+        pp.partitions_of([str(SAMPLE)], 0)
+    for bad in (1.5, None, True):
+        with pytest.raises(TypeError, match="whole number"):
+            pp.partitions(SAMPLE, bad)
+    with pytest.raises(ValueError, match="whole number"):
+        pp.partitions(SAMPLE, "lots")
+    parts = pp.partitions(SAMPLE, 64 << 10)
+    assert len(parts) == -(-SAMPLE.stat().st_size // (64 << 10)) == 6
+    assert len(pp.partitions(SAMPLE, 1 << 40)) == 1
+    assert pp.partitions(SAMPLE, "65536") == parts
+    # The floor can be lowered (for tests), never below 1.
+    monkeypatch.setenv("PCAP_PARALLEL_MIN_PARTITION_BYTES", "0")
+    with pytest.raises(ValueError, match="between 1 and"):
+        pp.partitions(SAMPLE, 0)
+
+
+# --- Entries past the end of the file (issue 22, item 8) --------------------
+
+
+def test_an_entry_past_the_end_is_the_file_changed_error_not_a_panic(tmp_path):
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(SAMPLE.read_bytes())
+    size = path.stat().st_size
+    parts = pp.partitions(path, 64 << 10)
+    report = pp.read(parts[1]).report
+    offset, context = report[1]
+    for entry in [(size + 4096, context), (size + 1, context), (1 << 62, context)]:
+        with pytest.raises(pcap_parallel.CaptureError, match="changed"):
+            pp.read(parts[1], entry)
+        with pytest.raises(pcap_parallel.CaptureError, match="changed"):
+            pp.read(parts[1], report[1], ((entry[0], context), 10))
+    # A partition cut from a longer file.
+    beyond = pp.Partition(str(path), 9, size + 100, size + 200, size + 200)
+    with pytest.raises(pcap_parallel.CaptureError, match="changed"):
+        pp.read(beyond)
+    # Truncated after the survey: the verified read of the last partition.
+    plan = pp.survey_local(parts)
+    with open(path, "r+b") as f:
+        f.truncate(size - 5000)
+    with pytest.raises(pcap_parallel.CaptureError, match="changed"):
+        pp.read_table(plan[-1])

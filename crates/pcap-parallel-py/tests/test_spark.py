@@ -19,7 +19,7 @@ import pytest
 
 import pcap_parallel
 from conftest import SAMPLE
-from test_partitions import damaged_sample, embedded_pcap, well_formed
+from test_partitions import damaged_sample, embedded_pcap, recompressed, well_formed
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -266,3 +266,22 @@ def test_captures_on_s3_read_as_the_local_files(spark):
     local = expected([capture_file(name) for name in sorted(FILES)])
     assert sorted(set(got.pop("path"))) == [f"s3://captures/{name}" for name in sorted(FILES)]
     assert got == local
+
+
+@pytest.mark.parametrize("tool", ["pzstd", "lz4"])
+def test_pzstd_and_legacy_lz4_captures_read_whole(spark, tmp_path, tool):
+    # Issue 22, item 10: the Python magic list missed these; the library decides.
+    path = recompressed(tmp_path, tool)
+    got = rows(load(spark, [path, SAMPLE], partitionSize=64 << 10, includePathColumn="true"))
+    assert len(got["frame_number"]) == 2000
+    assert got == expected([path, SAMPLE], path_column=True)
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "lots", str((1 << 40) + 1)])
+def test_a_partition_size_out_of_bounds_fails_the_query_clearly(spark, size):
+    # Issue 22, item 11: partitionSize=0 meant a range per byte. The floor in
+    # these tests is 1 byte (PCAP_PARALLEL_MIN_PARTITION_BYTES), 64 KiB by default.
+    with pytest.raises(Exception, match="partitionSize must be (between 1 and 1099511627776 bytes|a whole number)"):
+        load(spark, [SAMPLE], partitionSize=size).count()
+    with pytest.raises(ValueError, match="partition_size must be between"):
+        pcap_parallel.spark.survey(spark, [str(SAMPLE)], partition_size=0)

@@ -756,7 +756,14 @@ impl Opened {
             });
         };
         Ok(Opened {
-            origin: Arc::new(Origin { name, mapped_file }),
+            origin: Arc::new(Origin {
+                guard: match &input {
+                    Input::Whole(_, map) => map.clone(),
+                    Input::Stream(_) => None,
+                },
+                name,
+                mapped_file,
+            }),
             input,
             compression,
             format,

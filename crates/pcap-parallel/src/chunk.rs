@@ -54,6 +54,8 @@ pub(crate) struct Origin {
     /// The plain file the chunk's byte range is in, when the input was
     /// memory-mapped from a path.
     pub mapped_file: Option<PathBuf>,
+    /// The guarded map the chunk's bytes are in, if they are in one.
+    pub guard: Option<Arc<crate::mapped::GuardedMap>>,
 }
 
 impl Origin {
@@ -203,6 +205,14 @@ impl Chunk {
     /// streamed input and bytes in memory.
     pub fn mapped_file(&self) -> Option<&Path> {
         self.origin.mapped_file.as_deref()
+    }
+
+    /// Has the file the chunk's bytes are mapped from shrunk under the map
+    /// (its vanished pages then read as zeros)? Check after using the
+    /// chunk, before trusting what was computed from it. Always false for
+    /// chunks whose bytes are in memory.
+    pub fn input_changed(&self) -> bool {
+        self.origin.guard.as_ref().is_some_and(|g| g.changed())
     }
 
     /// The chunk's bytes in the (decompressed) input: whole records, from

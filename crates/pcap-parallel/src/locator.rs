@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::chunk::{Chunk, ChunkParts, Context, Gap, Origin};
 use crate::error::{Error, FormatError, Result};
 use crate::filter::Filter;
+use crate::mapped::GuardedMap;
 use crate::pcap::PcapHeader;
 use crate::pcapng::Section;
 use crate::source::Bytes;
@@ -188,6 +189,7 @@ impl ChunkLocator {
     pub fn open(&self) -> Result<Chunk> {
         let name = self.name();
         let len = (self.byte_range.end - self.byte_range.start) as usize;
+        let mut guard = None;
         let data: Bytes = match &self.placement {
             Placement::Inline(records) if records.len() == len => Arc::new(records.clone()),
             Placement::Inline(_) => {
@@ -196,20 +198,24 @@ impl ChunkLocator {
             Placement::File(_) if len == 0 => Arc::new(Vec::new()),
             Placement::File(path) => {
                 let file = std::fs::File::open(path).map_err(|e| Error::io(&name, e))?;
-                // SAFETY: read-only, and only the chunk's range. A file
-                // truncated by another process while mapped makes reads fault,
-                // as documented for `Capture::open`.
-                let map = unsafe {
-                    memmap2::MmapOptions::new()
-                        .offset(self.byte_range.start)
-                        .len(len)
-                        .map(&file)
+                let size = file.metadata().map_err(|e| Error::io(&name, e))?.len();
+                if size < self.byte_range.end {
+                    // A stale locator (the file shrank since), or a range
+                    // past the end: never mapped, as a read of pages past
+                    // the end would fault.
+                    return Err(self.changed(&name, 0, size.saturating_sub(self.byte_range.start)));
                 }
-                .map_err(|e| Error::io(&name, e))?;
-                if map.len() != len {
-                    return Err(self.changed(&name, 0, map.len() as u64));
+                // Guarded like the engine's maps: a file truncated while
+                // the chunk is in use reads as zeros and is reported by
+                // `Chunk::input_changed`, never a SIGBUS.
+                let map = GuardedMap::range(file, self.byte_range.start, len)
+                    .map_err(|e| Error::io(&name, e))?;
+                if map.as_ref().len() != len {
+                    return Err(self.changed(&name, 0, map.as_ref().len() as u64));
                 }
-                Arc::new(map)
+                let map = Arc::new(map);
+                guard = Some(map.clone());
+                map
             }
         };
         let (context, walker) = self.rebuild_context(&name)?;
@@ -237,6 +243,7 @@ impl ChunkLocator {
             gaps: self.gaps.clone(),
         })
         .with_origin(Arc::new(Origin {
+            guard,
             name,
             mapped_file: match &self.placement {
                 Placement::File(p) => Some(p.clone()),
@@ -249,6 +256,10 @@ impl ChunkLocator {
             Some(filter) => chunk.with_filter(filter)?,
             None => chunk,
         };
+        if chunk.input_changed() {
+            // Truncated while it was walked: what was walked was zeros.
+            return Err(Error::InputChanged { name: self.name() });
+        }
         Ok(chunk)
     }
 
@@ -669,6 +680,39 @@ mod tests {
 
     /// Number, offset and bytes of each packet.
     type Seen = Vec<(u64, u64, Vec<u8>)>;
+
+    #[test]
+    fn a_range_past_the_end_of_the_file_is_refused_and_a_shrink_in_use_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cap.pcap");
+        std::fs::write(&path, sample()).unwrap();
+        let locators: Vec<ChunkLocator> = Capture::open(&path)
+            .unwrap()
+            .split(Split::Chunks(4))
+            .map(|c| ChunkLocator::in_file(c, &path))
+            .unwrap();
+        let kept = locators[3].open().unwrap();
+        assert!(!kept.input_changed());
+        // A stale locator: the file shrank into its range. Never mapped past
+        // the end (that read would be a SIGBUS): the file changed.
+        let size = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(size - 100)
+            .unwrap();
+        let err = locators[3].open().unwrap_err();
+        assert!(
+            matches!(err, Error::Locator(LocatorError::Changed { .. })),
+            "{err}"
+        );
+        assert!(locators[0].open().is_ok());
+        // The chunk opened before: its map is guarded, and says so.
+        assert!(kept.input_changed());
+        let zeros = kept.raw_bytes().iter().rev().take(50).all(|&b| b == 0);
+        assert!(zeros, "the vanished page reads as zeros, and is reported");
+    }
 
     #[test]
     fn inline_locators_round_trip_and_rebuild_the_same_packets() {

@@ -66,6 +66,8 @@ static mut PREVIOUS: Option<libc::sigaction> = None;
 pub(crate) struct GuardedMap {
     map: memmap2::Mmap,
     file: File,
+    /// Offset in the file of the map's first byte.
+    offset: u64,
     slot: Option<usize>,
 }
 
@@ -75,6 +77,25 @@ impl GuardedMap {
         // SAFETY: the map is read-only, and a file shrinking under it is
         // handled as the module docs say.
         let map = unsafe { memmap2::Mmap::map(&file) }?;
+        Ok(GuardedMap::register(map, file, 0))
+    }
+
+    /// Maps `len` bytes (not 0) of `file` from `offset`, read-only (a
+    /// chunk rebuilt from its locator). The caller checks that the file
+    /// holds them: pages past its end would read as zeros and mark the
+    /// map changed.
+    pub fn range(file: File, offset: u64, len: usize) -> io::Result<GuardedMap> {
+        // SAFETY: as in `new`.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .map(&file)
+        }?;
+        Ok(GuardedMap::register(map, file, offset))
+    }
+
+    fn register(map: memmap2::Mmap, file: File, offset: u64) -> GuardedMap {
         install();
         let (start, end) = (map.as_ptr() as usize, map.as_ptr() as usize + map.len());
         let slot = TABLE.iter().position(|s| {
@@ -87,7 +108,12 @@ impl GuardedMap {
             TABLE[i].end.store(end, Ordering::Release);
             TABLE[i].start.store(start, Ordering::Release);
         }
-        Ok(GuardedMap { map, file, slot })
+        GuardedMap {
+            map,
+            file,
+            offset,
+            slot,
+        }
     }
 
     /// Lets go of the page-table entries of the whole pages inside `range`
@@ -125,7 +151,16 @@ impl GuardedMap {
             || self
                 .file
                 .metadata()
-                .is_ok_and(|m| m.len() < self.map.len() as u64)
+                .is_ok_and(|m| m.len() < self.offset + self.map.len() as u64)
+    }
+}
+
+impl std::fmt::Debug for GuardedMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedMap")
+            .field("offset", &self.offset)
+            .field("len", &self.map.len())
+            .finish()
     }
 }
 

@@ -588,6 +588,16 @@ pub fn read_partition(
 ) -> Result<PartitionRead> {
     let name = src.name();
     let len = src.len().map_err(|e| Error::io(&name, e))?;
+    let past_end = match entry {
+        Entry::Exact(b) => b.offset > len,
+        Entry::Verified(v) => v.start.offset > len || v.exit.offset > len,
+        Entry::Guess => part.range.start > len,
+    };
+    if past_end {
+        // The boundary was found in a longer file: it changed since (or
+        // the entry is not one this file gave).
+        return Err(Error::InputChanged { name });
+    }
     if let Entry::Verified(v) = entry
         && let Some(read) = read_verified(src, part, v, len, limits)?
     {

@@ -14,6 +14,9 @@ import io
 import multiprocessing
 import os
 import signal
+import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
@@ -29,18 +32,76 @@ def default_context() -> Any:
     return multiprocessing.get_context()
 
 
-def _ignore_sigint() -> None:
+#: How often (seconds) a worker's watcher thread checks that its parent lives.
+PARENT_POLL = 0.5
+
+
+def _die_with_parent(parent: int, pdeathsig: bool) -> None:
+    """Makes this worker die when ``parent`` (the process whose pool it is
+    in) does, however that one ends (SIGTERM, SIGKILL, a crash): a worker
+    must never outlive the program whose work it does, even inside a
+    callback that hangs.
+
+    On Linux, for a worker forked by the parent's main thread
+    (``pdeathsig``), the kernel sends it SIGKILL when that thread exits
+    (``prctl(PR_SET_PDEATHSIG)``; not for other threads, which may end
+    while the pool lives on). Everywhere, a daemon thread checks every
+    :data:`PARENT_POLL` seconds that the parent lives (``os.getppid()``,
+    or for a worker started by a fork server, the parent's pid) and kills
+    the worker once it is gone."""
+    direct = os.getppid() == parent
+    if direct and pdeathsig and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            pass
+
+    def alive() -> bool:
+        if direct:
+            return os.getppid() == parent
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - another user's pid
+            return True
+        return True
+
+    # The parent may have gone before prctl took effect.
+    if not alive():
+        os._exit(1)
+
+    def watch() -> None:
+        while alive():
+            time.sleep(PARENT_POLL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="pcap-parallel-parent-watch", daemon=True).start()
+
+
+def _init_worker(parent: int, pdeathsig: bool) -> None:
     # Ctrl-C is the parent's to handle: it stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent, pdeathsig)
 
 
 def call_with_chunk(fn: Callable[[Chunk], Any], locator: ChunkLocator) -> Any:
-    """Worker side of ``Capture.map``: ``fn(chunk)``."""
-    return fn(locator.open())
+    """Worker side of ``Capture.map``: ``fn(chunk)``. Raises ``CaptureError``
+    (the file changed) instead of the result if the file shrank while the
+    chunk was in use (its vanished bytes read as zeros, never a SIGBUS)."""
+    chunk = locator.open()
+    result = fn(chunk)
+    chunk.check_unchanged()
+    return result
 
 
 def call_with_bytesio(fn: Callable[[io.BytesIO], Any], locator: ChunkLocator) -> Any:
-    """Worker side of ``PCAPParallel``: ``fn(io.BytesIO(standalone capture))``."""
+    """Worker side of ``PCAPParallel``: ``fn(io.BytesIO(standalone capture))``
+    (the copy raises if the file shrank while it was made)."""
     return fn(locator.open().file())
 
 
@@ -66,7 +127,9 @@ class WorkerPool:
         self.executor = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=mp_context or default_context(),
-            initializer=_ignore_sigint,
+            initializer=_init_worker,
+            # Every worker is forked now (below), by this thread.
+            initargs=(os.getpid(), threading.current_thread() is threading.main_thread()),
         )
         self.executor.submit(os.getpid).result()
 

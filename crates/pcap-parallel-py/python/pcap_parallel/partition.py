@@ -20,6 +20,7 @@ reads. Compressed captures are one partition each (``whole``), read whole.
 from __future__ import annotations
 
 import glob
+import operator
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar
@@ -31,8 +32,49 @@ if TYPE_CHECKING:  # pragma: no cover
 
 T = TypeVar("T")
 
-#: Magic numbers of the compression formats the library reads.
-_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18")
+#: The smallest partition, in bytes: every partition is a task, a report
+#: and (for Dask/Spark) an object on the scheduler, so below this a capture
+#: would cost more to schedule than to read. The environment variable
+#: ``PCAP_PARALLEL_MIN_PARTITION_BYTES`` lowers it (at least 1): for tests
+#: that cut small captures at many boundaries.
+MIN_PARTITION_BYTES = 64 << 10
+
+#: The largest partition, in bytes (1 TiB): a partition read from an
+#: object store is held in memory.
+MAX_PARTITION_BYTES = 1 << 40
+
+
+def _min_partition_bytes() -> int:
+    value = os.environ.get("PCAP_PARALLEL_MIN_PARTITION_BYTES")
+    if not value:
+        return MIN_PARTITION_BYTES
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(f"PCAP_PARALLEL_MIN_PARTITION_BYTES={value!r} is not a whole number") from None
+
+
+def checked_partition_size(value: Any, name: str = "partition_size") -> int:
+    """``value`` as a partition size in bytes, or ValueError (TypeError for
+    what is not a whole number) saying the bounds."""
+    if isinstance(value, str):  # a Spark option
+        try:
+            size = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number of bytes, not {value!r}") from None
+    elif isinstance(value, bool):
+        raise TypeError(f"{name} must be a whole number of bytes, not {value!r}")
+    else:
+        try:
+            size = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be a whole number of bytes, not {value!r}") from None
+    low = _min_partition_bytes()
+    if not low <= size <= MAX_PARTITION_BYTES:
+        raise ValueError(
+            f"{name} must be between {low} and {MAX_PARTITION_BYTES} bytes (1 TiB), not {size}"
+        )
+    return size
 
 
 @dataclass(frozen=True)
@@ -68,10 +110,10 @@ def _size_and_head(path: str, storage_options: dict) -> tuple[int, bytes]:
     if _is_remote(path):
         fs, p = _fs(path, storage_options)
         size = int(fs.size(p))
-        head = fs.cat_file(p, start=0, end=min(size, 8)) if size else b""
+        head = fs.cat_file(p, start=0, end=min(size, _native.DETECT_LEN)) if size else b""
         return size, head
     with open(_local(path), "rb") as f:
-        return os.fstat(f.fileno()).st_size, f.read(8)
+        return os.fstat(f.fileno()).st_size, f.read(_native.DETECT_LEN)
 
 
 def expand(paths: str | os.PathLike | Iterable, storage_options: dict) -> list[str]:
@@ -99,16 +141,21 @@ def partitions(
     path: str | os.PathLike, target_bytes: int = 64 << 20, *, storage_options: Optional[dict] = None
 ) -> list[Partition]:
     """The partitions of the capture at ``path``, of ``target_bytes`` each
-    (the last one takes the rest). Reads the size and the first 8 bytes (to
-    tell a compressed capture, which is one partition), never the body."""
+    (the last one takes the rest; ``target_bytes`` from
+    :data:`MIN_PARTITION_BYTES` to :data:`MAX_PARTITION_BYTES`, else
+    ValueError). Reads the size and the first bytes (to tell a compressed
+    capture, which is one partition, by the library's own detection),
+    never the body."""
+    target_bytes = checked_partition_size(target_bytes, "target_bytes")
     path = os.fspath(path)
     options = dict(storage_options or {})
     size, head = _size_and_head(path, options)
-    if head.startswith(_COMPRESSED):
+    compression, _ = _native.detect_format(head)
+    if compression != "none":
         return [Partition(path, 0, 0, size, size, True, options)]
     return [
         Partition(path, i, start, end, size, False, options)
-        for i, start, end in _native.partition_ranges(size, int(target_bytes))
+        for i, start, end in _native.partition_ranges(size, target_bytes)
     ]
 
 
@@ -118,6 +165,7 @@ def partitions_of(
     """The partitions of every capture ``paths`` names (see :func:`expand`),
     one list per capture, in order."""
     options = dict(storage_options or {})
+    target_bytes = checked_partition_size(target_bytes)
     return [partitions(p, target_bytes, storage_options=options) for p in expand(paths, options)]
 
 

@@ -91,7 +91,7 @@ class _Options:
     def __init__(self, options: dict) -> None:
         o = {k.lower(): v for k, v in options.items()}
         self.paths = [p.strip() for p in (o.get("path") or o.get("paths") or "").split(",") if p.strip()]
-        self.partition_size = int(o.get("partitionsize", PARTITION_SIZE))
+        self.partition_size = _parts.checked_partition_size(o.get("partitionsize", PARTITION_SIZE), "partitionSize")
         columns = o.get("columns")
         self.table = dict(
             columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
@@ -259,7 +259,7 @@ def survey(
     before the fault. Needs a classic Spark session (its SparkContext)."""
     permissive = _permissive(mode)
     options = dict(storage_options or {})
-    files = _parts.partitions_of(paths, int(partition_size), options)
+    files = _parts.partitions_of(paths, partition_size, options)
     flat = [p for parts in files for p in parts]
     reports = spark.sparkContext.parallelize(flat, len(flat)).map(_parts.survey_one).collect()
     given = iter(reports)
