@@ -147,10 +147,13 @@ def test_every_corpus_file_through_map_in_workers(manifest):
 
 
 def test_every_corpus_file_through_the_drop_in(manifest):
-    """``PCAPParallel`` with a callback reading each BytesIO chunk."""
+    """``PCAPParallel`` with a callback reading each BytesIO chunk (strict:
+    damage raises, as the other faces do; test_dropin_compat.py has the
+    default, a warning)."""
     for row in manifest:
         fp = Fingerprint()
-        ps = PCAPParallel(str(row["path"]), callback=chunk_records, split_size=97, maximum_cores=2)
+        ps = PCAPParallel(str(row["path"]), callback=chunk_records, split_size=97, maximum_cores=2,
+                          strict=True)
         try:
             futures = ps.split()
             assert is_ok(row), f"{row['file']}: no error"

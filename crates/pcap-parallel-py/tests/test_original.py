@@ -22,7 +22,7 @@ import zstandard
 
 import pcap_parallel
 from pcap_parallel import PCAPParallel
-from pcap_parallel.errors import CaptureError, FilterError, FormatError
+from pcap_parallel.errors import CaptureError, CaptureWarning, FilterError, FormatError
 
 from conftest import REPO, SAMPLE, run, tool
 
@@ -202,7 +202,7 @@ def test_a_bad_filter_is_refused():
         PCAPParallel(str(SAMPLE), callback=buffer_callback, pcap_filter="tcp port").split()
 
 
-def test_a_truncated_capture_raises_after_the_chunks_before_it(tmp_path):
+def test_a_truncated_capture_warns_after_the_chunks_before_it_and_strict_raises(tmp_path):
     data = SAMPLE.read_bytes()
     offsets = []
     with open(SAMPLE, "rb") as f:
@@ -215,8 +215,14 @@ def test_a_truncated_capture_raises_after_the_chunks_before_it(tmp_path):
     broken = tmp_path / "broken.pcap"
     broken.write_bytes(data[:cut])
     for path in (broken, compress_to(broken, tmp_path)):
+        with pytest.warns(CaptureWarning) as record:
+            results = PCAPParallel(str(path), callback=buffer_callback, split_size=100).split()
+        assert [r.result() for r in results] == [100] * 7 + [33]
+        (w,) = [r.message for r in record if isinstance(r.message, CaptureWarning)]
+        assert (w.file, w.offset, w.packet) == (str(path), offsets[733], 734)
+        assert "734" in str(w) and str(offsets[733]) in str(w)
         with pytest.raises(FormatError) as info:
-            PCAPParallel(str(path), callback=buffer_callback, split_size=100).split()
+            PCAPParallel(str(path), callback=buffer_callback, split_size=100, strict=True).split()
         e = info.value
         assert e.file == str(path)
         assert e.offset == offsets[733]

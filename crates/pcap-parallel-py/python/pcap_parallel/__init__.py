@@ -24,6 +24,7 @@ from ._native import Chunk, ChunkLocator, Packet
 from .capture import Capture, Flows, open
 from .errors import (
     CaptureError,
+    CaptureWarning,
     DecompressError,
     FilterError,
     FormatError,
@@ -48,6 +49,7 @@ __all__ = [
     "ChunkLocator",
     "Packet",
     "CaptureError",
+    "CaptureWarning",
     "FormatError",
     "DecompressError",
     "UnknownFormatError",
