@@ -25,6 +25,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,23 @@ class Fingerprint:
 
 def run(cmd: list, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], capture_output=True, check=False, **kw)
+
+
+def run_python(args: list, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """Runs this interpreter on ``args`` in ``cwd``, as from an activated
+    virtual environment (its bin directory first on PATH) and on loopback
+    for Spark; ``env`` adds variables. Output as text."""
+    environ = dict(os.environ)
+    environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "")])
+    environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    for k, v in env.items():
+        environ.setdefault(k, v)
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

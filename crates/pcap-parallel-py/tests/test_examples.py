@@ -6,17 +6,14 @@ pcap record headers, per-source packets and bytes decoded by dpkt."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import struct
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import dpkt
 import pytest
 
-from conftest import REPO, SAMPLE
+from conftest import REPO, SAMPLE, run_python
 
 EXAMPLES = REPO / "examples"
 
@@ -61,18 +58,7 @@ def run_example(name: str, tmp_path: Path, *args: str) -> dict[str, list[list[st
     """Runs examples/NAME with this interpreter (its bin directory first on
     PATH, as in an activated virtual environment), in an empty directory;
     returns its output lines grouped by their first word."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    out = run_python([EXAMPLES / name, *args], tmp_path)
     assert out.returncode == 0, f"{name} failed:\n{out.stdout}\n{out.stderr}"
     lines: dict[str, list[list[str]]] = {}
     for line in out.stdout.splitlines():

@@ -13,7 +13,6 @@ fixture below."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 import zstandard
 
 import pcap_parallel
-from conftest import REPO, SAMPLE
+from conftest import REPO, SAMPLE, run_python
 
 README = REPO / "README.md"
 PACKAGE_README = REPO / "crates" / "pcap-parallel-py" / "README.md"
@@ -85,20 +84,9 @@ def test_readme_block_runs(where, code, tmp_path):
         make_file(name, tmp_path)
     script = tmp_path / "snippet.py"
     script.write_text(code)
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    # Spark (a snippet builds its own session): on loopback, without its web UI.
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    env.setdefault("PYSPARK_SUBMIT_ARGS", "--conf spark.ui.enabled=false pyspark-shell")
-    out = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    # Spark (a snippet builds its own session): without its web UI.
+    ui_off = "--conf spark.ui.enabled=false pyspark-shell"
+    out = run_python([script], tmp_path, PYSPARK_SUBMIT_ARGS=ui_off)
     assert out.returncode == 0, f"{where}:\n{code}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
     for name in written_by(code):
         assert (tmp_path / name).is_file(), name
