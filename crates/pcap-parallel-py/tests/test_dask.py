@@ -311,3 +311,23 @@ def test_partition_sizes_out_of_bounds_are_refused_before_any_task(client, monke
             ppd.survey(str(SAMPLE), partition_size=bad, client=client)
     df = ppd.read_pcap(str(SAMPLE), partition_size=64 << 10, client=client)
     assert df.npartitions == 6 and len(df.compute()) == 1000
+
+
+def test_a_same_size_rewrite_between_survey_and_read_is_an_error(client, tmp_path):
+    # Issue 22, item 9: every timestamp shifted in place after the survey gave
+    # partition 0's old rows and partition 1's new ones, without an error.
+    from test_partitions import rewrite_in_place, shifted
+
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(SAMPLE.read_bytes())
+    survey = ppd.survey(str(path), partition_size=64 << 10, client=client)
+    df = ppd.read_pcap(survey)
+    assert len(df.partitions[0].compute()) > 0
+    rewrite_in_place(path, shifted(SAMPLE.read_bytes()))
+    with pytest.raises(pcap_parallel.CaptureError, match="changed since it was partitioned"):
+        df.compute()
+    # Surveyed again: the new rows, all of them.
+    got = ppd.read_pcap(str(path), partition_size=64 << 10, client=client).compute()
+    assert len(got) == 1000
+    want = pcap_parallel.open(str(path)).to_pandas()
+    assert got["ts"].tolist() == want["ts"].tolist()

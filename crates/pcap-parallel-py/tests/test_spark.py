@@ -285,3 +285,19 @@ def test_a_partition_size_out_of_bounds_fails_the_query_clearly(spark, size):
         load(spark, [SAMPLE], partitionSize=size).count()
     with pytest.raises(ValueError, match="partition_size must be between"):
         pcap_parallel.spark.survey(spark, [str(SAMPLE)], partition_size=0)
+
+
+def test_a_same_size_rewrite_after_the_survey_fails_the_query(spark, tmp_path):
+    # Issue 22, item 9: rows of two files mixed without an error, before.
+    from test_partitions import rewrite_in_place, shifted
+
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(SAMPLE.read_bytes())
+    plan = pcap_parallel.spark.survey(spark, [str(path)], partition_size=64 << 10)
+    df = spark.read.format("pcap").option("survey", plan).load()
+    assert rows(df) == expected([path])
+    rewrite_in_place(path, shifted(SAMPLE.read_bytes()))
+    with pytest.raises(Exception, match="changed since it was partitioned"):
+        df.collect()
+    # A new scan partitions the file again: its new rows.
+    assert rows(load(spark, [path], partitionSize=64 << 10)) == expected([path])

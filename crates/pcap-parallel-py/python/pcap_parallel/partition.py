@@ -90,6 +90,9 @@ class Partition:
     size: int
     whole: bool = False
     storage_options: dict = field(default_factory=dict, compare=False, hash=False)
+    #: What the file was when it was partitioned (:func:`identity`): a
+    #: worker whose file is no longer that raises instead of reading it.
+    identity: Optional[tuple] = field(default=None, compare=False, hash=False)
 
 
 def _is_remote(path: str) -> bool:
@@ -106,14 +109,75 @@ def _fs(path: str, storage_options: dict) -> tuple[Any, str]:
     return fsspec.core.url_to_fs(path, **storage_options)
 
 
-def _size_and_head(path: str, storage_options: dict) -> tuple[int, bytes]:
+#: The fields of an object store's file info that change when the object is
+#: written again (s3fs, gcsfs, adlfs, and the HTTP ETag/Last-Modified).
+_VERSION_KEYS = (
+    "ETag", "etag", "VersionId", "version_id", "generation", "md5Hash", "content_md5",
+    "LastModified", "last_modified", "mtime", "updated", "Last-Modified",
+)
+
+
+def _local_identity(st: os.stat_result) -> tuple:
+    return ("local", st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _remote_identity(info: dict) -> tuple:
+    return ("remote", int(info["size"]), *((k, str(info[k])) for k in _VERSION_KEYS if info.get(k) is not None))
+
+
+def identity(path: str, storage_options: Optional[dict] = None) -> tuple:
+    """What the file at ``path`` is now: for a local file its size,
+    modification time (ns) and inode; for an fsspec URL its size and the
+    version fields its store gives (S3's ETag and VersionId, GCS's
+    generation, ...). Equal identities at partitioning and at reading are
+    taken as the same bytes; see :func:`check_identity`."""
+    if _is_remote(path):
+        fs, p = _fs(path, dict(storage_options or {}))
+        fs.invalidate_cache(p)  # a listing cached by a glob would be stale
+        return _remote_identity(fs.info(p))
+    return _local_identity(os.stat(_local(path)))
+
+
+def check_identity(part: Partition) -> None:
+    """Raises ``CaptureError`` if the file of ``part`` is no longer the one
+    it was cut from (another size, modification time, inode, ETag or
+    version): rows read from it would mix two files. Partitions made
+    without an identity are not checked."""
+    if part.identity is None:
+        return
+    try:
+        now = identity(part.path, part.storage_options)
+    except FileNotFoundError:
+        now = None
+    if now != part.identity:
+        from .errors import CaptureError
+
+        def fields(i: Optional[tuple]) -> str:
+            if i is None:
+                return "no file"
+            if i[0] == "local":
+                return f"size {i[1]}, mtime_ns {i[2]}, inode {i[3]}"
+            return ", ".join([f"size {i[1]}", *(f"{k} {v}" for k, v in i[2:])])
+
+        error = CaptureError(
+            f"{part.path}: the file changed since it was partitioned (then {fields(part.identity)};"
+            f" now {fields(now)}): run again on a copy that stays put"
+        )
+        error.file = part.path
+        raise error
+
+
+def _size_and_head(path: str, storage_options: dict) -> tuple[int, bytes, tuple]:
     if _is_remote(path):
         fs, p = _fs(path, storage_options)
-        size = int(fs.size(p))
+        fs.invalidate_cache(p)
+        ident = _remote_identity(fs.info(p))
+        size = ident[1]
         head = fs.cat_file(p, start=0, end=min(size, _native.DETECT_LEN)) if size else b""
-        return size, head
+        return size, head, ident
     with open(_local(path), "rb") as f:
-        return os.fstat(f.fileno()).st_size, f.read(_native.DETECT_LEN)
+        ident = _local_identity(os.fstat(f.fileno()))
+        return ident[1], f.read(_native.DETECT_LEN), ident
 
 
 def expand(paths: str | os.PathLike | Iterable, storage_options: dict) -> list[str]:
@@ -149,12 +213,12 @@ def partitions(
     target_bytes = checked_partition_size(target_bytes, "target_bytes")
     path = os.fspath(path)
     options = dict(storage_options or {})
-    size, head = _size_and_head(path, options)
+    size, head, ident = _size_and_head(path, options)
     compression, _ = _native.detect_format(head)
     if compression != "none":
-        return [Partition(path, 0, 0, size, size, True, options)]
+        return [Partition(path, 0, 0, size, size, True, options, ident)]
     return [
-        Partition(path, i, start, end, size, False, options)
+        Partition(path, i, start, end, size, False, options, ident)
         for i, start, end in _native.partition_ranges(size, target_bytes)
     ]
 
@@ -188,10 +252,12 @@ def read(
     change the state (see :class:`Planned`)."""
     src = _source(part)
     try:
-        return _native.read_partition(src, part.index, part.start, part.end, entry, verified)
+        r = _native.read_partition(src, part.index, part.start, part.end, entry, verified)
     finally:
         if isinstance(src, tuple):
             src[0].close()
+    check_identity(part)
+    return r
 
 
 class Verified(list):
@@ -251,12 +317,16 @@ def map_partitions(fn: Callable[[Any], T], part: Partition, entry: Optional[tupl
         return report, []
     f = r.chunk().file()
     r.check_unchanged()
+    check_identity(part)
     return report, [fn(f)]
 
 
 def map_whole(fn: Callable[[Any], T], part: Partition) -> list[T]:
     """``fn`` over the chunks of a compressed capture read whole, in order."""
-    return [fn(c.file()) for c in _open_whole(part).chunks()]
+    check_identity(part)
+    out = [fn(c.file()) for c in _open_whole(part).chunks()]
+    check_identity(part)
+    return out
 
 
 # --- Surveys: exact partition starts and packet numbers, for tables ---------
@@ -297,10 +367,13 @@ def survey_one(part: Partition, entry: Optional[tuple] = None) -> Any:
     if part.whole:
         from .errors import CaptureError
 
+        check_identity(part)
         try:
-            return _open_whole(part).count()
+            count = _open_whole(part).count()
         except CaptureError as e:
-            return e
+            count = e
+        check_identity(part)
+        return count
     return read(part, entry).report
 
 
@@ -381,6 +454,7 @@ def read_table(
     from ._table import _column_list
 
     part = planned.part
+    check_identity(part)
     if part.whole:
         try:
             table = _open_whole(part).to_arrow(columns, data=data, ip_as=ip_as, decapsulate=decapsulate)
@@ -395,6 +469,8 @@ def read_table(
             planned.packets_before, _column_list(columns), data, ip_as, decapsulate
         )
         table = pa.Table.from_batches(batches, schema=schema)
+    # The rows were built from the file's bytes after the read: still its.
+    check_identity(part)
     if table.num_rows != planned.packets:
         raise RuntimeError(
             f"{part.path}: partition {part.index} gave {table.num_rows} rows where"

@@ -285,8 +285,19 @@ def _encode(paths: list[str], planned: list[Planned], storage_options: dict) -> 
          boundary(p.entry), p.packets_before, p.packets, boundary(p.exit)]
         for p in planned
     ]
-    doc = {"version": 1, "paths": paths, "storage_options": storage_options, "ranges": ranges}
+    identities = {}
+    for p in planned:
+        identities.setdefault(str(number[p.part.path]), p.part.identity)
+    doc = {"version": 1, "paths": paths, "storage_options": storage_options, "ranges": ranges,
+           "identities": identities}
     return base64.b64encode(zlib.compress(json.dumps(doc).encode())).decode()
+
+
+def _identity(value: Optional[list]) -> Optional[tuple]:
+    """An identity (see ``partition.identity``) back from JSON."""
+    if value is None:
+        return None
+    return tuple(tuple(v) if isinstance(v, list) else v for v in value)
 
 
 def _decode(plan: str) -> tuple[list[str], list[Planned]]:
@@ -302,9 +313,11 @@ def _decode(plan: str) -> tuple[list[str], list[Planned]]:
         return None if b is None else (b[0], base64.b64decode(b[1]))
 
     paths, options = doc["paths"], doc["storage_options"]
+    # What each file was at the survey (plans of before had none: not checked).
+    identities = {int(k): _identity(v) for k, v in doc.get("identities", {}).items()}
     planned = [
-        Planned(Partition(paths[f], index, start, end, size, whole, options), boundary(entry), before, packets,
-                boundary(exit))
+        Planned(Partition(paths[f], index, start, end, size, whole, options, identities.get(f)), boundary(entry),
+                before, packets, boundary(exit))
         for f, index, start, end, size, whole, entry, before, packets, exit in doc["ranges"]
     ]
     return paths, planned
