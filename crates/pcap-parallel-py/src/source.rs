@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use pcap_parallel::{Capture, Decoding, Filter, InputOrder, Limits, OnError, Split};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 
@@ -150,6 +150,11 @@ impl Opener {
                 .ok()
                 .and_then(|n| n.str().ok().map(|s| s.to_string()))
                 .unwrap_or_else(|| "<file object>".to_string());
+            if source.is_instance(&py.import("io")?.getattr("TextIOBase")?)? {
+                return Err(PyTypeError::new_err(format!(
+                    "{name}: a capture must be read in binary mode: open it with open(path, 'rb')"
+                )));
+            }
             (Source::File(Mutex::new(Some(source.unbind()))), name)
         } else {
             // A path, a glob pattern, or a list of them: read as one.

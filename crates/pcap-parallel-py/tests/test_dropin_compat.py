@@ -444,6 +444,9 @@ def test_a_text_mode_file_object_is_a_clear_type_error():
         PCAPParallel(f, callback=count_packets)
     with pytest.raises(TypeError, match="binary mode"):
         PCAPParallel(io.StringIO("abc"))
+    # The modern API too (was OSError [Errno 0]).
+    with open(SAMPLE) as f, pytest.raises(TypeError, match="binary mode"):
+        pcap_parallel.open(f).count()
 
 
 def test_a_path_with_brackets_that_exists_is_read_literally(tmp_path, monkeypatch):
@@ -520,3 +523,25 @@ def test_split_size_and_maximum_count_as_0_1_runs_them(original, tmp_path):
         if their_counts[-1] == 0:
             their_counts = their_counts[:-1]
         assert ours == their_counts, (split_size, maximum_count)
+
+
+def test_a_named_pipe_is_read_once_whole(tmp_path):
+    """header is read from regular files only: from a pipe, reading it
+    would take the capture's first bytes from the split."""
+    import threading
+
+    fifo = tmp_path / "fifo.pcap"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as f:
+            f.write(SAMPLE.read_bytes())
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        ps = PCAPParallel(str(fifo), callback=count_packets, split_size=300)
+        assert [f.result() for f in ps.split()] == [300, 300, 300, 100]
+    finally:
+        writer.join(timeout=30)
+    assert ps.header is None and ps.packets_read == 1000

@@ -159,8 +159,9 @@ class PCAPParallel:
         self.maximum_cores = maximum_cores
         self.strict = strict
         # 0.1's state, kept for subclasses: ``header`` (the first 24 bytes of
-        # the decompressed capture, set by split()), ``packets_read`` (packets
-        # split, set by split()), ``results`` (what split() returned).
+        # the decompressed capture, set by split() for a regular file),
+        # ``packets_read`` (packets split, set by split()), ``results`` (what
+        # split() returned).
         # ``buffer``, ``dpkt_data`` and ``our_data`` held 0.1's serial scan,
         # which the drop-in does not do: they stay None.
         self.header: Optional[bytes] = None
@@ -289,7 +290,8 @@ class PCAPParallel:
             self.set_split_size()
 
     def _read_header(self) -> None:
-        if isinstance(self.pcap_file, (str, os.PathLike)) and os.fspath(self.pcap_file) != "-":
+        # Only from a regular file: a pipe's bytes are read once, by the split.
+        if isinstance(self.pcap_file, (str, os.PathLike)) and os.path.isfile(self.pcap_file):
             try:
                 with self.open_maybe_compressed(self.pcap_file) as f:
                     self.header = f.read(24)
