@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import pickle
 import re
-import shutil
 import subprocess
 import sys
 import warnings
@@ -470,18 +469,9 @@ ORIGINAL_DIR = REPO / "target" / "pcap-parallel-0.1"
 def original() -> dict[str, str]:
     """An environment whose ``pcap_parallel`` is the real 0.1 (pure Python,
     installed once under target/ without dependencies: dpkt is here)."""
-    if not (ORIGINAL_DIR / "pcap_parallel").is_dir():
-        staging = ORIGINAL_DIR.with_name(ORIGINAL_DIR.name + f".{os.getpid()}")
-        out = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-             "--no-deps", "--target", str(staging), "pcap-parallel==0.1"],
-            capture_output=True, text=True,
-        )
-        assert out.returncode == 0, f"pip install pcap-parallel==0.1 failed: {out.stderr}"
-        try:
-            staging.rename(ORIGINAL_DIR)
-        except OSError:  # another run installed it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
+    from test_dropin_taffy import pip_target
+
+    pip_target("pcap-parallel==0.1", ORIGINAL_DIR)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ORIGINAL_DIR)
     return env

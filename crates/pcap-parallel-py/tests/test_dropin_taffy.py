@@ -25,21 +25,28 @@ TAFFY = "traffic-taffy==1.6"
 TAFFY_DIR = REPO / "target" / "traffic-taffy-1.6"
 
 
+def pip_target(spec: str, directory: Path) -> None:
+    """``pip install --no-deps --target directory spec``, once."""
+    if (directory / ".installed").is_file():
+        return
+    staging = directory.with_name(directory.name + f".{os.getpid()}")
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "--no-deps", "--target", str(staging), spec],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, f"pip install {spec} failed: {out.stderr}"
+    (staging / ".installed").write_text(spec + "\n")
+    try:
+        staging.rename(directory)
+    except OSError:  # another run installed it meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def taffy() -> dict[str, str]:
     """The environment that runs traffic-taffy with this pcap_parallel."""
-    if not (TAFFY_DIR / "traffic_taffy").is_dir():
-        staging = TAFFY_DIR.with_name(TAFFY_DIR.name + f".{os.getpid()}")
-        out = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-             "--no-deps", "--target", str(staging), TAFFY],
-            capture_output=True, text=True,
-        )
-        assert out.returncode == 0, f"pip install {TAFFY} failed: {out.stderr}"
-        try:
-            staging.rename(TAFFY_DIR)
-        except OSError:  # another run installed it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
+    pip_target(TAFFY, TAFFY_DIR)
     # Only traffic-taffy there: never pcap-parallel 0.1.
     assert not (TAFFY_DIR / "pcap_parallel").exists()
     env = dict(os.environ)
@@ -101,6 +108,13 @@ def test_taffy_dissect_on_a_cut_short_capture_equals_the_capture_without_the_tai
                      if isinstance(dpkt.ethernet.Ethernet(buf).data, dpkt.ip.IP))
     for cut in ("cut-header.pcap", "cut-data.pcap"):
         check_same_output(taffy, tmp_path, "whole.pcap", cut, 733, ip_packets)
+    # And what it prints with pcap-parallel 0.1 itself, on the whole capture.
+    original_dir = REPO / "target" / "pcap-parallel-0.1"
+    pip_target("pcap-parallel==0.1", original_dir)
+    with_original = dict(taffy, PYTHONPATH=os.pathsep.join([str(TAFFY_DIR), str(original_dir)]))
+    theirs = dissect(with_original, tmp_path, "whole.pcap")
+    assert theirs.returncode == 0, theirs.stderr
+    assert theirs.stdout == dissect(taffy, tmp_path, "whole.pcap").stdout
 
 
 def test_taffy_dissect_on_the_corpus_capture_cut_by_its_writer(taffy, tmp_path):
