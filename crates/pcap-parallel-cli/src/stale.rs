@@ -8,59 +8,19 @@
 //! longer exists. A name with a live process id is never touched (it may
 //! be another run's, or a recycled id's: both are left alone).
 
-use std::path::Path;
-
 /// `exec`'s temporary chunk captures for `{}`, in `$TMPDIR`.
 pub const CHUNK_PREFIX: &str = "pcap-parallel-chunk-";
 /// `exec --flows`' temporary shard directories, in `$TMPDIR`.
 pub const SHARDS_PREFIX: &str = "pcap-parallel-shards-";
-/// `split`'s staging directories and temporary parts, in the output directory.
-pub const SPLIT_PREFIX: &str = ".pcap-parallel-";
+// `split`'s staging directories are the library's
+// (`pcap_parallel::output::STAGING_PREFIX`, in the output directory): its
+// `PartSet` removes those of dead processes itself.
 
 /// The name prefix for our temporary files: `prefix`, our process id, `-`.
-pub fn ours(prefix: &str) -> String {
-    format!("{prefix}{}-", std::process::id())
-}
-
-/// The process id in a name made with [`ours`] with `prefix`.
-fn owner(name: &str, prefix: &str) -> Option<i32> {
-    let rest = name.strip_prefix(prefix)?;
-    let (pid, _) = rest.split_once('-')?;
-    pid.parse().ok()
-}
-
-/// Is process `pid` gone?
-fn dead(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
+pub use pcap_parallel::output::owned_prefix as ours;
 /// Removes what runs that died left in `dir` under `prefix`; returns how
-/// many entries were removed. Errors (permissions, a race with another
-/// cleaner) leave the entry where it is.
-pub fn remove_stale(dir: &Path, prefix: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|n| owner(n, prefix)) else {
-            continue;
-        };
-        if pid <= 0 || pid as u32 == std::process::id() || !dead(pid) {
-            continue;
-        }
-        let path = e.path();
-        let gone = match e.file_type() {
-            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
-            _ => std::fs::remove_file(&path),
-        };
-        removed += usize::from(gone.is_ok());
-    }
-    removed
-}
+/// many entries were removed.
+pub use pcap_parallel::output::remove_stale;
 
 #[cfg(test)]
 mod tests {

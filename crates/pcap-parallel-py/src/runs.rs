@@ -3,10 +3,7 @@
 
 use std::path::PathBuf;
 
-use pcap_parallel::output::{
-    IfExists, OutputCompression, ShardFiles, default_prefix, part_extension, part_file_name,
-    part_number, write_chunk,
-};
+use pcap_parallel::output::{OutputCompression, PartSet, PartsError, check_prefix, default_prefix};
 use pcap_parallel::summary::{self, Summary};
 use pcap_parallel::tally::{self, By};
 use pcap_parallel::{Error, FlowKey, Report};
@@ -17,15 +14,6 @@ use pyo3::types::{PyDict, PyList};
 use crate::drive::{Watch, drive};
 use crate::errors::{IntoPy, to_py};
 use crate::source::Opener;
-
-/// Python's `force=True`: replace files already there.
-fn if_exists_for(force: bool) -> IfExists {
-    if force {
-        IfExists::Replace
-    } else {
-        IfExists::Fail
-    }
-}
 
 fn flow_key(name: &str) -> PyResult<FlowKey> {
     match name {
@@ -213,7 +201,98 @@ pub fn count(py: Python<'_>, opener: &Opener, progress: Option<Py<PyAny>>) -> Py
     n.py_err(py)
 }
 
-/// Writes every chunk as a standalone capture file (see `Capture.split`).
+/// The library's part-set errors as Python exceptions, with the Python
+/// face's advice.
+fn parts_err(e: PartsError) -> PyErr {
+    use pyo3::exceptions::{
+        PyBlockingIOError, PyIsADirectoryError, PyNotADirectoryError, PyOSError,
+    };
+    let message = e.to_string();
+    match e {
+        PartsError::BadPrefix(p) => {
+            PyValueError::new_err(format!("prefix must be a file name, not {p:?}"))
+        }
+        PartsError::InputIsPart { .. } => PyValueError::new_err(format!(
+            "{message}; choose another prefix or directory (a split never replaces its input)"
+        )),
+        PartsError::NotADirectory(_) => PyNotADirectoryError::new_err(message),
+        PartsError::DirectoryIsPart(_) => PyIsADirectoryError::new_err(message),
+        PartsError::PartsExist { .. } => {
+            PyFileExistsError::new_err(format!("{message} (force=True replaces them)"))
+        }
+        PartsError::Locked { .. } => PyBlockingIOError::new_err(message),
+        PartsError::Staging { error, .. } | PartsError::Io { error, .. } => {
+            PyOSError::new_err((error.raw_os_error().unwrap_or(0), message))
+        }
+        _ => PyOSError::new_err(message),
+    }
+}
+
+/// How writing a set of parts ended, off the interpreter's thread.
+enum Ended {
+    /// Put in place: the parts' paths.
+    Done(Vec<PathBuf>),
+    /// A part could not be written, or the new set put in place.
+    WriteFailed(String),
+    /// Reading the input failed (strict: nothing is put in place).
+    Input(Error),
+}
+
+/// Puts `count` parts in place unless anything failed: the Python faces
+/// are strict, so a broken input, like a failed write, leaves the
+/// directory as it was (the set is dropped, and with it every new part).
+fn settle(parts: PartSet, count: u64, failure: Option<String>, report: Report) -> Ended {
+    if let Some(message) = failure {
+        return Ended::WriteFailed(message);
+    }
+    if let Some(e) = report.input_error {
+        return Ended::Input(e);
+    }
+    match parts.commit(count) {
+        Ok(names) => Ended::Done(names),
+        Err(e) => Ended::WriteFailed(format!("{e} (no part replaced)")),
+    }
+}
+
+impl Ended {
+    fn py(self, py: Python<'_>) -> PyResult<Vec<PathBuf>> {
+        match self {
+            Ended::Done(names) => Ok(names),
+            Ended::WriteFailed(m) => Err(pyo3::exceptions::PyOSError::new_err(m)),
+            Ended::Input(e) => Err(to_py(py, e)),
+        }
+    }
+}
+
+/// Opens the capture and prepares the set of parts in `directory`: the
+/// library's checks (prefix, lock, input guard, staging directory).
+fn prepare(
+    py: Python<'_>,
+    opener: &Opener,
+    watch: &Watch,
+    directory: &std::path::Path,
+    prefix: Option<String>,
+    compression: OutputCompression,
+    force: bool,
+) -> PyResult<(pcap_parallel::Capture, PartSet)> {
+    let prefix = prefix.unwrap_or_else(|| default_prefix(std::path::Path::new(opener.name())));
+    check_prefix(&prefix).map_err(parts_err)?;
+    let capture = watch.attach(opener.open(py)?);
+    let inputs: Vec<PathBuf> = opener.path_names().into_iter().map(PathBuf::from).collect();
+    let parts = PartSet::prepare(
+        directory,
+        &prefix,
+        capture.format(),
+        compression,
+        force,
+        &inputs,
+    )
+    .map_err(parts_err)?;
+    Ok((capture, parts))
+}
+
+/// Writes every chunk as a standalone capture file (see `Capture.split`),
+/// all or nothing, through the command line's implementation.
 #[pyfunction]
 #[pyo3(signature = (opener, directory, prefix=None, compress=None, force=false, progress=None))]
 pub fn split(
@@ -226,70 +305,23 @@ pub fn split(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Vec<PathBuf>> {
     let compression = compression_of(compress)?;
-    let prefix = prefix.unwrap_or_else(|| default_prefix(std::path::Path::new(opener.name())));
-    if prefix.is_empty() || prefix.contains('/') {
-        return Err(PyValueError::new_err(format!(
-            "prefix must be a file name, not {prefix:?}"
-        )));
-    }
     let watch = Watch::new(progress);
-    let capture = watch.attach(opener.open(py)?);
-    let ext = part_extension(capture.format(), compression);
-    let format = capture.format();
-    std::fs::create_dir_all(&directory)?;
-    let existing: Vec<(u64, PathBuf)> = std::fs::read_dir(&directory)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            part_number(&name, &prefix, &ext).map(|n| (n, e.path()))
-        })
-        .collect();
-    if !existing.is_empty() && !force {
-        return Err(PyFileExistsError::new_err(format!(
-            "{} already holds parts named {prefix}-*{ext} (force=True replaces them)",
-            directory.display()
-        )));
-    }
-    let dir = directory.clone();
-    let if_exists = if_exists_for(force);
-    let (written, report) = drive(py, &watch, move || {
-        let mut written: Vec<Result<PathBuf, String>> = Vec::new();
-        let report = capture.run(
-            |chunk| {
-                if chunk.format().extension() != format.extension() {
-                    // Several files read as one, in two formats.
-                    return Err(format!(
-                        "{}: {} input among {} ones: split the formats apart",
-                        chunk.input_name(),
-                        chunk.format().extension(),
-                        format.extension()
-                    )
-                    .into());
-                }
-                let path = dir.join(part_file_name(&prefix, chunk.index(), format, compression));
-                write_chunk(chunk, &path, compression, if_exists)
-                    .map(|_| path)
-                    .map_err(|e| e.into())
-            },
-            |r| written.push(r.result.map_err(|e| e.to_string())),
-        );
-        (written, report)
+    let (capture, parts) = prepare(py, opener, &watch, &directory, prefix, compression, force)?;
+    let ended = drive(py, &watch, move || {
+        let mut failure = None;
+        let (count, report) = parts.write_chunks(capture, |e| {
+            failure.get_or_insert_with(|| match &e.cause {
+                pcap_parallel::ChunkFailureCause::Error(inner) => inner.to_string(),
+                _ => e.to_string(),
+            });
+        });
+        settle(parts, count, failure, report)
     })?;
-    let written: Vec<PathBuf> = written
-        .into_iter()
-        .collect::<Result<_, String>>()
-        .map_err(pyo3::exceptions::PyOSError::new_err)?;
-    strict(py, report)?;
-    // Parts of an earlier, longer split would now be misleading.
-    for (n, path) in existing {
-        if n >= written.len() as u64 {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(written)
+    ended.py(py)
 }
 
-/// Writes one capture file per flow shard (see `Flows.write`).
+/// Writes one capture file per flow shard (see `Flows.write`), all or
+/// nothing, through the command line's implementation.
 #[pyfunction]
 #[pyo3(signature = (opener, shards, directory, prefix=None, flow_key="five-tuple", compress=None, force=false, max_open=32, progress=None))]
 #[allow(clippy::too_many_arguments)]
@@ -308,16 +340,17 @@ pub fn write_flows(
     let Some((k, key)) = flows_of(Some(shards), flow_key)? else {
         unreachable!("a shard count was given");
     };
-    let prefix = prefix.unwrap_or_else(|| default_prefix(std::path::Path::new(opener.name())));
-    let mut files = ShardFiles::new(&directory, &prefix);
-    files.compression = compression_of(compress)?;
-    files.if_exists = if_exists_for(force);
-    files.max_open = max_open.max(1);
+    let compression = compression_of(compress)?;
     let watch = Watch::new(progress);
-    let capture = watch.attach(opener.open(py)?);
-    let (names, report) = drive(py, &watch, move || {
-        capture.flows(k).key(key).write_shards(&files)
+    let (capture, parts) = prepare(py, opener, &watch, &directory, prefix, compression, force)?;
+    let ended = drive(py, &watch, move || {
+        let (count, report) = parts.write_shards(capture.flows(k).key(key), max_open);
+        match count {
+            // The input's error, if any, is the report's.
+            Err(e) if report.input_error.is_none() => Ended::Input(e),
+            Err(_) => Ended::Input(report.input_error.expect("checked")),
+            Ok(count) => settle(parts, count, None, report),
+        }
     })?;
-    strict(py, report)?;
-    names.py_err(py)
+    ended.py(py)
 }

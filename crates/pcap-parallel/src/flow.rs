@@ -496,7 +496,12 @@ impl Flows {
     ///
     /// Each file is written under a temporary name and renamed when all are
     /// complete; after a broken input, the shards hold every packet before
-    /// the fault; after cancellation, nothing is left.
+    /// the fault; after cancellation, nothing is left. The files go into
+    /// `files.dir` as it is — no lock, no check that a shard's name is not
+    /// an input's, no removal of an earlier, longer set: to replace a set
+    /// of shards whole, or not at all, write through a
+    /// [`PartSet`](crate::output::PartSet) (as the command line's `split
+    /// --flows` and the Python package's `Flows.write` do).
     pub fn write_shards(
         self,
         files: &crate::output::ShardFiles,

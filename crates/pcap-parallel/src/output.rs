@@ -5,6 +5,8 @@
 //! a crash or Ctrl-C never leaves a half-written capture under the final
 //! name: the temporary file is removed when it is dropped, and a stray one
 //! from a killed process is recognisable by its `.pcap-parallel-` prefix.
+//! A whole set of parts (a split's chunks, flow shards) is written through
+//! a [`PartSet`]: all of it replaces the earlier set, or none.
 //!
 //! ```
 //! use pcap_parallel::{Capture, output::{IfExists, OutputCompression, write_chunk}};
@@ -25,6 +27,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::chunk::Chunk;
+
+mod parts;
+pub use parts::{PartSet, PartsError, STAGING_PREFIX, check_prefix, owned_prefix, remove_stale};
 
 /// Compression for written chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

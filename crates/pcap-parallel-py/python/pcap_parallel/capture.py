@@ -199,9 +199,18 @@ class Capture:
     ) -> list[str]:
         """Writes every chunk as a standalone capture file in ``directory``
         (created if missing), named ``PREFIX-00000000.pcap`` … in file
-        order, each written atomically; ``compress`` is None, "gzip" or
-        "zstd". Refuses to replace parts unless ``force``. Returns the
-        paths."""
+        order; ``compress`` is None, "gzip" or "zstd". Returns the paths.
+
+        All or nothing, as ``pcap-parallel split`` (the same code): the parts
+        are written in a staging directory and put in place once all are
+        complete, replacing an earlier split's (``force=True`` is needed for
+        that; its parts past the new set go only then). A broken input, a
+        failed write or Ctrl-C leaves the directory as it was (one the split
+        made is removed). Refused: an input named like a part (``ValueError``:
+        a split never replaces or deletes its input), a ``prefix`` that is
+        not a plain file name (``ValueError``), another split writing the
+        same prefix there at the time, from any process
+        (``BlockingIOError``)."""
         paths = _native.split(
             self._opener, os.fspath(directory), prefix, compress, force, self._callback("split")
         )
@@ -341,7 +350,8 @@ class Flows:
         max_open: int = 32,
     ) -> list[str]:
         """Writes one capture file per shard (``PREFIX-00000000.pcap`` …),
-        with at most ``max_open`` files open at once; returns the paths."""
+        with at most ``max_open`` files open at once; returns the paths.
+        All or nothing, with the same checks as :meth:`Capture.split`."""
         paths = _native.write_flows(
             self.capture._opener,
             self.shards,
