@@ -32,6 +32,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(partition::partition_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(partition::detect_format, m)?)?;
     m.add("DETECT_LEN", partition::DETECT_LEN)?;
+    m.add(
+        "CONTEXT_GIVEN",
+        pyo3::types::PyBytes::new(m.py(), partition::GIVEN),
+    )?;
     m.add_class::<table::TableStream>()?;
     m.add_function(wrap_pyfunction!(runs::info, m)?)?;
     m.add_function(wrap_pyfunction!(runs::top, m)?)?;

@@ -7,7 +7,7 @@
 
 use std::io;
 
-use pcap_parallel::locator::ChunkContext;
+use pcap_parallel::locator::{ChunkContext, SectionBlocks};
 use pcap_parallel::partition::{
     self, Boundary, Entry, LocalFile, Partition, PartitionFault, PartitionRead, PartitionReport,
     RangeRead, Verdict, Verified, Verifier,
@@ -83,8 +83,136 @@ type ReportTuple = (
     Option<(u64, u64)>,
 );
 
-fn boundary_tuple(b: &Boundary) -> (u64, Vec<u8>) {
-    (b.offset, b.context.encode())
+/// Contexts up to this size travel in reports as they are. A larger one (a
+/// pcapng section with many interfaces: 2 MB for 100,000) travels as what
+/// the receiver cannot rebuild itself: [`ENTRY`] for an exit in the state
+/// its partition started in, [`GIVEN`] for an entry the driver gave, and
+/// otherwise relative to the state the file's head gives (every guessed
+/// partition starts in it, and any worker reads it from the file: see
+/// [`head_relative`]). So a report carries only the blocks that differ
+/// from the head's, not the section's whole interface table.
+const INLINE_CONTEXT: usize = 4096;
+
+/// Starts a context given relative to the file head's (`partition::head_context`).
+const HEAD: &[u8] = b"\0pcap-parallel:head";
+
+/// An exit in the same context as its partition's entry.
+const ENTRY: &[u8] = b"\0pcap-parallel:entry";
+
+/// An entry in the context the driver gave the partition to start from
+/// (a recompute): the driver puts it back (`partition.verify`).
+pub const GIVEN: &[u8] = b"\0pcap-parallel:given";
+
+/// A pcapng context as [`HEAD`], its section's offset, how many bytes of its
+/// blocks are the head state's first ones, then the rest of its blocks;
+/// None when it shares nothing with `head`. Canonical (the longest common
+/// start), so two contexts are equal exactly when their names are.
+fn head_relative(context: &ChunkContext, head: &ChunkContext) -> Option<Vec<u8>> {
+    let (ChunkContext::Pcapng { section: Some(s) }, ChunkContext::Pcapng { section: Some(h) }) =
+        (context, head)
+    else {
+        return None;
+    };
+    if s.offset != h.offset {
+        return None;
+    }
+    let same = s
+        .blocks
+        .iter()
+        .zip(&h.blocks)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if same == 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(HEAD.len() + 16 + s.blocks.len() - same);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(&s.offset.to_le_bytes());
+    out.extend_from_slice(&(same as u64).to_le_bytes());
+    out.extend_from_slice(&s.blocks[same..]);
+    Some(out)
+}
+
+/// The driver's stand-in for a named context in the verifier, which
+/// compares contexts: no file gives a section at this offset.
+fn placeholder(name: &[u8]) -> ChunkContext {
+    ChunkContext::Pcapng {
+        section: Some(SectionBlocks {
+            offset: u64::MAX,
+            blocks: name.to_vec(),
+        }),
+    }
+}
+
+/// A boundary as a report carries it: a large context named (see
+/// [`INLINE_CONTEXT`]); `entry` is the partition's entry context (for its
+/// exit), `given` says the entry was the driver's.
+fn boundary_tuple(
+    b: &Boundary,
+    head: Option<&ChunkContext>,
+    entry: Option<&ChunkContext>,
+    given: bool,
+) -> (u64, Vec<u8>) {
+    let encoded = b.context.encode();
+    let context = if encoded.len() <= INLINE_CONTEXT {
+        encoded
+    } else if entry == Some(&b.context) {
+        ENTRY.to_vec()
+    } else if given {
+        GIVEN.to_vec()
+    } else {
+        match head.and_then(|h| head_relative(&b.context, h)) {
+            Some(named) if named.len() < encoded.len() => named,
+            _ => encoded,
+        }
+    };
+    (b.offset, context)
+}
+
+/// Decodes a context's bytes; one relative to the head is rebuilt on
+/// `head()`'s.
+fn context_of(
+    py: Python<'_>,
+    bytes: &[u8],
+    head: &mut dyn FnMut() -> PyResult<ChunkContext>,
+) -> PyResult<ChunkContext> {
+    if let Some(named) = bytes.strip_prefix(HEAD) {
+        let bad = || {
+            pyo3::exceptions::PyValueError::new_err(
+                "a partition state this file's head does not give (the file changed?)",
+            )
+        };
+        let (offset, rest) = named.split_first_chunk::<8>().ok_or_else(bad)?;
+        let (same, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+        let (offset, same) = (u64::from_le_bytes(*offset), u64::from_le_bytes(*same));
+        let head = head()?;
+        let ChunkContext::Pcapng { section: Some(h) } = &head else {
+            return Err(bad());
+        };
+        let same = usize::try_from(same).map_err(|_| bad())?;
+        if h.offset != offset || h.blocks.len() < same {
+            return Err(bad());
+        }
+        let mut blocks = h.blocks[..same].to_vec();
+        blocks.extend_from_slice(rest);
+        return Ok(ChunkContext::Pcapng {
+            section: Some(SectionBlocks { offset, blocks }),
+        });
+    }
+    ChunkContext::decode(bytes)
+        .map_err(pcap_parallel::Error::from)
+        .py_err(py)
+}
+
+/// A boundary given to a worker: a context relative to the head is
+/// rebuilt on `head()`'s.
+fn boundary_at(
+    py: Python<'_>,
+    (offset, context): (u64, Vec<u8>),
+    head: &mut dyn FnMut() -> PyResult<ChunkContext>,
+) -> PyResult<Boundary> {
+    let context = context_of(py, &context, head)?;
+    Ok(Boundary { offset, context })
 }
 
 fn boundary(py: Python<'_>, (offset, context): (u64, Vec<u8>)) -> PyResult<Boundary> {
@@ -99,6 +227,8 @@ fn boundary(py: Python<'_>, (offset, context): (u64, Vec<u8>)) -> PyResult<Bound
 pub struct PyPartitionRead {
     read: PartitionRead,
     name: String,
+    /// Read from an entry the driver gave.
+    given: bool,
 }
 
 #[pymethods]
@@ -107,10 +237,14 @@ impl PyPartitionRead {
     #[getter]
     fn report(&self) -> ReportTuple {
         let r = &self.read.report;
+        let head = self.read.head_context();
+        let entry = r.entry.as_ref().map(|b| &b.context);
         (
             r.index,
-            r.entry.as_ref().map(boundary_tuple),
-            boundary_tuple(&r.exit),
+            r.entry
+                .as_ref()
+                .map(|b| boundary_tuple(b, head.as_ref(), None, self.given)),
+            boundary_tuple(&r.exit, head.as_ref(), entry, false),
             r.packets,
             r.fault.as_ref().map(|f| (f.offset, f.packets_before)),
         )
@@ -193,13 +327,36 @@ pub fn read_partition(
     verified: Option<((u64, Vec<u8>), u64)>,
 ) -> PyResult<PyPartitionRead> {
     let src = self::source(py, source)?;
+    // Contexts relative to the head: the file's head is read, once.
+    let mut head_read: Option<ChunkContext> = None;
+    let mut head = || -> PyResult<ChunkContext> {
+        if let Some(h) = &head_read {
+            return Ok(h.clone());
+        }
+        let h = py
+            .detach(|| partition::head_context(&*src, Limits::default()))
+            .py_err(py)?;
+        head_read = Some(h.clone());
+        Ok(h)
+    };
+    let given = entry.is_some();
     let entry = match (entry, verified) {
-        (Some(start), Some((exit, packets))) => Entry::Verified(Verified {
-            start: boundary(py, start)?,
-            exit: boundary(py, exit)?,
-            packets,
-        }),
-        (Some(b), None) => Entry::Exact(boundary(py, b)?),
+        (Some(start), Some(((exit_offset, exit), packets))) => {
+            let start = boundary_at(py, start, &mut head)?;
+            let exit = match exit.as_slice() {
+                ENTRY => start.context.clone(),
+                bytes => context_of(py, bytes, &mut head)?,
+            };
+            Entry::Verified(Verified {
+                exit: Boundary {
+                    offset: exit_offset,
+                    context: exit,
+                },
+                start,
+                packets,
+            })
+        }
+        (Some(b), None) => Entry::Exact(boundary_at(py, b, &mut head)?),
         (None, _) => Entry::Guess,
     };
     let part = Partition {
@@ -211,7 +368,7 @@ pub fn read_partition(
     let read = py
         .detach(|| partition::read_partition(src, &part, &entry, Limits::default()))
         .py_err(py)?;
-    Ok(PyPartitionRead { read, name })
+    Ok(PyPartitionRead { read, name, given })
 }
 
 /// What an input is, from its first bytes (at least `DETECT_LEN` of
@@ -268,10 +425,34 @@ impl PyVerifier {
     /// `error(packets_before)` is the error to raise.
     fn check(&mut self, py: Python<'_>, report: ReportTuple) -> PyResult<(String, Py<PyAny>)> {
         let (index, entry, exit, packets, fault) = report;
+        // The driver never reads the file: a named context stays a name,
+        // compared as one.
+        let named = |(offset, context): (u64, Vec<u8>)| -> PyResult<Boundary> {
+            if context.starts_with(HEAD) {
+                return Ok(Boundary {
+                    offset,
+                    context: placeholder(&context),
+                });
+            }
+            boundary(py, (offset, context))
+        };
+        let entry = entry.map(named).transpose()?;
+        let exit = match (exit.1.as_slice(), &entry) {
+            (ENTRY, Some(e)) => Boundary {
+                offset: exit.0,
+                context: e.context.clone(),
+            },
+            (ENTRY, None) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "a report whose exit names an entry it does not have",
+                ));
+            }
+            _ => named(exit)?,
+        };
         let report = PartitionReport {
             index,
-            entry: entry.map(|b| boundary(py, b)).transpose()?,
-            exit: boundary(py, exit)?,
+            entry,
+            exit,
             packets,
             // The fault itself stays with the worker's read (`error`), and
             // the driver stops at the first partition accepted with one.
@@ -284,7 +465,13 @@ impl PyVerifier {
                 packets_before.into_pyobject(py)?.into_any().unbind(),
             ),
             Verdict::Recompute(Entry::Exact(b)) => {
-                let t = (b.offset, PyBytes::new(py, &b.context.encode()));
+                let context = match &b.context {
+                    ChunkContext::Pcapng { section: Some(s) } if s.offset == u64::MAX => {
+                        s.blocks.clone()
+                    }
+                    c => c.encode(),
+                };
+                let t = (b.offset, PyBytes::new(py, &context));
                 ("recompute".into(), t.into_pyobject(py)?.into_any().unbind())
             }
             Verdict::Recompute(_) | Verdict::AfterFault => ("after_fault".into(), py.None()),

@@ -90,11 +90,43 @@ fn parquet_compression(name: &str) -> PyResult<ParquetCompression> {
 /// A table error as a Python exception: the capture's own errors as the rest
 /// of the package raises them (with `file`, `offset`, `packet`).
 pub(crate) fn table_error(py: Python<'_>, e: TableError) -> PyErr {
-    match e {
-        TableError::Capture(e) => to_py(py, e),
-        TableError::Io(e) => PyOSError::new_err(e.to_string()),
-        other => pyo3::exceptions::PyRuntimeError::new_err(other.to_string()),
+    table_error_at(py, e, None)
+}
+
+/// The system error inside a table error, if it is one (a full disk under
+/// the Parquet or Arrow writer, a file that cannot be created...): Parquet's
+/// and Arrow's errors give it as their source.
+fn io_error_in<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io::Error> {
+    let mut at = Some(e);
+    while let Some(err) = at {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        at = err.source();
     }
+    None
+}
+
+/// A table error as a Python exception: `OSError` (with its errno, and
+/// `path` as its filename) for a system error writing the output, however
+/// deep in the writer it was.
+pub(crate) fn table_error_at(
+    py: Python<'_>,
+    e: TableError,
+    path: Option<&std::path::Path>,
+) -> PyErr {
+    if let TableError::Capture(e) = e {
+        return to_py(py, e);
+    }
+    if let Some(io) = io_error_in(&e) {
+        let message = e.to_string();
+        let errno = io.raw_os_error().unwrap_or(0);
+        return match path {
+            Some(p) => PyOSError::new_err((errno, message, p.display().to_string())),
+            None => PyOSError::new_err((errno, message)),
+        };
+    }
+    pyo3::exceptions::PyRuntimeError::new_err(e.to_string())
 }
 
 /// The error a [`BatchReader`] ends with, as a Python exception.
@@ -269,13 +301,16 @@ pub fn write_table(
     let watch = Watch::new(progress);
     let capture = watch.attach(opener.open(py)?);
     let table = PacketTable::new(capture).options(options);
+    let out = path.clone();
     let (written, report) = drive(py, &watch, move || {
         table.write_file(format, &path, if_exists)
     })?;
     if let Some(e) = report.input_error {
         return Err(to_py(py, e));
     }
-    written.map(|w| w.rows).map_err(|e| table_error(py, e))
+    written
+        .map(|w| w.rows)
+        .map_err(|e| table_error_at(py, e, Some(&out)))
 }
 
 /// The Arrow schema (a `pyarrow.Schema`) of the packet table with these

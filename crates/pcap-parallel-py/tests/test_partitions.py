@@ -406,3 +406,84 @@ def test_what_a_rewrite_that_restores_the_mtime_in_place_escapes(tmp_path):
     assert rows.num_rows == plan[0].packets
     want = pcap_parallel.open(str(path)).to_arrow().slice(0, rows.num_rows)
     assert rows["ts"].equals(want["ts"])  # the new file's rows, not an error
+
+
+# --- Reports carry what the next partition needs (item 12) -------------------
+
+
+def many_interfaces(tmp_path, interfaces: int = 20_000, packets: int = 3000, more_at: int = 1500):
+    """A little-endian pcapng section with ``interfaces`` interface
+    descriptions (400 KB of state), then ``packets`` packets on them, and
+    halfway a second batch of 1000 interfaces (a state change inside a
+    partition)."""
+    import random
+
+    rnd = random.Random(7)
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += b"\0" * (-len(body) % 4)
+        n = 12 + len(body)
+        return struct.pack("<II", kind, n) + body + struct.pack("<I", n)
+
+    def idb() -> bytes:
+        return block(1, struct.pack("<HHI", 1, 0, 65535))
+
+    out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    out += [idb() for _ in range(interfaces)]
+    known = interfaces
+    for i in range(packets):
+        if i == more_at:
+            out += [idb() for _ in range(1000)]
+            known += 1000
+        data = bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(40, 400)))
+        ts = 1_700_000_000_000_000 + i
+        iface = rnd.randrange(known)
+        out.append(block(6, struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data))
+    path = tmp_path / "interfaces.pcapng"
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def test_reports_carry_a_bounded_state_not_the_interface_table(tmp_path):
+    path = many_interfaces(tmp_path)
+    size = path.stat().st_size
+    parts = pp.partitions(path, 64 << 10)
+    assert len(parts) > 15 and size > 1 << 20
+    reports = [pp.read(part).report for part in parts]
+    sizes = [len(pickle.dumps(r)) for r in reports]
+    # The 400 KB state of the section's head is named, never carried: a
+    # report carries at most the state blocks inside its own range (before,
+    # every report carried the whole table, twice: 800 KB each).
+    assert all(n <= part.end - part.start + 2048 for part, n in zip(parts, sizes)), sizes
+    head_end = 28 + 20 * 20_000
+    after = [n for part, n in zip(parts, sizes) if part.start > head_end]
+    # Past the head: all but the partition(s) holding the 1,000 interfaces
+    # added halfway are under a kilobyte.
+    assert len(after) > 10 and sorted(after)[-3] < 1024, after
+    # Read again from where the one before ended (recomputed), a report
+    # names its entry and exit: only the 20 KB added halfway travel.
+    redone = []
+
+    def recompute(part, entry):
+        r = pp.read(part, entry)
+        redone.append(len(pickle.dumps(r.report)))
+        return r.report, r
+
+    verified = pp.verify(parts, ((r, None) for r in reports), recompute)
+    assert verified.recomputed == len(redone) > 5
+    assert max(redone) < 24 << 10, redone
+    assert sorted(redone)[-2] < 1024, redone
+    # And the union is still exactly the sequential reading.
+    fp, recomputed, numbers = read_all(path, 64 << 10)
+    want = Fingerprint()
+    for p in pcap_parallel.open(str(path)).packets():
+        want.add_packet(p)
+    assert (fp.packets, fp.data.hexdigest(), fp.records.hexdigest()) == (
+        want.packets, want.data.hexdigest(), want.records.hexdigest())
+    assert numbers == list(range(1, 3001)) and recomputed >= 1
+    plan = pp.survey_local(parts)
+    import pyarrow as pa
+
+    table = pa.concat_tables(pp.read_table(p) for p in plan)
+    assert table.equals(pcap_parallel.open(str(path)).to_arrow())
+    assert table["interface_id"].to_pylist()[-1] is not None

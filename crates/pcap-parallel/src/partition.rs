@@ -345,6 +345,9 @@ pub struct PartitionRead {
     pub report: PartitionReport,
     /// The mapped input the chunk's bytes are in, if they are.
     map: Option<MappedInput>,
+    /// The state the file's head gives a guessed start (None for a read
+    /// of verified bounds, which does not read the head).
+    head: Option<Context>,
 }
 
 impl PartitionRead {
@@ -356,14 +359,27 @@ impl PartitionRead {
         self.map.as_ref().is_some_and(MappedInput::changed)
     }
 
+    /// The state the file's head gives a partition whose start is guessed
+    /// (see [`head_context`]), as read for this partition; None for a
+    /// read of verified bounds.
+    pub fn head_context(&self) -> Option<ChunkContext> {
+        self.head.as_ref().map(ChunkContext::of)
+    }
+
     /// The read, unless its file shrank under `map` while it was made.
     fn checked(
         name: String,
         chunk: Chunk,
         report: PartitionReport,
         map: Option<MappedInput>,
+        head: Option<Context>,
     ) -> Result<PartitionRead> {
-        let read = PartitionRead { chunk, report, map };
+        let read = PartitionRead {
+            chunk,
+            report,
+            map,
+            head,
+        };
         match read.input_changed() {
             true => Err(Error::InputChanged { name }),
             false => Ok(read),
@@ -575,6 +591,16 @@ fn read_head(src: &dyn RangeRead, len: u64, limits: Limits) -> Result<Head> {
     }
 }
 
+/// The state the head of `src` gives a partition whose start is guessed:
+/// the pcap file header, or the first pcapng section's header and the
+/// blocks right after it (what every guessed partition of the file starts
+/// from, so a report may name it instead of carrying it).
+pub fn head_context(src: &dyn RangeRead, limits: Limits) -> Result<ChunkContext> {
+    let name = src.name();
+    let len = src.len().map_err(|e| Error::io(&name, e))?;
+    Ok(ChunkContext::of(&read_head(src, len, limits)?.assumed))
+}
+
 /// Reads one partition of `src`: finds its first record boundary (or
 /// starts at `entry`'s), walks the records that start inside its range,
 /// and reports where it began and ended. A fault stops the walk: the
@@ -639,6 +665,7 @@ pub fn read_partition(
             chunk,
             report,
             map: None,
+            head: Some(head.assumed),
         });
     };
     let walked = walk(src, &mut w, &assumed, start, stop, len, limits)?;
@@ -671,7 +698,7 @@ pub fn read_partition(
             fault,
         }),
     };
-    PartitionRead::checked(name, chunk, report, map)
+    PartitionRead::checked(name, chunk, report, map, Some(head.assumed))
 }
 
 /// [`Entry::Verified`] without a walk: the chunk cut from the verified
@@ -705,7 +732,7 @@ fn read_verified(
         packets: v.packets,
         fault: None,
     };
-    PartitionRead::checked(name, chunk, report, map).map(Some)
+    PartitionRead::checked(name, chunk, report, map, None).map(Some)
 }
 
 fn chunk_of(

@@ -164,6 +164,7 @@ def partition_ranges(len: int, target_bytes: int) -> list[tuple[int, int, int]]:
 def detect_format(head: bytes) -> tuple[str, Optional[str]]: ...
 
 DETECT_LEN: int
+CONTEXT_GIVEN: bytes
 def read_partition(
     source: Union[_Path, tuple[Any, str, int]],
     index: int,

@@ -260,6 +260,15 @@ def read(
     return r
 
 
+def with_given_entry(report: tuple, entry: tuple) -> tuple:
+    """``report`` of a partition read from ``entry`` (a recompute), with
+    the entry put back where the worker named it instead of carrying it
+    back (a large pcapng section state: see the bindings' partition.rs)."""
+    if report[1] is not None and report[1][1] == _native.CONTEXT_GIVEN:
+        return (report[0], (report[1][0], entry[1]), *report[2:])
+    return report
+
+
 class Verified(list):
     """What :func:`verify` returns: the values of the partitions in file
     order (a list), with ``recomputed`` (partitions read again) and
@@ -291,6 +300,7 @@ def verify(
             verdict, arg = verifier.check(report)
             if verdict == "recompute":
                 report, value = recompute(part, arg)
+                report = with_given_entry(report, arg)
                 continue
             break
         out.recomputed = verifier.recomputed
@@ -397,7 +407,11 @@ def survey(
             out.append(Planned(parts[0], None, 0, int(result)))
         return out
     try:
-        accepted = verify(parts, ((r, r) for r in reports), lambda p, e: (r := recompute(p, e), r))
+        def again(p: Partition, e: tuple) -> tuple:
+            r = with_given_entry(recompute(p, e), e)
+            return r, r
+
+        accepted = verify(parts, ((r, r) for r in reports), again)
     except Exception as e:
         if not hasattr(e, "results"):
             raise
