@@ -102,10 +102,11 @@ impl PyChunk {
         let bytes = PyBytes::new_with_writer(py, cap, |w| {
             self.chunk.write_standalone(w)?;
             Ok(())
-        })?;
-        // Copied from a map whose file shrank: zeros, not the records.
+        });
+        // Copied from a map whose file shrank: zeros, not the records (and
+        // an error about them is that the file changed).
         self.check_unchanged(py)?;
-        Ok(bytes)
+        bytes
     }
 
     /// Raises `CaptureError` (the file changed) if the file the chunk's
