@@ -301,3 +301,20 @@ def test_a_same_size_rewrite_after_the_survey_fails_the_query(spark, tmp_path):
         df.collect()
     # A new scan partitions the file again: its new rows.
     assert rows(load(spark, [path], partitionSize=64 << 10)) == expected([path])
+
+
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("data", "ture", "data must be true or false"),
+        ("includePathColumn", "sometimes", "includePathColumn must be true or false"),
+        ("ts", "seconds", "ts must be 'timestamp' or 'nanoseconds'"),
+        ("mode", "lenient", "mode must be FAILFAST or PERMISSIVE"),
+    ],
+)
+def test_every_option_is_checked(spark, option, value, message):
+    # Issue 22, item 11: a misspelt value was silently the default.
+    with pytest.raises(Exception, match=message):
+        load(spark, [SAMPLE], **{option: value}).count()
+    good = {"data": "false", "includePathColumn": "no", "ts": "timestamp", "mode": "failfast"}[option]
+    assert load(spark, [SAMPLE], **{option: good}).count() == 1000

@@ -95,12 +95,12 @@ class _Options:
         columns = o.get("columns")
         self.table = dict(
             columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
-            data=_flag(o.get("data")),
+            data=_flag(o.get("data"), "data"),
             ip_as=o.get("ipas", "text"),
             decapsulate=o.get("decapsulate") or None,
         )
-        self.path_column = "path" if _flag(o.get("includepathcolumn")) else None
-        self.ts_nanos = o.get("ts", "timestamp").lower() in ("nanoseconds", "ns", "long")
+        self.path_column = "path" if _flag(o.get("includepathcolumn"), "includePathColumn") else None
+        self.ts_nanos = _ts_nanos(o.get("ts", "timestamp"))
         self.permissive = _permissive(o.get("mode", "FAILFAST"))
         self.storage_options = json.loads(o.get("storage_options", "{}"))
         self.survey = o.get("survey")
@@ -123,8 +123,27 @@ def _permissive(mode: str) -> bool:
     return mode == "PERMISSIVE"
 
 
-def _flag(value: Optional[str]) -> bool:
-    return str(value).lower() in ("true", "1", "yes")
+def _flag(value: Optional[str], name: str) -> bool:
+    """A true/false option (absent: false); anything else is an error, not
+    a silent false."""
+    if value is None:
+        return False
+    v = str(value).strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
+def _ts_nanos(value: str) -> bool:
+    """Whether the ``ts`` option asks for nanoseconds (a long)."""
+    v = str(value).strip().lower()
+    if v in ("nanoseconds", "ns", "long"):
+        return True
+    if v in ("timestamp", "microseconds", "us"):
+        return False
+    raise ValueError(f"ts must be 'timestamp' or 'nanoseconds', not {value!r}")
 
 
 def _spark_arrow(t: Any, ts_nanos: bool) -> Any:
