@@ -160,3 +160,15 @@ def run_python(args: list, cwd: Path, **env: str) -> subprocess.CompletedProcess
         timeout=600,
         check=False,
     )
+
+
+def record_offsets(path: Path) -> list[int]:
+    """The byte offset of every record of a pcap file, read by dpkt."""
+    import dpkt
+
+    with open(path, "rb") as f:
+        pos, offsets = 24, []
+        for _, buf in dpkt.pcap.Reader(f):
+            offsets.append(pos)
+            pos += 16 + len(buf)
+    return offsets

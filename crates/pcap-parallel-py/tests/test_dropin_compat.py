@@ -36,7 +36,7 @@ from pcap_parallel.errors import (
     UnknownFormatError,
 )
 
-from conftest import REPO, SAMPLE, capture_file
+from conftest import REPO, SAMPLE, capture_file, record_offsets
 
 
 def count_packets(f: io.BytesIO) -> int:
@@ -48,15 +48,6 @@ def count_any(f: io.BytesIO) -> int:
     head = f.getvalue()[:4]
     reader = dpkt.pcapng.Reader(f) if head == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader(f)
     return sum(1 for _ in reader)
-
-
-def record_offsets(path: Path) -> list[int]:
-    with open(path, "rb") as f:
-        pos, offsets = 24, []
-        for _, buf in dpkt.pcap.Reader(f):
-            offsets.append(pos)
-            pos += 16 + len(buf)
-    return offsets
 
 
 def cut_sample(directory: Path, packet: int, into: int = 10) -> tuple[Path, int]:

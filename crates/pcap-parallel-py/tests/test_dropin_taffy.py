@@ -19,7 +19,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from conftest import REPO, SAMPLE, capture_file
+from conftest import REPO, SAMPLE, capture_file, record_offsets
 
 TAFFY = "traffic-taffy==1.6"
 TAFFY_DIR = REPO / "target" / "traffic-taffy-1.6"
@@ -66,15 +66,6 @@ def dissect(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedP
         [sys.executable, str(TAFFY_DIR / "bin" / "taffy-dissect"), *args],
         capture_output=True, text=True, env=env, cwd=cwd, timeout=600,
     )
-
-
-def record_offsets(path: Path) -> list[int]:
-    with open(path, "rb") as f:
-        pos, offsets = 24, []
-        for _, buf in dpkt.pcap.Reader(f):
-            offsets.append(pos)
-            pos += 16 + len(buf)
-    return offsets
 
 
 def check_same_output(env: dict[str, str], cwd: Path, whole: str, cut: str, packets: int,
