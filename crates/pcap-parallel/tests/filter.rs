@@ -95,19 +95,17 @@ fn ours(path: &std::path::Path, filter: Filter, split: Split) -> Result<Kept, Er
         .concat())
 }
 
-#[test]
-fn filters_keep_exactly_what_tcpdump_keeps() {
+/// Every filter of [`EXPRESSIONS`] over `files`, against tcpdump: the
+/// comparisons made and how many of them kept packets.
+fn compare_with_tcpdump(files: &[std::path::PathBuf]) -> (usize, usize) {
     let mut compared = 0;
     let mut nonempty = 0;
-    let Some(corpus) = corpus() else {
-        return;
-    };
-    for file in FILES {
-        let path = corpus.join(file);
+    for path in files {
+        let file = path.display();
         for expr in EXPRESSIONS {
-            let theirs = tcpdump(&path, expr);
+            let theirs = tcpdump(path, expr);
             let filter = Filter::new(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
-            let mine = ours(&path, filter, Split::Chunks(3));
+            let mine = ours(path, filter, Split::Chunks(3));
             match (&theirs, &mine) {
                 (Ok(t), Ok(m)) => {
                     assert_eq!(m.len(), t.len(), "{file} '{expr}': packets kept");
@@ -125,9 +123,34 @@ fn filters_keep_exactly_what_tcpdump_keeps() {
             }
         }
     }
+    (compared, nonempty)
+}
+
+#[test]
+fn filters_keep_exactly_what_tcpdump_keeps() {
+    // The files of FILES at hand: all with the corpus, else those shipped
+    // in samples/real.
+    let files: Vec<_> = FILES
+        .iter()
+        .filter_map(|f| capture_file(f))
+        .filter(|p| p.is_file())
+        .collect();
+    let (compared, nonempty) = compare_with_tcpdump(&files);
+    // Measured: 197 comparisons over the 8 shipped files, 70 keeping packets.
+    let (want, want_nonempty) = if whole_corpus() {
+        (200, 100)
+    } else {
+        (190, 65)
+    };
     assert!(
-        compared >= 200 && nonempty >= 100,
-        "{compared} comparisons, {nonempty} keeping something"
+        files.len() >= 8,
+        "{} of the filter test's files found",
+        files.len()
+    );
+    assert!(
+        compared >= want && nonempty >= want_nonempty,
+        "{compared} comparisons, {nonempty} keeping something, over {} files",
+        files.len()
     );
 }
 
