@@ -1,4 +1,4 @@
-"""Every ```python block of the repository's README.md (and of the Python
+"""Every ```python block of README.md, docs/*.md (and of the Python
 package's own README, crates/pcap-parallel-py/README.md) runs as written:
 each in a fresh interpreter (this one, its bin directory first on PATH as
 in an activated virtual environment), in a directory holding the files the
@@ -43,7 +43,9 @@ def blocks(readme: Path) -> list[tuple[str, str]]:
     return out
 
 
-BLOCKS = blocks(README)
+#: The repository's documents: README.md and docs/ (where the README points).
+DOCS = [README, *sorted((REPO / "docs").glob("*.md"))]
+BLOCKS = [b for doc in DOCS for b in blocks(doc)]
 ALL_BLOCKS = BLOCKS + blocks(PACKAGE_README)
 
 
@@ -156,6 +158,6 @@ def test_what_the_readme_says_top_counts_beyond_the_original_example():
     # The same 630 with the same counts, and the IPv6 sources.
     assert {k: ours[k] for k in theirs} == theirs
     assert {k: v for k, v in ours.items() if k not in theirs} == ipv6
-    text = README.read_text()
+    text = (REPO / "docs" / "python.md").read_text()
     assert "630 sources in 858 packets, `top` 759 in all 1000" in text
     assert "the 129 sources of the 142 IPv6 packets" in text
