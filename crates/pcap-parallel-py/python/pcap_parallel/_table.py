@@ -4,7 +4,7 @@ polars and DuckDB.
 The rows are decoded and the Arrow batches built in Rust, chunk by chunk on
 every core, and handed to pyarrow without copying (the Arrow C data
 interface). The columns are the command line's ``pcap-parallel table``
-columns (see the README), in the same order, with the same types.
+columns (see docs/tables.md), in the same order, with the same types.
 """
 
 from __future__ import annotations

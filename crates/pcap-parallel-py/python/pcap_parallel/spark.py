@@ -24,7 +24,7 @@ verified end and decodes it in Rust into Arrow record batches, which Spark
 takes as they are.
 
 The columns are the packet table's (``pcap-parallel table``, see the
-README) in Spark's types, which have no unsigned integers and keep
+docs/tables.md) in Spark's types, which have no unsigned integers and keep
 microseconds: uint8 and uint16 widen to ``short`` and ``int``, uint32 to
 ``long``; ``frame_number`` is a ``long``; ``flow_id`` is the same 64 bits
 as a signed ``long`` (equal ids stay equal); ``ts`` is a ``timestamp``
